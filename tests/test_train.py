@@ -1,0 +1,138 @@
+"""`python -m vae_tf.train` end to end, on subsets of the real data."""
+
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vae_tf.config import TrainConfig
+from vae_tf.rundir import RUN_FILES, Run, read_history
+from vae_tf.train import main, train
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "vae_tf.train", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "quick"
+    result = run_cli("--limit", "1000", "--epochs", "3", "--batch-size", "100", "--regularizer", "mse",
+                     "--seed", "7", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out, result.stdout
+
+
+def test_cli_run_writes_every_file_of_the_run_directory(cli_run):
+    out, stdout = cli_run
+    assert all((out / name).is_file() for name in RUN_FILES)
+    assert stdout.strip().endswith(f"run directory: {out}")
+    assert stdout.count("10/10") == 3  # 1000 images / batch 100 = 10 steps, for 3 epochs
+    config = json.loads((out / "config.json").read_text())
+    assert config["config"] == {**TrainConfig().to_dict(), "regularizer": "mse", "epochs": 3,
+                                "batch_size": 100, "limit": 1000, "seed": 7}
+    assert config["data"]["train_images"] == 1000 and config["data"]["source"] in ("keras_cache", "debian")
+    assert {"tensorflow", "keras", "tensorflow_probability", "vae_tf"} <= set(config["versions"])
+    assert config["command"][-2:] == ["--out", str(out)]
+
+
+def test_history_matches_what_fit_printed(cli_run):
+    out, stdout = cli_run
+    printed = [dict(re.findall(r"(\w+_?\w*): ([0-9.e+-]+)", line)) for line in stdout.splitlines()
+               if line.startswith("10/10")]
+    history = read_history(out / "history.csv")
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert list(history[0]) == ["epoch", "loss", "reconstruction_loss", "kl_loss", "mse_loss", "seconds"]
+    for shown, row in zip(printed, history):
+        for name in ("loss", "reconstruction_loss", "kl_loss", "mse_loss"):
+            assert float(shown[name]) == pytest.approx(row[name], abs=6e-5), name
+        assert row["seconds"] > 0
+
+
+def test_latents_and_summary_describe_the_training_images(cli_run, fashion_mnist):
+    out, _ = cli_run
+    run = Run.open(out)
+    latents = run.latents()
+    assert {name: latents[name].shape for name in latents} == {
+        "z_mean": (1000, 2), "z_log_var": (1000, 2), "z": (1000, 2), "y": (1000,)}
+    (_, y_train), _ = fashion_mnist
+    np.testing.assert_array_equal(latents["y"], y_train[:1000])
+    # z is sampled: it differs from the mean by about one posterior standard deviation.
+    standardised = (latents["z"] - latents["z_mean"]) / np.exp(0.5 * latents["z_log_var"])
+    assert 0.9 < standardised.std() < 1.1 and abs(standardised.mean()) < 0.1
+    np.testing.assert_allclose(run.summary["z"]["min"], latents["z"].min(axis=0))
+    np.testing.assert_allclose(run.summary["z"]["std"], latents["z"].std(axis=0), rtol=1e-6)
+    assert run.summary["final"]["loss"] == read_history(out / "history.csv")[-1]["loss"]
+    assert run.summary["device"].startswith(("CPU", "GPU"))
+
+
+def test_the_saved_model_encodes_like_the_saved_latents(cli_run, fashion_mnist):
+    out, _ = cli_run
+    (x_train, _), _ = fashion_mnist
+    model = Run.open(out).model()
+    z_mean, _ = model.encoder(x_train[:1000].reshape(1000, 784) / 255.0)
+    np.testing.assert_allclose(z_mean, Run.open(out).latents()["z_mean"], rtol=1e-5, atol=1e-6)
+
+
+def quick_config(seed):
+    return TrainConfig(limit=1500, epochs=2, batch_size=128, seed=seed)
+
+
+def test_same_seed_same_history_and_another_seed_differs(tmp_path):
+    runs = [train(quick_config(seed), tmp_path / name, verbose=0) for seed, name in ((3, "a"), (3, "b"), (4, "c"))]
+    a, b, c = (read_history(run / "history.csv") for run in runs)
+    for row_a, row_b, row_c in zip(a, b, c):
+        for name in ("loss", "reconstruction_loss", "kl_loss"):
+            assert row_a[name] == pytest.approx(row_b[name], rel=1e-5)
+        assert row_a["loss"] != pytest.approx(row_c["loss"], rel=1e-5)
+    np.testing.assert_allclose(Run.open(runs[0]).latents()["z"], Run.open(runs[1]).latents()["z"],
+                               rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("args, reason", [
+    (["--epochs", "0"], "argument --epochs: '0' must be greater than 0"),
+    (["--epochs", "-3"], "argument --epochs: '-3' must be greater than 0"),
+    (["--batch-size", "0"], "argument --batch-size: '0' must be greater than 0"),
+    (["--latent-dim", "0"], "argument --latent-dim: '0' must be greater than 0"),
+    (["--learning-rate", "0"], "argument --learning-rate: '0' must be greater than 0"),
+    (["--learning-rate", "fast"], "argument --learning-rate: 'fast' is not a float"),
+    (["--regularizer", "kld"], "argument --regularizer: invalid choice: 'kld'"),
+    (["--reduction", "mean"], "argument --reduction: invalid choice: 'mean'"),
+    (["--beta", "-1"], "argument --beta: '-1' must be 0 or more"),
+    (["--limit", "0"], "argument --limit: '0' must be greater than 0"),
+    (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+])
+def test_invalid_values_are_refused_by_the_parser(args, reason, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exited:
+        main([*args, "--out", str(tmp_path / "never")])
+    assert exited.value.code == 2
+    error_lines = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(error_lines) == 1 and reason in error_lines[0]
+    assert not (tmp_path / "never").exists()
+
+
+def test_cli_errors_are_one_line_without_traceback(tmp_path):
+    result = run_cli("--epochs", "0")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "error: argument --epochs: '0' must be greater than 0" in result.stderr
+
+    result = run_cli("--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"error: Fashion-MNIST not found in {tmp_path / 'nowhere'}" in result.stderr
+
+
+def test_existing_out_directory_is_never_overwritten_without_asking(tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("my notes")
+    assert main(["--limit", "300", "--epochs", "1", "--out", str(out), "--verbose", "0"]) == 1
+    assert "already exists and is not empty" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+    assert main(["--limit", "300", "--epochs", "1", "--out", str(out), "--verbose", "0", "--overwrite"]) == 0
+    assert (out / "notes.txt").read_text() == "my notes"
+    assert all((out / name).is_file() for name in RUN_FILES)

@@ -1,0 +1,137 @@
+"""The VAE's loss terms as pure functions of tensors.
+
+Two reductions are offered:
+
+- `"report"`: the report's code, exactly. The reconstruction term is the *sum over the batch*
+  of the *mean over the 784 pixels* of the binary cross-entropy, and the KL term is the mean
+  over the batch of the KL summed over latent dimensions. The reconstruction term therefore
+  grows with the batch size, and relative to a textbook ELBO the KL term weighs
+  784 / batch_size times more (6.1 at batch size 128).
+- `"elbo"`: the textbook negative ELBO: cross-entropy summed over pixels, KL summed over latent
+  dimensions, both averaged over the batch. In nats per image.
+
+The regularisers are `"kl"` (KL(q(z|x) || N(0, I)) through TFP's analytic KL), `"none"`, and
+`"mse"`, the report's "MSE instead of KL": per image, mean over latent dimensions of
+(z_log_var - 1)^2 plus mean over latent dimensions of z_mean^2, summed over the batch under
+`"report"` and averaged under `"elbo"`.
+
+`global_batch_size` lets a replica that holds part of a batch compute its share of a loss
+defined on the whole batch: every "mean over the batch" divides by the global batch size, so
+that the replicas' contributions add up to the loss of the global batch.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from vae_tf.kl import kl_standard_normal_tfp
+
+REGULARIZERS = ("kl", "none", "mse")
+REDUCTIONS = ("report", "elbo")
+
+
+def check_choice(name: str, value: str, choices) -> str:
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not one of {', '.join(map(repr, choices))}.")
+    return value
+
+
+def binary_cross_entropy_with_logits(x, logits):
+    """Per-pixel binary cross-entropy of targets `x` in [0, 1] under Bernoulli(logits), in nats.
+
+    Equal to Keras' `binary_crossentropy(x, sigmoid(logits))` (which, inside a traced graph,
+    itself recovers the logits of a sigmoid output), but stable for large |logits|.
+
+    Args:
+      x: float tensor (B, P) of targets in [0, 1].
+      logits: float tensor (B, P).
+
+    Returns:
+      Tensor (B, P).
+    """
+    return tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits)
+
+
+def _batch_mean(per_image, global_batch_size):
+    if global_batch_size is None:
+        return tf.reduce_mean(per_image)
+    return tf.reduce_sum(per_image) / tf.cast(global_batch_size, per_image.dtype)
+
+
+def reconstruction_loss(x, logits, reduction: str = "report", global_batch_size=None):
+    """The reconstruction term.
+
+    Args:
+      x: float tensor (B, P) of pixel values in [0, 1].
+      logits: float tensor (B, P), the decoder's logits.
+      reduction: "report" (sum over images of the per-pixel mean) or "elbo" (mean over
+        images of the per-pixel sum, nats per image).
+      global_batch_size: see the module docstring; only "elbo" uses it.
+
+    Returns:
+      Scalar tensor.
+    """
+    bce = binary_cross_entropy_with_logits(x, logits)
+    if reduction == "report":
+        return tf.reduce_sum(tf.reduce_mean(bce, axis=-1))
+    return _batch_mean(tf.reduce_sum(bce, axis=-1), global_batch_size)
+
+
+def kl_loss(z_mean, z_log_var, global_batch_size=None):
+    """Mean over the batch of KL(q(z|x) || N(0, I)), from TFP's analytic KL. Scalar, nats."""
+    return _batch_mean(kl_standard_normal_tfp(z_mean, z_log_var), global_batch_size)
+
+
+def mse_loss(z_mean, z_log_var, reduction: str = "report", global_batch_size=None):
+    """The report's "MSE instead of KL" regulariser. Scalar.
+
+    Per image: mean_d (z_log_var - 1)^2 + mean_d z_mean^2; summed over the batch under
+    "report", averaged under "elbo".
+    """
+    per_image = tf.reduce_mean(tf.square(z_log_var - 1.0), axis=-1) + tf.reduce_mean(
+        tf.square(z_mean), axis=-1
+    )
+    if reduction == "report":
+        return tf.reduce_sum(per_image)
+    return _batch_mean(per_image, global_batch_size)
+
+
+def vae_losses(
+    x,
+    logits,
+    z_mean,
+    z_log_var,
+    regularizer: str = "kl",
+    reduction: str = "report",
+    beta: float = 1.0,
+    global_batch_size=None,
+) -> dict:
+    """All loss terms of one batch.
+
+    Args:
+      x: float tensor (B, P), pixels in [0, 1].
+      logits: float tensor (B, P), the decoder's logits for the sampled codes.
+      z_mean, z_log_var: float tensors (B, D), the encoder's outputs.
+      regularizer: "kl", "none" or "mse".
+      reduction: "report" or "elbo".
+      beta: weight of the regulariser in the total.
+      global_batch_size: the whole batch's size when this is one replica's share of it.
+
+    Returns:
+      dict of scalar tensors: `loss` (what is minimised), `reconstruction_loss`, `kl_loss`
+      (always computed, so that runs without it show what it would be) and, for "mse",
+      `mse_loss`.
+    """
+    check_choice("regularizer", regularizer, REGULARIZERS)
+    check_choice("reduction", reduction, REDUCTIONS)
+    terms = {
+        "reconstruction_loss": reconstruction_loss(x, logits, reduction, global_batch_size),
+        "kl_loss": kl_loss(z_mean, z_log_var, global_batch_size),
+    }
+    total = terms["reconstruction_loss"]
+    if regularizer == "kl":
+        total = total + beta * terms["kl_loss"]
+    elif regularizer == "mse":
+        terms["mse_loss"] = mse_loss(z_mean, z_log_var, reduction, global_batch_size)
+        total = total + beta * terms["mse_loss"]
+    return {"loss": total, **terms}
