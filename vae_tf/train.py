@@ -54,17 +54,11 @@ def _non_negative_float(text):
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m vae_tf.train",
-        description=(
-            "Train the report's variational autoencoder (784-100-2-100-784) on Fashion-MNIST "
-            "and write a run directory (config.json, history.csv, model.keras, latents.npz, "
-            "summary.json). With no arguments: the report's configuration, on all 60,000 "
-            "training images."
-        ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+def add_training_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add every TrainConfig setting as a flag (defaults: the report's); `config_from_args` reads them.
+
+    Other commands that train (e.g. `vae_tf.compare`) call this so that their flags are the same.
+    """
     model = parser.add_argument_group("model and loss")
     model.add_argument("--regularizer", choices=REGULARIZERS, default=_DEFAULTS.regularizer,
                        help="kl: the VAE; none: no regulariser; mse: the report's 'MSE instead of KL'")
@@ -86,18 +80,37 @@ def build_parser() -> argparse.ArgumentParser:
                          help="seeds shuffling, initial weights and sampling noise")
     fitting.add_argument("--limit", type=_positive(int), default=None, metavar="N",
                          help="train on the first N training images only (default: all 60,000)")
-    files = parser.add_argument_group("files")
-    files.add_argument("--data-dir", default=None, metavar="DIR",
-                       help="directory with the Fashion-MNIST IDX files (default: $VAE_TF_DATA_DIR, "
-                            "Keras' cache, /usr/share/datasets/fashion-mnist, then download)")
-    files.add_argument("--out", default=None, metavar="DIR",
-                       help="run directory to write (default: runs/<regularizer>-<reduction>-seed<seed>-<time>)")
-    files.add_argument("--overwrite", action="store_true",
-                       help="allow writing into an --out directory that already has files")
+    fitting.add_argument("--data-dir", default=None, metavar="DIR",
+                         help="directory with the Fashion-MNIST IDX files (default: $VAE_TF_DATA_DIR, "
+                              "Keras' cache, /usr/share/datasets/fashion-mnist, then download)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
                         help="Keras' fit verbosity (default: 1, a progress bar, on a terminal; "
                              "2, one line per epoch, otherwise)")
     return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m vae_tf.train",
+        description=(
+            "Train the report's variational autoencoder (784-100-2-100-784) on Fashion-MNIST "
+            "and write a run directory (config.json, history.csv, model.keras, latents.npz, "
+            "summary.json). With no arguments: the report's configuration, on all 60,000 "
+            "training images."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_training_arguments(parser)
+    files = parser.add_argument_group("output")
+    files.add_argument("--out", default=None, metavar="DIR",
+                       help="run directory to write (default: runs/<regularizer>-<reduction>-seed<seed>-<time>)")
+    files.add_argument("--overwrite", action="store_true",
+                       help="allow writing into an --out directory that already has files")
+    return parser
+
+
+def fit_verbosity(args: argparse.Namespace) -> int:
+    return args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -276,7 +289,7 @@ def train(config: TrainConfig, out=None, overwrite: bool = False, verbose: int =
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
+    verbose = fit_verbosity(args)
     from vae_tf.data import DataError, DataNotFoundError
 
     try:
