@@ -287,6 +287,16 @@ def histogram_kl(
 # ---------------------------------------------------------------------------------------------
 
 
+def _float_tensors(*values):
+    """Tensors of one float dtype: float64 if any input is float64 (tensor or NumPy), else float32."""
+    dtypes = [tf.as_dtype(v.dtype) for v in values if hasattr(v, "dtype")]
+    dtype = tf.float64 if tf.float64 in dtypes else tf.float32
+    return [
+        tf.cast(v, dtype) if isinstance(v, (tf.Tensor, tf.Variable)) else tf.convert_to_tensor(v, dtype=dtype)
+        for v in values
+    ]
+
+
 def _check_positive(x, name: str) -> None:
     """Reject non-positive standard deviations when running eagerly (graphs skip the check)."""
     if tf.executing_eagerly():
@@ -302,7 +312,8 @@ def kl_gaussian(mean_p, std_p, mean_q, std_q):
 
     Args:
       mean_p, std_p, mean_q, std_q: float tensors or arrays, broadcastable to a common shape
-        (...); standard deviations (not variances), > 0.
+        (...); standard deviations (not variances), > 0. Computed in float64 if any input is
+        float64, else in float32.
 
     Returns:
       float tensor of the broadcast shape (...), in nats.
@@ -310,11 +321,7 @@ def kl_gaussian(mean_p, std_p, mean_q, std_q):
     Raises:
       ValueError: a standard deviation <= 0 (checked when running eagerly).
     """
-    mean_p = tf.convert_to_tensor(mean_p, dtype_hint=tf.float32)
-    dtype = mean_p.dtype
-    std_p = tf.convert_to_tensor(std_p, dtype=dtype)
-    mean_q = tf.convert_to_tensor(mean_q, dtype=dtype)
-    std_q = tf.convert_to_tensor(std_q, dtype=dtype)
+    mean_p, std_p, mean_q, std_q = _float_tensors(mean_p, std_p, mean_q, std_q)
     _check_positive(std_p, "std_p")
     _check_positive(std_q, "std_q")
     return (
@@ -510,8 +517,7 @@ def _kl_integrand(log_p, log_q):
 
     The inner `tf.where` keeps the gradient finite where p = 0.
     """
-    log_p = tf.convert_to_tensor(log_p, dtype_hint=tf.float32)
-    log_q = tf.convert_to_tensor(log_q, dtype=log_p.dtype)
+    log_p, log_q = _float_tensors(log_p, log_q)
     positive = log_p > -np.inf
     safe_log_p = tf.where(positive, log_p, tf.zeros_like(log_p))
     return tf.where(positive, tf.exp(safe_log_p) * (safe_log_p - log_q), tf.zeros_like(log_p))
@@ -544,6 +550,6 @@ def kl_grid_integral(log_p, log_q, x):
       float tensor of shape (...), in nats.
     """
     integrand = _kl_integrand(log_p, log_q)
-    x = tf.convert_to_tensor(x, dtype=integrand.dtype)
+    x = tf.cast(x, integrand.dtype) if isinstance(x, tf.Tensor) else tf.convert_to_tensor(x, integrand.dtype)
     dx = x[1:] - x[:-1]
     return tf.reduce_sum(0.5 * (integrand[..., 1:] + integrand[..., :-1]) * dx, axis=-1)
