@@ -1,0 +1,175 @@
+"""The report's three variants side by side: with KL, without KL, MSE instead of KL.
+
+    python -m vae_tf.compare --out DIR                       # train the three, then compare
+    python -m vae_tf.compare --out DIR --epochs 2 --limit 5000   # any training flag passes through
+    python -m vae_tf.compare --out DIR --runs runs/kl runs/none runs/mse   # reuse finished runs
+
+Training (only when no --runs are given) writes DIR/kl, DIR/none and DIR/mse, three run
+directories trained from scratch with the same seed and settings. Then, into DIR:
+comparison.png (the scatters of the sampled codes, top row on each panel's own axes, bottom row
+on shared axes), spread.json and spread.md (per variant and latent dimension: min, max,
+standard deviation, and the share of codes inside [-3, 3]^2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from vae_tf.spread import VARIANT_TITLES, VARIANTS
+
+OUTPUTS = ("comparison.png", "spread.json", "spread.md")
+DPI = 80
+
+
+def _training_destinations() -> list[str]:
+    from vae_tf.train import add_training_arguments
+
+    scratch = add_training_arguments(argparse.ArgumentParser(add_help=False))
+    return [action.dest for action in scratch._actions if action.dest != "verbose"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from vae_tf.train import add_training_arguments
+
+    parser = argparse.ArgumentParser(
+        prog="python -m vae_tf.compare",
+        description=(
+            "Compare the report's three variants (kl: with KL, none: without KL, mse: MSE instead "
+            "of KL). Trains them from scratch with the same seed and settings into OUT/kl, OUT/none "
+            "and OUT/mse, unless --runs gives finished run directories; then writes OUT/comparison.png, "
+            "OUT/spread.json and OUT/spread.md."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--out", metavar="DIR", required=True, help="directory to write into (created if missing)")
+    parser.add_argument("--runs", nargs=3, metavar=("KL", "NONE", "MSE"), default=None,
+                        help="reuse these finished run directories (trained with --regularizer kl, none, mse, "
+                             "in that order) instead of training")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="allow writing into an --out directory that already has files")
+    add_training_arguments(parser)
+    # Compare trains every regularizer; None tells us the user asked for one.
+    parser.set_defaults(regularizer=None)
+    return parser
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse flags that make no sense together (through `parser.error`: usage, one error line, exit 2)."""
+    if args.regularizer is not None:
+        parser.error(f"argument --regularizer: compare trains all three regularizers ({', '.join(VARIANTS)}); "
+                     "drop --regularizer")
+    if args.runs is not None:
+        changed = [dest for dest in _training_destinations()
+                   if dest != "regularizer" and getattr(args, dest) != parser.get_default(dest)]
+        if changed:
+            flags = ", ".join("--" + dest.replace("_", "-") for dest in changed)
+            parser.error(f"{flags}: training flags apply only when compare trains; with --runs it reuses "
+                         "finished runs. Drop --runs to train, or drop the training flags")
+
+
+def open_runs(paths) -> dict:
+    """{variant: Run} for run directories given in the order kl, none, mse; checks each one's regularizer."""
+    from vae_tf.rundir import Run
+    from vae_tf.train import UsageError
+
+    runs = {}
+    for variant, path in zip(VARIANTS, paths):
+        run = Run.open(path)
+        if run.settings["regularizer"] != variant:
+            raise UsageError(
+                f"--runs expects the kl, none and mse runs in that order, but {path} was trained with "
+                f"--regularizer {run.settings['regularizer']} where the {variant} run belongs."
+            )
+        runs[variant] = run
+    return runs
+
+
+def differing_settings(runs: dict) -> list[str]:
+    """Settings other than the regularizer in which the runs differ, e.g. ['epochs: 10, 2, 10']."""
+    notes = []
+    settings = [run.settings for run in runs.values()]
+    for key in settings[0]:
+        values = [entry.get(key) for entry in settings]
+        if key != "regularizer" and len({repr(value) for value in values}) > 1:
+            notes.append(f"{key}: {', '.join(map(str, values))}")
+    return notes
+
+
+def train_variants(config, out: Path, overwrite: bool = False, verbose: int = 2, progress=print) -> dict:
+    """Train the three variants from `config` (its regularizer is replaced) into out/<variant>; {variant: path}."""
+    from vae_tf.train import train
+
+    paths = {}
+    for number, variant in enumerate(VARIANTS, start=1):
+        path = out / variant
+        progress(f"compare: training {variant} ({VARIANT_TITLES[variant]}), {number} of {len(VARIANTS)}, "
+                 f"into {path}")
+        command = ["python", "-m", "vae_tf.compare", *sys.argv[1:]]
+        paths[variant] = train(dataclasses.replace(config, regularizer=variant), path, overwrite, verbose,
+                               command=command)
+    return paths
+
+
+def write_comparison(runs: dict, out: Path, progress=print) -> dict:
+    """Write comparison.png, spread.json and spread.md for {variant: Run} into `out`; return spread.json's content."""
+    from vae_tf import plots, rundir
+    from vae_tf.spread import latent_spread, spread_markdown, spread_report
+
+    latents = {variant: run.latents() for variant, run in runs.items()}
+    stats = {variant: latent_spread(arrays["z"]) for variant, arrays in latents.items()}
+    report = {"codes": "z, sampled (as the report plots them)",
+              "runs": {variant: str(run.path) for variant, run in runs.items()},
+              **spread_report(stats)}
+    fig = plots.comparison({variant: (arrays["z"], arrays["y"]) for variant, arrays in latents.items()},
+                           titles={variant: plots.run_title(run) for variant, run in runs.items()})
+    fig.savefig(out / "comparison.png", dpi=DPI)
+    progress(f"wrote {out / 'comparison.png'}")
+    rundir.write_json(out / "spread.json", report)
+    progress(f"wrote {out / 'spread.json'}")
+    rundir.write_text(out / "spread.md", spread_markdown(stats))
+    progress(f"wrote {out / 'spread.md'}")
+    return report
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_arguments(parser, args)
+    from vae_tf.data import DataError, DataNotFoundError
+    from vae_tf.rundir import Run, RunDirError
+    from vae_tf.train import UsageError, config_from_args, fit_verbosity, prepare_out_dir
+
+    config = None
+    if args.runs is None:
+        try:
+            config = config_from_args(argparse.Namespace(**{**vars(args), "regularizer": "kl"}))
+        except ValueError as error:
+            parser.error(str(error))
+    try:
+        if args.runs is not None:
+            runs = open_runs(args.runs)
+            out = prepare_out_dir(args.out, args.overwrite)
+        else:
+            out = prepare_out_dir(args.out, args.overwrite)
+            paths = train_variants(config, out, args.overwrite, fit_verbosity(args))
+            runs = {variant: Run.open(path) for variant, path in paths.items()}
+        differences = differing_settings(runs)
+        if differences:
+            print(f"note: the runs differ in more than the regularizer ({'; '.join(differences)})", file=sys.stderr)
+        write_comparison(runs, out)
+    except (RunDirError, UsageError, DataError, DataNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    print()
+    print((out / "spread.md").read_text(), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

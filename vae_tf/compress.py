@@ -1,0 +1,366 @@
+"""The report's "compression" claim, and what an honest reader needs next to it.
+
+    python -m vae_tf.compress RUNDIR                 # print the table, write RUNDIR/compression.json
+    python -m vae_tf.compress RUNDIR --out DIR       # write DIR/compression.json instead
+
+The report compares the training images held as the float64 array `x / 255.` (N x 784 x 8
+bytes) with the float32 latent codes (N x 2 x 4 bytes): a ratio of 784. That is what the
+shapes and dtypes imply, and this command reproduces it to the last digit. It also shows what
+the ratio leaves out:
+
+- the images are 8-bit: as uint8 they take 1/8 of the float64 array, and the gzip'd IDX file
+  they ship in takes less still (the actual file on disk);
+- the codes can be float16;
+- a code is useless without the decoder, so its weights belong to any "compressed" file;
+- the codes are lossy: the reconstruction quality they buy, on the test set, as mean
+  per-pixel binary cross-entropy (nats) and PSNR (dB, pixels in [0, 1]);
+- the obvious baseline at the same code size, PCA with as many components as latent
+  dimensions: its storage and its error.
+
+The pure functions (`array_bytes`, `report_sizes`, `pca_fit`, `psnr`, ...) take shapes and
+arrays; `compression_report(run)` puts them together for a run directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+MIB = 2**20
+PIXELS = 784
+# Clipping for the cross-entropy of reconstructions that are not probabilities (PCA's),
+# the same epsilon Keras' binary_crossentropy clips with.
+EPSILON = 1e-7
+REPORT_FILES = ("compression.json",)
+
+
+# --- sizes -----------------------------------------------------------------------------------
+
+def array_bytes(shape, dtype) -> int:
+    """Bytes of a dense array of `shape` and `dtype` (no header): prod(shape) * itemsize."""
+    return int(math.prod(shape)) * np.dtype(dtype).itemsize
+
+
+def size_entry(name: str, n_bytes: int, images: int, shape=None, dtype=None) -> dict:
+    """One row of the size table: bytes, MiB (bytes / 2**20) and bits per image."""
+    entry = {"name": name}
+    if shape is not None:
+        entry["shape"] = [int(s) for s in shape]
+    if dtype is not None:
+        entry["dtype"] = np.dtype(dtype).name
+    entry.update({"bytes": int(n_bytes), "mib": n_bytes / MIB, "images": int(images),
+                  "bits_per_image": 8 * n_bytes / images})
+    return entry
+
+
+def report_sizes(images: int, latent_dim: int = 2, pixels: int = PIXELS) -> dict:
+    """The report's comparison: images as the float64 array `x / 255.` against float32 codes.
+
+    Args:
+      images: N, the number of training images.
+      latent_dim: D.
+      pixels: values per image.
+
+    Returns:
+      dict with `images_float64` and `codes_float32` (see `size_entry`) and `ratio`, the
+      first's bytes over the second's (= 2 * pixels / latent_dim).
+    """
+    image_bytes = array_bytes((images, pixels), np.float64)
+    code_bytes = array_bytes((images, latent_dim), np.float32)
+    return {
+        "images_float64": size_entry("images as float64 (x / 255.)", image_bytes, images,
+                                     (images, pixels), np.float64),
+        "codes_float32": size_entry("codes z as float32", code_bytes, images, (images, latent_dim), np.float32),
+        "ratio": image_bytes / code_bytes,
+    }
+
+
+def decoder_parameter_count(latent_dim: int, hidden_units: int, pixels: int = PIXELS) -> int:
+    """Weights and biases of the decoder latent -> Dense(hidden) -> Dense(pixels)."""
+    return (latent_dim + 1) * hidden_units + (hidden_units + 1) * pixels
+
+
+def pca_parameter_count(components: int, pixels: int = PIXELS) -> int:
+    """What a PCA decoder stores: the components (k x pixels) and the mean image (pixels)."""
+    return (components + 1) * pixels
+
+
+# --- reconstruction quality ------------------------------------------------------------------
+
+def psnr(x, reconstruction, peak: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB of the mean squared error over all pixels: 10 log10(peak^2 / MSE)."""
+    x = np.asarray(x, dtype=np.float64)
+    error = np.mean((x - np.asarray(reconstruction, dtype=np.float64)) ** 2)
+    return float(10 * np.log10(peak**2 / error)) if error > 0 else math.inf
+
+
+def mean_bce_from_logits(x, logits) -> float:
+    """Mean over all pixels of the binary cross-entropy of `x` under Bernoulli(logits), in nats."""
+    from vae_tf.losses import binary_cross_entropy_with_logits
+
+    bce = binary_cross_entropy_with_logits(np.asarray(x, np.float32), np.asarray(logits, np.float32))
+    return float(np.mean(np.asarray(bce, dtype=np.float64)))
+
+
+def mean_bce(x, probabilities, epsilon: float = EPSILON) -> float:
+    """Like `mean_bce_from_logits` for reconstructions given as values, clipped to [epsilon, 1 - epsilon]."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), epsilon, 1 - epsilon)
+    return mean_bce_from_logits(x, np.log(p) - np.log1p(-p))
+
+
+# --- PCA baseline ----------------------------------------------------------------------------
+
+def pca_fit(x, components: int, chunk: int = 10_000) -> tuple[np.ndarray, np.ndarray]:
+    """Principal components of images, from the eigendecomposition of their covariance.
+
+    Args:
+      x: images (N, P), uint8 (scaled by 1/255) or floats; read in chunks, never copied whole.
+      components: k, how many components to keep.
+      chunk: rows per chunk.
+
+    Returns:
+      (mean, basis): float64 (P,) and (k, P), the basis rows orthonormal, by decreasing variance.
+    """
+    x = np.asarray(x)
+    scale = 1 / 255 if x.dtype == np.uint8 else 1.0
+    n, pixels = x.shape
+    if not 1 <= components <= pixels:
+        raise ValueError(f"components={components}: must be between 1 and {pixels}.")
+    mean = np.zeros(pixels)
+    for start in range(0, n, chunk):
+        mean += (x[start:start + chunk] * scale).sum(axis=0)
+    mean /= n
+    scatter = np.zeros((pixels, pixels))
+    for start in range(0, n, chunk):
+        centred = x[start:start + chunk] * scale - mean
+        scatter += centred.T @ centred
+    eigenvalues, eigenvectors = np.linalg.eigh(scatter / n)
+    order = np.argsort(eigenvalues)[::-1][:components]
+    return mean, eigenvectors[:, order].T
+
+
+def pca_encode(x, mean, basis) -> np.ndarray:
+    """Codes (N, k) of images x (N, P) in [0, 1]: their coordinates along the basis rows."""
+    return (np.asarray(x, dtype=np.float64) - mean) @ basis.T
+
+
+def pca_decode(codes, mean, basis) -> np.ndarray:
+    """Images (N, P) from codes (N, k): mean + codes @ basis."""
+    return mean + np.asarray(codes, dtype=np.float64) @ basis
+
+
+# --- the VAE as a codec ----------------------------------------------------------------------
+
+def encode_means(model, x, batch_size: int = 4096) -> np.ndarray:
+    """The code a VAE would store for images x (N, 784) (uint8 or [0, 1]): z_mean, float32 (N, D)."""
+    from vae_tf.model import as_pixels
+
+    return np.concatenate([np.asarray(model.encoder(as_pixels(x[start:start + batch_size]), training=False)[0])
+                           for start in range(0, len(x), batch_size)])
+
+
+def decode_logits(model, z, batch_size: int = 4096) -> np.ndarray:
+    """The decoder's logits (N, 784) for codes z (N, D)."""
+    z = np.asarray(z, dtype=np.float32)
+    return np.concatenate([np.asarray(model.decode_logits(z[start:start + batch_size]))
+                           for start in range(0, len(z), batch_size)])
+
+
+def decode(model, z, batch_size: int = 4096) -> np.ndarray:
+    """Pixel probabilities (N, 784) in [0, 1] for codes z (N, D)."""
+    z = np.asarray(z, dtype=np.float32)
+    return np.concatenate([np.asarray(model.decoder(z[start:start + batch_size], training=False))
+                           for start in range(0, len(z), batch_size)])
+
+
+def gzip_idx_size(directory) -> tuple[int, str, str]:
+    """Size of the gzip'd training-images IDX file: (bytes, path, how it was measured).
+
+    Measured on disk when the directory holds `train-images-idx3-ubyte.gz`; if it holds the
+    uncompressed file only, the size of `gzip -9` of it, computed in memory.
+    """
+    from vae_tf.data import SPLITS
+
+    stem = Path(directory) / SPLITS["train"][0]
+    gzipped = stem.with_name(stem.name + ".gz")
+    if gzipped.is_file():
+        return gzipped.stat().st_size, str(gzipped), "file size on disk"
+    return len(gzip.compress(stem.read_bytes(), compresslevel=9)), str(stem), "gzip -9 of the file, computed"
+
+
+def _quality(x, reconstruction=None, logits=None) -> dict:
+    if logits is not None:
+        from scipy.special import expit
+
+        return {"bce": mean_bce_from_logits(x, logits), "psnr_db": psnr(x, expit(logits))}
+    return {"bce": mean_bce(x, reconstruction), "psnr_db": psnr(x, reconstruction)}
+
+
+def compression_report(run, data_dir=None, progress=print) -> dict:
+    """Everything `compression.json` holds, for a run directory.
+
+    Args:
+      run: a `vae_tf.rundir.Run`.
+      data_dir: where Fashion-MNIST is (default: where the run found it, then the usual search).
+      progress: called with a line of text at each slow step (`print`, or `lambda _: None`).
+
+    Returns:
+      dict with `report` (see `report_sizes`), `sizes` (rows, see `size_entry`), `quality`
+      (mean per-pixel BCE in nats and PSNR in dB on the test set, for the VAE from its stored
+      float32 and float16 codes and for PCA) and what it was computed from.
+    """
+    from vae_tf.data import flatten_images, load_fashion_mnist
+
+    settings = run.settings
+    latent_dim, hidden_units = settings["latent_dim"], settings["hidden_units"]
+    n = int(run.summary["train_images"])
+    progress("compress: loading Fashion-MNIST")
+    ((x_train, _), (x_test, _)), source = load_fashion_mnist(
+        data_dir if data_dir is not None else settings.get("data_dir"), download=False, return_source=True)
+    x_train = flatten_images(x_train[:n])
+    x_test = flatten_images(x_test).astype(np.float32) / 255
+
+    progress("compress: loading the model and decoding the test set")
+    model = run.model()
+    decoder_params = int(sum(np.prod(weight.shape) for weight in model.decoder.weights))
+    z_test = encode_means(model, x_test)
+    vae_float32 = _quality(x_test, logits=decode_logits(model, z_test))
+    vae_float16 = _quality(x_test, logits=decode_logits(model, z_test.astype(np.float16)))
+
+    progress(f"compress: fitting PCA with {latent_dim} components on {n:,} training images")
+    mean, basis = pca_fit(x_train, latent_dim)
+    pca = _quality(x_test, reconstruction=pca_decode(pca_encode(x_test, mean, basis), mean, basis))
+    mean_only = _quality(x_test, reconstruction=np.broadcast_to(mean, x_test.shape))
+
+    gz_bytes, gz_path, gz_how = gzip_idx_size(source.directory)
+    report = report_sizes(n, latent_dim)
+    code16 = array_bytes((n, latent_dim), np.float16)
+    decoder_bytes = array_bytes((decoder_params,), np.float32)
+    pca_bytes = array_bytes((n, latent_dim), np.float32) + array_bytes((pca_parameter_count(latent_dim),), np.float32)
+    sizes = [
+        report["images_float64"],
+        size_entry("images as uint8 (as stored)", array_bytes((n, PIXELS), np.uint8), n, (n, PIXELS), np.uint8),
+        {**size_entry("images as the gzip'd IDX file (all 60,000)", gz_bytes, 60_000),
+         "file": gz_path, "measured": gz_how},
+        report["codes_float32"],
+        size_entry("codes z as float16", code16, n, (n, latent_dim), np.float16),
+        size_entry("decoder weights as float32", decoder_bytes, n, (decoder_params,), np.float32),
+        size_entry("VAE: float32 codes + decoder", report["codes_float32"]["bytes"] + decoder_bytes, n),
+        size_entry("VAE: float16 codes + decoder", code16 + decoder_bytes, n),
+        size_entry(f"PCA ({latent_dim} components): float32 codes + components + mean", pca_bytes, n),
+    ]
+    for entry in sizes:
+        entry["times_smaller_than_float64"] = report["images_float64"]["bits_per_image"] / entry["bits_per_image"]
+        entry["times_smaller_than_uint8"] = sizes[1]["bits_per_image"] / entry["bits_per_image"]
+    return {
+        "run": str(run.path),
+        "train_images": n,
+        "latent_dim": latent_dim,
+        "decoder_parameters": decoder_params,
+        "report": report,
+        "sizes": sizes,
+        "quality": {
+            "test_images": int(len(x_test)),
+            "measures": "bce: mean per-pixel binary cross-entropy in nats; psnr_db: 10 log10(1 / MSE), "
+                        "pixels in [0, 1]; the VAE decodes z_mean of each test image",
+            "vae_float32_codes": {"name": "VAE, z_mean as float32", **vae_float32},
+            "vae_float16_codes": {"name": "VAE, z_mean as float16", **vae_float16},
+            "pca": {"name": f"PCA, {latent_dim} components", "components": latent_dim, **pca},
+            "mean_image": {"name": "the mean training image (0 bits per image)", **mean_only},
+        },
+        "data": {"directory": source.directory, "source": source.kind},
+    }
+
+
+def format_table(report: dict) -> str:
+    """The report's comparison, the size table and the quality table, as plain text."""
+    r = report["report"]
+    lines = [
+        f"The report's comparison ({report['train_images']:,} training images):",
+        f"  {r['images_float64']['name']:<34} {str(tuple(r['images_float64']['shape'])):>13} "
+        f"{r['images_float64']['bytes']:>13,} bytes  {r['images_float64']['mib']!r} MiB",
+        f"  {r['codes_float32']['name']:<34} {str(tuple(r['codes_float32']['shape'])):>13} "
+        f"{r['codes_float32']['bytes']:>13,} bytes  {r['codes_float32']['mib']!r} MiB",
+        f"  ratio {r['ratio']:g}",
+        "",
+        f"  {'what is stored':<58} {'bytes':>13} {'MiB':>10} {'bits/image':>11} {'vs float64':>10} {'vs uint8':>9}",
+    ]
+    for entry in report["sizes"]:
+        lines.append(
+            f"  {entry['name']:<58} {entry['bytes']:>13,} {entry['mib']:>10.4f} {entry['bits_per_image']:>11.1f} "
+            f"{entry['times_smaller_than_float64']:>9.1f}x {entry['times_smaller_than_uint8']:>8.2f}x"
+        )
+    quality = report["quality"]
+    lines += ["", f"  {'reconstruction of the ' + format(quality['test_images'], ',') + ' test images':<58} "
+                  f"{'BCE (nats/pixel)':>16} {'PSNR (dB)':>10}"]
+    for value in quality.values():
+        if isinstance(value, dict):
+            lines.append(f"  {value['name']:<58} {value['bce']:>16.4f} {value['psnr_db']:>10.2f}")
+    return "\n".join(lines)
+
+
+# --- the command -----------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m vae_tf.compress",
+        description=(
+            "The report's storage comparison for a run directory (training images as float64 "
+            "x / 255. vs float32 latent codes), then the honest one: uint8 and gzip'd images, "
+            "float16 codes, the decoder's weights, bits per image, reconstruction quality on the "
+            "test set and a PCA baseline of the same code size. Prints a table and writes "
+            "compression.json. Reads the run; never retrains."
+        ),
+    )
+    parser.add_argument("rundir", metavar="RUNDIR", help="a run directory written by `python -m vae_tf.train`")
+    parser.add_argument("--out", metavar="DIR", default=None,
+                        help="directory to write compression.json into (default: RUNDIR)")
+    parser.add_argument("--data-dir", metavar="DIR", default=None,
+                        help="directory with the Fashion-MNIST IDX files (default: where the run found them)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing compression.json")
+    return parser
+
+
+def check_targets(out: Path, names, overwrite: bool) -> None:
+    """Refuse to replace existing files unless asked: raises `UsageError` naming them and the fix."""
+    from vae_tf.train import UsageError
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a directory; choose a directory.")
+    existing = [name for name in names if (out / name).exists()]
+    if existing and not overwrite:
+        raise UsageError(f"{out} already has {', '.join(existing)}; pass --overwrite to replace "
+                         f"{'it' if len(existing) == 1 else 'them'}, or choose another --out.")
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from vae_tf import rundir
+    from vae_tf.data import DataError, DataNotFoundError
+    from vae_tf.train import UsageError
+
+    try:
+        run = rundir.Run.open(args.rundir)
+        out = Path(args.out) if args.out is not None else run.path
+        check_targets(out, REPORT_FILES, args.overwrite)
+        report = compression_report(run, args.data_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        rundir.write_json(out / "compression.json", report)
+    except (rundir.RunDirError, UsageError, DataError, DataNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    print(format_table(report))
+    print(f"wrote {out / 'compression.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""The report's figures of one run directory.
+
+    python -m vae_tf.plot RUNDIR                      # writes the figures into RUNDIR
+    python -m vae_tf.plot RUNDIR --out figures/kl     # ... or into another directory
+    python -m vae_tf.plot RUNDIR --grid-range -3 3    # the grid over a fixed range
+
+Writes latent_scatter.png (the sampled codes coloured by class), generated_grid.png (10x10
+decoded images over a regular grid spanning each latent coordinate's min..max, or
+--grid-range), reconstructions.png (test images above their reconstructions) and
+loss_curves.png (each loss term per epoch). It reads the run directory; it never retrains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+FIGURES = ("latent_scatter.png", "generated_grid.png", "reconstructions.png", "loss_curves.png")
+DPI = 90
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def _finite_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m vae_tf.plot",
+        description=(
+            "Draw the report's figures of a run directory: " + ", ".join(FIGURES) + ". "
+            "Reads the run (latents.npz, model.keras, history.csv) and the test images; never retrains."
+        ),
+    )
+    parser.add_argument("rundir", metavar="RUNDIR", help="a run directory written by `python -m vae_tf.train`")
+    parser.add_argument("--out", metavar="DIR", default=None, help="directory to write the figures into "
+                        "(default: RUNDIR; created if missing)")
+    parser.add_argument("--grid-range", nargs=2, type=_finite_float, metavar=("LO", "HI"), default=None,
+                        help="span both latent coordinates of the generated grid from LO to HI, e.g. -3 3 "
+                             "(default: each coordinate's min..max over the sampled codes, as the report does)")
+    parser.add_argument("--grid-size", type=_positive_int, default=10, metavar="N",
+                        help="images per side of the generated grid")
+    parser.add_argument("--examples", type=_positive_int, default=10, metavar="K",
+                        help="test images shown in reconstructions.png")
+    parser.add_argument("--data-dir", metavar="DIR", default=None,
+                        help="directory with the Fashion-MNIST IDX files (default: where the run found them)")
+    parser.add_argument("--overwrite", action="store_true", help="replace figures that already exist")
+    return parser
+
+
+def grid_bounds(z, grid_range=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Where the generated grid goes: (lo, hi, fill, description).
+
+    The report's grid spans each coordinate's min..max of the codes; `grid_range` (lo, hi)
+    spans both shown coordinates over a fixed range instead. Coordinates beyond the second
+    are held at their median over the codes.
+    """
+    z = np.asarray(z)
+    fill = np.median(z, axis=0)
+    if grid_range is None:
+        lo, hi = z.min(axis=0), z.max(axis=0)
+        where = "grid over each coordinate's min..max of z"
+    else:
+        lo = np.full(z.shape[1], float(grid_range[0]))
+        hi = np.full(z.shape[1], float(grid_range[1]))
+        where = f"grid over [{grid_range[0]:g}, {grid_range[1]:g}]"
+    if z.shape[1] > 2:
+        where += f"; z[2:] held at their medians"
+    return lo, hi, fill, where
+
+
+def write_figures(run, out: Path, grid_range=None, grid_size: int = 10, examples: int = 10,
+                  data_dir=None, progress=print) -> list[Path]:
+    """Draw and save the four figures of `run` (a `vae_tf.rundir.Run`) into `out`; return their paths."""
+    from vae_tf import plots
+    from vae_tf.compress import decode, encode_means
+    from vae_tf.data import flatten_images, load_fashion_mnist
+
+    title = plots.run_title(run)
+    written = []
+
+    def save(fig, name):
+        fig.savefig(out / name, dpi=DPI)
+        written.append(out / name)
+        progress(f"wrote {out / name}")
+
+    latents = run.latents()
+    z, y = latents["z"], latents["y"]
+    save(plots.latent_scatter(z, y, title=f"{title}: sampled codes z of {len(z):,} training images"),
+         "latent_scatter.png")
+    save(plots.loss_curves(run.history(), title=title, regularizer=run.settings["regularizer"]), "loss_curves.png")
+
+    model = run.model()
+    lo, hi, fill, where = grid_bounds(z, grid_range)
+    save(plots.generated_grid(lambda codes: decode(model, codes), lo, hi, grid_size, fill,
+                              title=f"{title}: decoded {where}", latent_dim=z.shape[1]), "generated_grid.png")
+
+    (_, (x_test, _)) = load_fashion_mnist(data_dir if data_dir is not None else run.settings.get("data_dir"),
+                                          download=False)
+    images = flatten_images(x_test[:examples]).astype(np.float32) / 255
+    save(plots.reconstructions(images, decode(model, encode_means(model, images)),
+                               title=f"{title}: test images (top), decoded from their z_mean (bottom)"),
+         "reconstructions.png")
+    return written
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.grid_range is not None and not args.grid_range[0] < args.grid_range[1]:
+        parser.error(f"argument --grid-range: LO must be less than HI; got {args.grid_range[0]:g} "
+                     f"{args.grid_range[1]:g} (e.g. --grid-range -3 3)")
+    from vae_tf import rundir
+    from vae_tf.compress import check_targets
+    from vae_tf.data import DataError, DataNotFoundError
+    from vae_tf.train import UsageError
+
+    try:
+        run = rundir.Run.open(args.rundir)
+        out = Path(args.out) if args.out is not None else run.path
+        check_targets(out, FIGURES, args.overwrite)
+        out.mkdir(parents=True, exist_ok=True)
+        write_figures(run, out, args.grid_range, args.grid_size, args.examples, args.data_dir)
+    except (rundir.RunDirError, UsageError, DataError, DataNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

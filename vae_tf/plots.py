@@ -1,0 +1,265 @@
+"""The report's figures, as functions from arrays (or a run directory) to matplotlib figures.
+
+    fig = latent_scatter(z, y, title="with KL")           # the report's scatter
+    fig = generated_grid(decode, lo=z.min(0), hi=z.max(0))  # the report's 10x10 grid
+    fig = comparison({"kl": (z_kl, y), "none": (z_none, y), "mse": (z_mse, y)})
+    fig.savefig("latent_scatter.png")
+
+Figures are built with `matplotlib.figure.Figure`, not `pyplot`: nothing is shown, nothing
+leaks into a global figure list, and `savefig` renders through the Agg backend. In a notebook,
+a figure as the last expression of a cell is displayed inline. Nothing here trains or reads
+files, except `run_title`, which reads a `Run`'s settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from vae_tf.data import CLASS_NAMES
+from vae_tf.spread import VARIANT_TITLES
+
+IMAGE_SIDE = 28
+_ORDINALS = ("first", "second")
+
+
+def run_title(run) -> str:
+    """A figure title for a `vae_tf.rundir.Run`: the variant as the report names it, then what differs."""
+    settings = run.settings
+    title = VARIANT_TITLES.get(settings["regularizer"], settings["regularizer"])
+    extras = []
+    if settings.get("reduction", "report") != "report":
+        extras.append(f"reduction={settings['reduction']}")
+    if settings.get("beta", 1.0) != 1.0:
+        extras.append(f"beta={settings['beta']:g}")
+    if settings.get("latent_dim", 2) != 2:
+        extras.append(f"latent_dim={settings['latent_dim']}")
+    return title + (f" ({', '.join(extras)})" if extras else "")
+
+
+def latent_axis_labels(latent_dim: int) -> tuple[str, str]:
+    """The report's axis labels; with more than two dimensions they say which two are shown."""
+    if latent_dim == 1:
+        return "first (only) latent variable", "class"
+    if latent_dim == 2:
+        return "first latent variable", "second latent variable"
+    return tuple(f"{_ORDINALS[i]} latent variable (z[{i}] of {latent_dim})" for i in range(2))
+
+
+def _scatter(ax, z, y, class_names, size, rasterized=True):
+    z = np.asarray(z)
+    y = np.asarray(y)
+    if z.ndim != 2 or len(z) != len(y):
+        raise ValueError(f"z must be (N, D) and y (N,); got {z.shape} and {y.shape}.")
+    colours = [f"C{k}" for k in range(10)]  # matplotlib's tab10 cycle: ten distinct colours
+    # With one latent dimension, spread the codes over their class so that they stay visible.
+    second = z[:, 1] if z.shape[1] > 1 else y + np.random.default_rng(0).uniform(-0.3, 0.3, len(y))
+    handles = []
+    for label, name in enumerate(class_names):
+        mask = y == label
+        handles.append(ax.scatter(z[mask, 0], second[mask], s=size, color=colours[label % 10], alpha=0.5,
+                                  linewidths=0, label=name, rasterized=rasterized))
+    xlabel, ylabel = latent_axis_labels(z.shape[1])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if z.shape[1] == 1:
+        ax.set_yticks(range(len(class_names)), class_names)
+    return handles
+
+
+def _legend(owner, handles, **kwargs):
+    legend = owner.legend(handles=handles, markerscale=6 / max(handles[0].get_sizes()[0], 1) ** 0.5,
+                          frameon=False, **kwargs)
+    for handle in legend.legend_handles:
+        handle.set_alpha(1)
+    return legend
+
+
+def latent_scatter(z, y, title: str = "", class_names: Sequence[str] = CLASS_NAMES,
+                   point_size: float = 1.0) -> Figure:
+    """The report's scatter of latent codes coloured by class.
+
+    Args:
+      z: codes, shape (N, D); the first two coordinates are drawn.
+      y: class labels 0..9, shape (N,).
+      title: the variant, e.g. "with KL".
+      class_names: legend entries, one per label.
+      point_size: marker area in points^2.
+
+    Returns:
+      A Figure with one axes and a legend of the class names.
+    """
+    fig = Figure(figsize=(7.5, 5.5), layout="constrained")
+    ax = fig.add_subplot()
+    handles = _scatter(ax, z, y, class_names, point_size)
+    ax.set_title(title)
+    _legend(ax, handles, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return fig
+
+
+def comparison(latents: Mapping[str, tuple], titles: Mapping[str, str] | None = None,
+               class_names: Sequence[str] = CLASS_NAMES, point_size: float = 0.5) -> Figure:
+    """The variants' scatters side by side: top row on each panel's own axes, bottom row on shared axes.
+
+    The shared row draws every panel with the same limits (the union of all codes), so that a
+    difference in spread is visible at a glance; the top row shows each variant's structure.
+
+    Args:
+      latents: {variant: (z, y)} with z (N, D) and y (N,), in the order of the columns.
+      titles: {variant: title}; default: the report's names ("with KL", ...).
+      class_names: legend entries.
+      point_size: marker area in points^2.
+
+    Returns:
+      A Figure with 2 rows x len(latents) columns and one legend.
+    """
+    titles = {**VARIANT_TITLES, **(titles or {})}
+    columns = len(latents)
+    fig = Figure(figsize=(4.2 * columns + 1.8, 8), layout="constrained")
+    grid = fig.subplots(2, columns, squeeze=False)
+    shared = [np.asarray(z)[:, : min(2, np.asarray(z).shape[1])] for z, _ in latents.values()]
+    low = np.min([codes.min(axis=0) for codes in shared], axis=0)
+    high = np.max([codes.max(axis=0) for codes in shared], axis=0)
+    margin = 0.04 * (high - low)
+    handles = None
+    for column, (variant, (z, y)) in enumerate(latents.items()):
+        for row in range(2):
+            ax = grid[row, column]
+            handles = _scatter(ax, z, y, class_names, point_size)
+            which = "own axes" if row == 0 else "shared axes"
+            ax.set_title(f"{titles.get(variant, variant)} ({which})")
+            if row == 1:
+                ax.set_xlim(low[0] - margin[0], high[0] + margin[0])
+                if np.asarray(z).shape[1] > 1:
+                    ax.set_ylim(low[1] - margin[1], high[1] + margin[1])
+    _legend(fig, handles, loc="outside right center")
+    return fig
+
+
+def grid_codes(lo, hi, n: int = 10, fill=None) -> np.ndarray:
+    """A regular n x n grid of codes over the first two latent coordinates, laid out as an image.
+
+    Row r, column c holds first coordinate linspace(lo[0], hi[0], n)[c] and second coordinate
+    linspace(hi[1], lo[1], n)[r] (largest at the top, as on a plot's y axis). Any further
+    coordinates take the values `fill`.
+
+    Args:
+      lo, hi: per-coordinate ends of the grid, each of length D (D >= 1); both ends included.
+      n: points per coordinate.
+      fill: values (D,) for coordinates 3..D (default 0).
+
+    Returns:
+      float32 array (n, n, D); with D == 1, (1, n, 1).
+    """
+    lo = np.atleast_1d(np.asarray(lo, dtype=np.float64))
+    hi = np.atleast_1d(np.asarray(hi, dtype=np.float64))
+    dims = len(lo)
+    fill = np.zeros(dims) if fill is None else np.asarray(fill, dtype=np.float64)
+    first = np.linspace(lo[0], hi[0], n)
+    if dims == 1:
+        return first.reshape(1, n, 1).astype(np.float32)
+    second = np.linspace(hi[1], lo[1], n)
+    codes = np.broadcast_to(fill, (n, n, dims)).copy()
+    codes[:, :, 0] = first[None, :]
+    codes[:, :, 1] = second[:, None]
+    return codes.astype(np.float32)
+
+
+def tile_images(images, rows: int, columns: int, side: int = IMAGE_SIDE) -> np.ndarray:
+    """(rows*columns, side*side) images -> one (rows*side, columns*side) mosaic, row by row."""
+    images = np.asarray(images).reshape(rows, columns, side, side)
+    return images.transpose(0, 2, 1, 3).reshape(rows * side, columns * side)
+
+
+def generated_grid(decode: Callable[[np.ndarray], np.ndarray], lo, hi, n: int = 10, fill=None,
+                   title: str = "", latent_dim: int | None = None) -> Figure:
+    """The report's grid of decoded images over a regular grid of codes (see `grid_codes`).
+
+    Args:
+      decode: maps codes (M, D) float32 to pixel values (M, 784) in [0, 1] (e.g. the decoder).
+      lo, hi: per-coordinate ends of the grid (length D), e.g. z.min(axis=0), z.max(axis=0).
+      n: images per side.
+      fill: values of coordinates 3..D (default 0).
+      title: the variant and where the grid comes from.
+      latent_dim: D, for the axis labels (default len(lo)).
+
+    Returns:
+      A Figure with one mosaic of n x n images (1 x n with one latent dimension), its axes
+      ticked with the codes at the images' centres.
+    """
+    codes = grid_codes(lo, hi, n, fill)
+    rows, columns, dims = codes.shape
+    images = np.asarray(decode(codes.reshape(-1, dims)))
+    mosaic = tile_images(images, rows, columns)
+    fig = Figure(figsize=(7, 7.4 if rows > 1 else 1.9), layout="constrained")
+    ax = fig.add_subplot()
+    ax.imshow(mosaic, cmap="Greys_r", vmin=0, vmax=1, interpolation="nearest")
+    centres = IMAGE_SIDE * np.arange(columns) + (IMAGE_SIDE - 1) / 2
+    ax.set_xticks(centres, [f"{value:.3g}" for value in codes[0, :, 0]], rotation=90)
+    xlabel, ylabel = latent_axis_labels(latent_dim or dims)
+    ax.set_xlabel(xlabel)
+    if rows > 1:
+        ax.set_yticks(IMAGE_SIDE * np.arange(rows) + (IMAGE_SIDE - 1) / 2,
+                      [f"{value:.3g}" for value in codes[:, 0, 1]])
+        ax.set_ylabel(ylabel)
+    else:
+        ax.set_yticks([])
+    ax.set_title(title)
+    return fig
+
+
+def reconstructions(images, reconstructed, title: str = "") -> Figure:
+    """Images (top row) above their reconstructions (bottom row).
+
+    Args:
+      images: (K, 784) or (K, 28, 28) pixel values in [0, 1] (uint8 is scaled by 1/255).
+      reconstructed: the same shape, in [0, 1].
+      title: what was reconstructed and how.
+
+    Returns:
+      A Figure with one 2 x K mosaic.
+    """
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        images = images / 255.0
+    reconstructed = np.asarray(reconstructed)
+    if len(images) != len(reconstructed):
+        raise ValueError(f"{len(images)} images but {len(reconstructed)} reconstructions.")
+    count = len(images)
+    mosaic = tile_images(np.concatenate([images.reshape(count, -1), reconstructed.reshape(count, -1)]), 2, count)
+    fig = Figure(figsize=(0.8 * count + 0.9, 2.3), layout="constrained")
+    ax = fig.add_subplot()
+    ax.imshow(mosaic, cmap="Greys_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([(IMAGE_SIDE - 1) / 2, IMAGE_SIDE + (IMAGE_SIDE - 1) / 2], ["input", "output"])
+    ax.set_title(title)
+    return fig
+
+
+def loss_curves(history: Sequence[Mapping[str, float]], title: str = "", regularizer: str | None = None) -> Figure:
+    """Each loss term per epoch, one panel per term (their scales differ by orders of magnitude).
+
+    Args:
+      history: rows of `history.csv` (see `vae_tf.rundir.read_history`): `epoch` and the terms.
+      title: the run.
+      regularizer: the run's; a `kl_loss` that was tracked but not minimised is marked so.
+
+    Returns:
+      A Figure with one panel per column ending in "loss".
+    """
+    if not history:
+        raise ValueError("history is empty: the run has no epochs.")
+    names = [name for name in history[0] if name == "loss" or name.endswith("_loss")]
+    epochs = [row["epoch"] for row in history]
+    fig = Figure(figsize=(3.3 * len(names), 3.2), layout="constrained")
+    for ax, name in zip(fig.subplots(1, len(names), squeeze=False)[0], names):
+        ax.plot(epochs, [row[name] for row in history], marker="o")
+        tracked_only = name == "kl_loss" and regularizer is not None and regularizer != "kl"
+        ax.set_title(name + (" (tracked, not minimised)" if tracked_only else ""), fontsize=10)
+        ax.set_xlabel("epoch")
+        if len(epochs) <= 12:
+            ax.set_xticks(epochs)
+    fig.suptitle(title)
+    return fig
