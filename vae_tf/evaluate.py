@@ -1,0 +1,537 @@
+"""Evaluate a trained VAE on the 10,000 test images, in nats per image and bits per pixel.
+
+    python -m vae_tf.evaluate runs/kl-report                    # -ELBO and -IWAE_1000
+    python -m vae_tf.evaluate runs/kl-report --k 5000           # a tighter bound
+    python -m vae_tf.evaluate runs/kl-report --exact            # also log p(x) on a grid of z
+    python -m vae_tf.evaluate runs/kl-report --limit 100 --out /tmp/quick.json
+
+Three numbers per image x, all negative log-likelihoods (lower is better), in nats:
+
+- `-ELBO`: the textbook negative evidence lower bound, E_q[-log p(x|z)] + KL(q(z|x) || p(z)),
+  whatever reduction the run was trained with. The reconstruction part is averaged over the
+  same K samples of q(z|x) that the IWAE uses; the KL part is analytic (`vae_tf.kl`).
+- `-IWAE_K`: minus the importance-weighted bound log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x),
+  z_k ~ q(z|x) (Burda et al., 2016). -ELBO >= -IWAE_K >= -log p(x), and -IWAE_K decreases
+  toward -log p(x) as K grows.
+- `-log p(x)` by `--exact` (latent size 2 only): p(x) = integral of p(x|z) p(z) dz summed over a
+  regular grid of z on [-L, L]^2 (a Riemann sum, cell area h^2), almost exact when the grid is
+  fine and wide enough; the grid with every other point gives an estimate of its error.
+
+p(x|z) is Bernoulli over the 784 pixels with the decoder's logits. Test pixels are greyscale in
+[0, 1], not binary: they are used as continuous Bernoulli targets, so log p(x|z) is minus the
+binary cross-entropy summed over pixels, the training loss. It is not a normalised density of
+greyscale images; the numbers compare models under this same likelihood, not with papers that
+binarise MNIST. Bits per pixel are nats / (784 ln 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SIZE = 784
+EVALUATION_FILE = "evaluation.json"
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for; the CLI prints it as one line and exits 1."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The math: pure functions of tensors
+# ---------------------------------------------------------------------------------------------
+
+
+def bits_per_pixel(nats_per_image, pixels: int = IMAGE_SIZE):
+    """Converts nats per image to bits per pixel: nats / (pixels * ln 2)."""
+    return nats_per_image / (pixels * math.log(2.0))
+
+
+def log_mean_exp(log_values, axis: int = 0):
+    """log(mean(exp(log_values))) along `axis`, stable for any magnitude of the log-values.
+
+    Args:
+      log_values: float tensor, e.g. (K, B) log importance weights.
+      axis: the axis to average over.
+
+    Returns:
+      Tensor with `axis` removed.
+    """
+    import tensorflow as tf
+
+    log_values = tf.convert_to_tensor(log_values)
+    count = tf.cast(tf.shape(log_values)[axis], log_values.dtype)
+    return tf.reduce_logsumexp(log_values, axis=axis) - tf.math.log(count)
+
+
+def bernoulli_log_likelihood(x, logits):
+    """log p(x|z) = -sum over pixels of the binary cross-entropy, in nats.
+
+    Args:
+      x: float tensor (..., 784), pixel values in [0, 1] used as (continuous) Bernoulli targets.
+      logits: float tensor (..., 784), the decoder's logits; broadcasts against `x`.
+
+    Returns:
+      Tensor (...).
+    """
+    import tensorflow as tf
+
+    from vae_tf.losses import binary_cross_entropy_with_logits
+
+    x, logits = tf.convert_to_tensor(x), tf.convert_to_tensor(logits)
+    shape = tf.broadcast_dynamic_shape(tf.shape(x), tf.shape(logits))
+    x, logits = tf.broadcast_to(x, shape), tf.broadcast_to(logits, shape)
+    return -tf.reduce_sum(binary_cross_entropy_with_logits(x, logits), axis=-1)
+
+
+def importance_log_weights(x, z_mean, z_log_var, eps, decode_logits):
+    """log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x) for z_k = z_mean + exp(z_log_var / 2) eps_k.
+
+    Args:
+      x: float tensor (B, 784), pixels in [0, 1].
+      z_mean, z_log_var: float tensors (B, D), the encoder's outputs for `x`.
+      eps: float tensor (S, B, D) of standard normal draws.
+      decode_logits: function mapping codes (N, D) to logits (N, 784).
+
+    Returns:
+      (log_weights, log_likelihood): two tensors (S, B), in nats; the second is log p(x|z_k).
+    """
+    import tensorflow as tf
+
+    from vae_tf.kl import diag_gaussian, standard_normal_prior
+    from vae_tf.model import reparameterize
+
+    samples, images, latent_dim = tf.unstack(tf.shape(eps))
+    z = reparameterize(z_mean, z_log_var, eps)  # broadcasts (B, D) against (S, B, D)
+    logits = tf.reshape(decode_logits(tf.reshape(z, (-1, latent_dim))), (samples, images, -1))
+    log_likelihood = bernoulli_log_likelihood(x, logits)
+    posterior = diag_gaussian(z_mean, z_log_var)  # batch (B,), event (D,)
+    prior = standard_normal_prior(z_mean.shape[-1], dtype=z_mean.dtype)
+    return log_likelihood + prior.log_prob(z) - posterior.log_prob(z), log_likelihood
+
+
+def standard_normal_draws(indices, samples: int, latent_dim: int, seed: int = 0) -> np.ndarray:
+    """eps (samples, len(indices), latent_dim), float32: image i's draws depend only on (seed, i).
+
+    So the same test image gets the same samples whatever the chunking, `--limit` or order, and
+    the first k of K samples are those that K = k would use.
+    """
+    draws = [np.random.default_rng([seed, int(index)]).standard_normal((samples, latent_dim))
+             for index in indices]
+    return np.stack(draws, axis=1).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# The estimators over many images, in chunks
+# ---------------------------------------------------------------------------------------------
+
+
+def _progress(target, verbose, unit_name):
+    import keras
+
+    if not verbose:
+        return None
+    # Off a terminal Keras' bar prints one line per update: keep those few.
+    interval = 0.05 if sys.stdout.isatty() else 30.0
+    return keras.utils.Progbar(target, verbose=1, interval=interval, unit_name=unit_name)
+
+
+def _check_images(x) -> np.ndarray:
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32) / 255.0
+    x = x.reshape(len(x), -1).astype(np.float32)
+    if x.shape[1] != IMAGE_SIZE:
+        raise ValueError(f"expected images of {IMAGE_SIZE} pixels (N, 784) or (N, 28, 28), got shape {x.shape}.")
+    if not np.all((x >= 0) & (x <= 1)):
+        raise ValueError("expected pixel values in [0, 1] (or uint8 images); found values outside or NaN.")
+    return x
+
+
+def importance_sampled(vae, x, k: int, *, seed: int = 0, indices=None, images_per_chunk: int = 100,
+                       samples_per_chunk: int = 500, verbose: int = 0) -> dict:
+    """Per-image ELBO parts and the IWAE_K bound, chunked over images and over the K samples.
+
+    Memory grows with images_per_chunk * samples_per_chunk * 784 floats (157 MB at 100 * 500),
+    not with K or the number of images.
+
+    Args:
+      vae: a `vae_tf.VAE`.
+      x: images (N, 784) or (N, 28, 28), uint8 or floats in [0, 1].
+      k: K >= 1, importance samples per image.
+      seed: seeds the draws (see `standard_normal_draws`).
+      indices: each image's index in the test set (default 0..N-1), for the draws.
+      images_per_chunk, samples_per_chunk: the chunk sizes.
+      verbose: 1 shows a progress bar.
+
+    Returns:
+      dict of float64 arrays (N,), in nats: `iwae` (log p(x) >= IWAE_K), `reconstruction`
+      (mean over the K samples of -log p(x|z)), `kl` (analytic KL(q(z|x) || p(z))),
+      `neg_elbo` (reconstruction + kl).
+    """
+    import tensorflow as tf
+
+    from vae_tf.kl import kl_standard_normal
+
+    if k < 1:
+        raise ValueError(f"k={k!r}: the number of importance samples must be at least 1.")
+    x = _check_images(x)
+    indices = np.arange(len(x)) if indices is None else np.asarray(indices)
+
+    @tf.function(jit_compile=True, reduce_retracing=True)
+    def chunk(x_chunk, z_mean, z_log_var, eps):
+        log_weights, log_likelihood = importance_log_weights(x_chunk, z_mean, z_log_var, eps, vae.decode_logits)
+        return tf.reduce_logsumexp(log_weights, axis=0), tf.reduce_sum(log_likelihood, axis=0)
+
+    encode = tf.function(lambda images: vae.encoder(images, training=False))
+    results = {name: np.empty(len(x)) for name in ("iwae", "reconstruction", "kl")}
+    progress = _progress(len(x), verbose, "image")
+    for start in range(0, len(x), images_per_chunk):
+        stop = min(start + images_per_chunk, len(x))
+        x_chunk = tf.constant(x[start:stop])
+        z_mean, z_log_var = encode(x_chunk)
+        eps = standard_normal_draws(indices[start:stop], k, vae.latent_dim, seed)
+        log_sum_weights = np.full(stop - start, -np.inf)
+        sum_log_likelihood = np.zeros(stop - start)
+        for first in range(0, k, samples_per_chunk):
+            lse, total = chunk(x_chunk, z_mean, z_log_var, tf.constant(eps[first:first + samples_per_chunk]))
+            # Combine the chunks' log-sum-exps in float64: exact however K is split.
+            log_sum_weights = np.logaddexp(log_sum_weights, lse.numpy().astype(np.float64))
+            sum_log_likelihood += total.numpy()
+        results["iwae"][start:stop] = log_sum_weights - math.log(k)
+        results["reconstruction"][start:stop] = -sum_log_likelihood / k
+        results["kl"][start:stop] = kl_standard_normal(z_mean, z_log_var).numpy()
+        if progress is not None:
+            progress.update(stop)
+    results["neg_elbo"] = results["reconstruction"] + results["kl"]
+    return results
+
+
+def latent_grid(extent: float, points: int) -> tuple[np.ndarray, float]:
+    """The regular grid of z for `grid_log_marginal`: (points**2, 2) float32 codes and the spacing h."""
+    if not extent > 0:
+        raise ValueError(f"grid extent={extent!r} must be greater than 0.")
+    if points < 3 or points % 2 == 0:
+        raise ValueError(f"grid points={points!r} must be odd and at least 3 (so that the grid of every "
+                         "other point, the error check, has the same ends).")
+    axis = np.linspace(-extent, extent, points)
+    first, second = np.meshgrid(axis, axis, indexing="ij")
+    return np.stack([first.ravel(), second.ravel()], axis=1).astype(np.float32), float(axis[1] - axis[0])
+
+
+def grid_log_marginal(vae, x, *, extent: float = 8.0, points: int = 801, points_per_chunk: int = 4096,
+                      verbose: int = 0) -> dict:
+    """log p(x) = log of the integral of p(x|z) p(z) over z, by a Riemann sum over a regular 2-D grid.
+
+    log p(x) ~= logsumexp_g [log p(x|z_g) + log p(z_g)] + log h^2, for the grid z_g on
+    [-extent, extent]^2 with `points` points per axis and spacing h. The decoder is evaluated
+    once per grid point for all images together: log p(x|z_g) = x . logits_g - sum softplus(logits_g)
+    (the same as minus the summed binary cross-entropy), a matrix product.
+
+    Args:
+      vae: a `vae_tf.VAE` with latent_dim 2.
+      x: images (N, 784) or (N, 28, 28), uint8 or floats in [0, 1].
+      extent: L, the grid covers [-L, L]^2.
+      points: points per axis (odd).
+      points_per_chunk: grid points decoded at once (memory: points_per_chunk * N floats).
+      verbose: 1 shows a progress bar.
+
+    Returns:
+      dict: `log_px` (N,) float64, log p(x) in nats; `coarse_log_px` (N,), the same on the grid of
+      every other point (spacing 2h), so |log_px - coarse_log_px| bounds the discretisation error
+      generously; `boundary_mass` (N,), the share of the sum on the grid's outer edge (should be ~0,
+      else widen the grid); `spacing` h.
+    """
+    import tensorflow as tf
+
+    from vae_tf.kl import standard_normal_prior
+
+    if vae.latent_dim != 2:
+        raise ValueError(f"the grid integral needs a 2-dimensional latent space; this model's is {vae.latent_dim}.")
+    x = _check_images(x)
+    grid, spacing = latent_grid(extent, points)
+    index = np.arange(points)
+    coarse = np.logical_and.outer(index % 2 == 0, index % 2 == 0).ravel()
+    edge = ~np.logical_and.outer((index > 0) & (index < points - 1), (index > 0) & (index < points - 1)).ravel()
+    prior = standard_normal_prior(2)
+    x_tensor = tf.constant(x)
+
+    @tf.function(jit_compile=True, reduce_retracing=True)
+    def chunk(z, coarse_mask, edge_mask):
+        logits = vae.decode_logits(z)  # (G, 784)
+        log_joint = (tf.matmul(logits, x_tensor, transpose_b=True)
+                     - tf.reduce_sum(tf.nn.softplus(logits), axis=-1, keepdims=True)
+                     + prior.log_prob(z)[:, None])  # (G, N)
+        masked = lambda mask: tf.where(mask[:, None], log_joint, -np.inf)  # noqa: E731
+        return (tf.reduce_logsumexp(log_joint, axis=0), tf.reduce_logsumexp(masked(coarse_mask), axis=0),
+                tf.reduce_logsumexp(masked(edge_mask), axis=0))
+
+    totals = {name: np.full(len(x), -np.inf) for name in ("all", "coarse", "edge")}
+    progress = _progress(len(grid), verbose, "grid point")
+    for start in range(0, len(grid), points_per_chunk):
+        stop = min(start + points_per_chunk, len(grid))
+        parts = chunk(tf.constant(grid[start:stop]), tf.constant(coarse[start:stop]), tf.constant(edge[start:stop]))
+        for name, part in zip(totals, parts):
+            totals[name] = np.logaddexp(totals[name], part.numpy().astype(np.float64))
+        if progress is not None:
+            progress.update(stop)
+    return {
+        "log_px": totals["all"] + 2 * math.log(spacing),
+        "coarse_log_px": totals["coarse"] + 2 * math.log(2 * spacing),
+        "boundary_mass": np.exp(totals["edge"] - totals["all"]),
+        "spacing": spacing,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# A run directory's evaluation
+# ---------------------------------------------------------------------------------------------
+
+
+def _summary(per_image: dict, names) -> dict:
+    out = {}
+    for name in names:
+        nats = float(np.mean(per_image[name]))
+        out[f"{name}_nats"] = nats
+        if name not in ("reconstruction", "kl"):
+            out[f"{name}_bits_per_pixel"] = float(bits_per_pixel(nats))
+    return out
+
+
+def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None = None, seed: int = 0,
+                 grid_extent: float = 8.0, grid_points: int = 801, images_per_chunk: int = 100,
+                 samples_per_chunk: int = 500, data_dir=None, verbose: int = 0) -> dict:
+    """Evaluate a run directory's model on the test images (the first `limit` of them, if given).
+
+    Args:
+      run: a `vae_tf.rundir.Run`.
+      k: importance samples per image.
+      exact: also compute log p(x) on a grid (latent size 2 only).
+      limit: evaluate on the first `limit` test images only (None: all 10,000).
+      seed, grid_extent, grid_points, images_per_chunk, samples_per_chunk: see
+        `importance_sampled` and `grid_log_marginal`.
+      data_dir: where Fashion-MNIST is (None: the run's setting, else the usual search).
+      verbose: 1 prints progress.
+
+    Returns:
+      The content of evaluation.json: overall and per-class means of `neg_elbo`,
+      `reconstruction`, `kl`, `neg_iwae` (and `neg_log_px_grid`) in nats per image, with bits
+      per pixel for the three bounds, and the settings that produced them.
+    """
+    from vae_tf.data import CLASS_NAMES, flatten_images, load_fashion_mnist
+
+    vae = run.model()
+    if exact and vae.latent_dim != 2:
+        raise UsageError(f"--exact integrates over a grid of 2-dimensional z, but {run.path} has latent size "
+                         f"{vae.latent_dim}; drop --exact.")
+    started = time.time()
+    (_, (x_test, y_test)), source = load_fashion_mnist(data_dir or run.settings.get("data_dir"),
+                                                       return_source=True)
+    x = flatten_images(x_test[:limit])
+    y = np.asarray(y_test[:limit])
+    if verbose:
+        print(f"vae_tf.evaluate: {run.path} ({run.label}) on {len(x):,} test images from {source.directory}, "
+              f"K = {k}", flush=True)
+
+    sampling_started = time.time()
+    sampled = importance_sampled(vae, x, k, seed=seed, images_per_chunk=images_per_chunk,
+                                 samples_per_chunk=samples_per_chunk, verbose=verbose)
+    per_image = {"neg_elbo": sampled["neg_elbo"], "reconstruction": sampled["reconstruction"],
+                 "kl": sampled["kl"], "neg_iwae": -sampled["iwae"]}
+    names = ["neg_elbo", "reconstruction", "kl", "neg_iwae"]
+    seconds = {"importance_sampling": time.time() - sampling_started}
+    grid_info = None
+    if exact:
+        grid_started = time.time()
+        if verbose:
+            print(f"grid: {grid_points} x {grid_points} points on [-{grid_extent:g}, {grid_extent:g}]^2", flush=True)
+        grid = grid_log_marginal(vae, x, extent=grid_extent, points=grid_points, verbose=verbose)
+        per_image["neg_log_px_grid"] = -grid["log_px"]
+        names.append("neg_log_px_grid")
+        difference = np.abs(grid["log_px"] - grid["coarse_log_px"])
+        grid_info = {
+            "extent": grid_extent,
+            "points_per_axis": grid_points,
+            "spacing": grid["spacing"],
+            "coarse_grid_difference_nats": {"mean": float(difference.mean()), "max": float(difference.max())},
+            "boundary_mass_max": float(grid["boundary_mass"].max()),
+        }
+        seconds["grid"] = time.time() - grid_started
+    seconds["total"] = time.time() - started
+    return {
+        "run": str(run.path),
+        "settings": run.settings,
+        "test_images": len(x),
+        "limit": limit,
+        "k": k,
+        "seed": seed,
+        "units": "nats per image (mean over images) and bits per pixel = nats / (784 ln 2); "
+                 "all values are negative log-likelihoods or their bounds: neg_elbo >= neg_iwae >= -log p(x)",
+        "likelihood": "Bernoulli over 784 pixels with the decoder's logits; greyscale test pixels in [0, 1] "
+                      "are continuous targets (minus the summed binary cross-entropy)",
+        "overall": _summary(per_image, names),
+        "per_class": {
+            name: {"images": int(np.sum(y == label)),
+                   **_summary({key: value[y == label] for key, value in per_image.items()}, names)}
+            for label, name in enumerate(CLASS_NAMES) if np.any(y == label)
+        },
+        "grid": grid_info,
+        "data": {"source": source.kind, "directory": source.directory},
+        "seconds": seconds,
+    }
+
+
+_COLUMNS = (("neg_elbo", "-ELBO"), ("reconstruction", "recon"), ("kl", "KL"), ("neg_iwae", "-IWAE_K"),
+            ("neg_log_px_grid", "-log p(x) grid"))
+
+
+def format_table(evaluation: dict) -> str:
+    """The evaluation as a text table: nats per image, and bits per pixel for the bounds."""
+    names = [(key, title.replace("_K", f"_{evaluation['k']}")) for key, title in _COLUMNS
+             if f"{key}_nats" in evaluation["overall"]]
+    header = f"{'':<12}{'images':>7}" + "".join(f"{title:>16}" for _, title in names)
+    lines = [f"nats per image ({evaluation['test_images']:,} test images of {evaluation['run']}; lower is better)",
+             header]
+    rows = [("all", {"images": evaluation["test_images"], **evaluation["overall"]}),
+            *evaluation["per_class"].items()]
+    for label, values in rows:
+        lines.append(f"{label:<12}{values['images']:>7}" + "".join(f"{values[f'{key}_nats']:>16.2f}" for key, _ in names))
+    lines.append(f"{'bits/pixel':<12}{'':>7}" + "".join(
+        f"{evaluation['overall'][f'{key}_bits_per_pixel']:>16.4f}" if f"{key}_bits_per_pixel" in evaluation["overall"]
+        else f"{'':>16}" for key, _ in names))
+    grid = evaluation.get("grid")
+    if grid:
+        lines.append(f"grid: {grid['points_per_axis']}^2 points on [-{grid['extent']:g}, {grid['extent']:g}]^2, "
+                     f"spacing {grid['spacing']:.4f}; vs. every other point: mean {grid['coarse_grid_difference_nats']['mean']:.2g}, "
+                     f"max {grid['coarse_grid_difference_nats']['max']:.2g} nats; "
+                     f"largest share of mass on the edge {grid['boundary_mass_max']:.2g}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line
+# ---------------------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # One line, like every other error of this command (argparse would add the usage).
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def _integer_at_least(minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number greater than 0")
+    return value
+
+
+def _odd_points(text):
+    value = _integer_at_least(3)(text)
+    if value % 2 == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be odd (the error check uses every other point)")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m vae_tf.evaluate",
+        description=(
+            "Evaluate a run directory's VAE on the Fashion-MNIST test images: the textbook negative ELBO, "
+            "the importance-weighted bound -IWAE_K and, with --exact, -log p(x) integrated on a grid of z, "
+            "in nats per image and bits per pixel, overall and per class. Writes evaluation.json."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("rundir", metavar="RUNDIR", help="a run directory written by python -m vae_tf.train")
+    parser.add_argument("--k", type=_integer_at_least(1), default=1000, metavar="K",
+                        help="importance samples per image for IWAE_K (K = 1 gives a one-sample ELBO)")
+    parser.add_argument("--exact", action="store_true",
+                        help="also integrate p(x|z) p(z) over a grid of z (latent size 2 only; "
+                             "combine with --limit: it decodes every grid point)")
+    parser.add_argument("--limit", type=_integer_at_least(1), default=None, metavar="N",
+                        help="evaluate the first N test images only (default: all 10,000)")
+    parser.add_argument("--grid-extent", type=_positive_float, default=8.0, metavar="L",
+                        help="the grid covers [-L, L]^2")
+    parser.add_argument("--grid-points", type=_odd_points, default=801, metavar="P",
+                        help="grid points per axis (odd); spacing 2L/(P-1)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the importance samples")
+    parser.add_argument("--images-per-chunk", type=_integer_at_least(1), default=100, metavar="B")
+    parser.add_argument("--samples-per-chunk", type=_integer_at_least(1), default=500, metavar="S",
+                        help="memory grows with B * S * 784 floats")
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
+                        help="directory with the Fashion-MNIST IDX files (default: the run's, else the usual search)")
+    parser.add_argument("--out", default=None, metavar="PATH",
+                        help="where to write: a .json file, or a directory to hold evaluation.json "
+                             "(default: RUNDIR/evaluation.json)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing evaluation file")
+    parser.add_argument("--verbose", type=int, choices=(0, 1), default=1, help="1: progress bars")
+    return parser
+
+
+def output_path(rundir: Path, out, overwrite: bool) -> Path:
+    """The file to write, refusing to replace one unless asked."""
+    if out is None:
+        path = Path(rundir) / EVALUATION_FILE
+    else:
+        out = Path(out)
+        path = out if out.suffix == ".json" and not out.is_dir() else out / EVALUATION_FILE
+    if path.exists() and not overwrite:
+        raise UsageError(f"{path} already exists; pass --overwrite to replace it, or --out elsewhere.")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UsageError(f"cannot write {path}: {path.parent} is a file, not a directory.")
+    return path
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from vae_tf.data import DataError, DataNotFoundError
+    from vae_tf.rundir import Run, RunDirError, write_json
+
+    try:
+        run = Run.open(args.rundir)
+        path = output_path(run.path, args.out, args.overwrite)
+        evaluation = evaluate_run(
+            run, args.k, exact=args.exact, limit=args.limit, seed=args.seed, grid_extent=args.grid_extent,
+            grid_points=args.grid_points, images_per_chunk=args.images_per_chunk,
+            samples_per_chunk=args.samples_per_chunk, data_dir=args.data_dir, verbose=args.verbose,
+        )
+        path = output_path(run.path, args.out, args.overwrite)  # again: another process may have written it
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, evaluation)
+    except (UsageError, RunDirError, DataError, DataNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; nothing written", file=sys.stderr)
+        return 130
+    print(format_table(evaluation))
+    print(f"wrote {path} ({evaluation['seconds']['total']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
