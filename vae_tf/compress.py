@@ -217,7 +217,7 @@ def compression_report(run, data_dir=None, progress=print) -> dict:
     from vae_tf.data import flatten_images, load_fashion_mnist
 
     settings = run.settings
-    latent_dim, hidden_units = settings["latent_dim"], settings["hidden_units"]
+    latent_dim = settings["latent_dim"]
     n = int(run.summary["train_images"])
     progress("compress: loading Fashion-MNIST")
     ((x_train, _), (x_test, _)), source = load_fashion_mnist(

@@ -84,7 +84,7 @@ def grid_bounds(z, grid_range=None) -> tuple[np.ndarray, np.ndarray, np.ndarray,
         hi = np.full(z.shape[1], float(grid_range[1]))
         where = f"grid over [{grid_range[0]:g}, {grid_range[1]:g}]"
     if z.shape[1] > 2:
-        where += f"; z[2:] held at their medians"
+        where += "; z[2:] held at their medians"
     return lo, hi, fill, where
 
 
