@@ -51,8 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true",
                         help="allow writing into an --out directory that already has files")
     add_training_arguments(parser)
-    # Compare trains every regularizer; None tells us the user asked for one.
+    # Compare trains every regularizer: --regularizer is hidden, and None tells us the user gave one.
     parser.set_defaults(regularizer=None)
+    for action in parser._actions:
+        if action.dest == "regularizer":
+            action.help = argparse.SUPPRESS
     return parser
 
 
