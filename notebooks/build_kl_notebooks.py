@@ -326,7 +326,7 @@ import tempfile
 
 from IPython.display import Image, display
 
-gif = fit.save_animation(results[0], Path(tempfile.mkdtemp()) / "kl_div_mu0.gif", frames=10 if QUICK else 30)
+gif = fit.save_animation(results[0], Path(tempfile.mkdtemp()) / "kl_div_mu0.gif", frames=5 if QUICK else 30)
 print(f"{gif.name}: {gif.stat().st_size / 1024:.0f} KiB")
 display(Image(filename=str(gif)))
 '''),

@@ -63,12 +63,12 @@ def test_adam_matches_keras_adam():
     mu, sigma = tf.Variable(5.0), tf.Variable(1.0)
     optimizer = keras.optimizers.Adam(learning_rate=1e-2)
     keras_mus = []
-    for _ in range(40):
+    for _ in range(20):
         with tf.GradientTape() as tape:
             value = fit.grid_loss("cosine", mu, sigma, x, log_p)
         optimizer.apply_gradients(zip(tape.gradient(value, [mu, sigma]), [mu, sigma]))
         keras_mus.append((float(mu.numpy()), float(sigma.numpy())))
-    ours = fit.fit_gaussian("cosine", 5.0, 1.0, 40, learning_rate=1e-2)
+    ours = fit.fit_gaussian("cosine", 5.0, 1.0, 20, learning_rate=1e-2)
     np.testing.assert_allclose(np.column_stack([ours.mu[1:], ours.sigma[1:]]), keras_mus, atol=2e-5)
 
 
@@ -112,14 +112,14 @@ def _env():
 def test_cli_writes_png_gif_history_and_result(tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "vae_tf.fit", "--loss", "mse", "--mu0", "5", "--steps", "300",
-               "--print-every", "100", "--frames", "6", "--out", str(out)]  # fmt: skip
+               "--print-every", "100", "--frames", "4", "--out", str(out)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "step    300/300" in done.stdout
     with Image.open(out / "fit.png") as png:
         assert png.format == "PNG" and png.size[0] > 500
     with Image.open(out / "fit.gif") as gif:
-        assert gif.format == "GIF" and gif.n_frames == 6
+        assert gif.format == "GIF" and gif.n_frames == 4
     history = np.loadtxt(out / "history.csv", delimiter=",", skiprows=1)
     assert history.shape == (301, 4)
     summary = json.loads((out / "result.json").read_text())

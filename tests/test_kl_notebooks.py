@@ -5,6 +5,7 @@ concurrently, each in its own kernel, to stay within the test budget.
 """
 
 import asyncio
+import importlib.util
 import re
 from pathlib import Path
 
@@ -39,6 +40,16 @@ def test_committed_notebook_is_executed_in_full_and_calls_the_package(name):
     for cell in cells:
         assert not FORMULA.search(cell.source), f"{name}: formula restated in\n{cell.source}"
         assert "from vae_tf import" in cells[0].source
+
+
+def test_committed_notebooks_match_their_generator():
+    spec = importlib.util.spec_from_file_location("build_kl_notebooks", NOTEBOOK_DIR / "build_kl_notebooks.py")
+    builder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builder)
+    for name in NAMES:
+        built = [(cell.cell_type, cell.source) for cell in builder.build(name).cells]
+        committed = [(cell.cell_type, cell.source) for cell in read(name).cells]
+        assert built == committed, f"{name}.ipynb is stale: run python notebooks/build_kl_notebooks.py {name}"
 
 
 def test_notebooks_run_in_quick_mode(monkeypatch):
