@@ -23,7 +23,7 @@ REPO = HERE.parent
 FIGURES = REPO / "docs" / "figures"
 NOTEBOOKS = ("kl_divergence_basics", "forward_vs_reverse_kl", "fit_gaussian_to_mixture")
 
-SETUP = '''\
+SETUP = """\
 %matplotlib inline
 import os
 import sys
@@ -44,7 +44,7 @@ import tensorflow_probability as tfp
 from vae_tf import fit, kl, primers
 
 tfd = tfp.distributions
-print("quick mode" if QUICK else "full mode")'''
+print("quick mode" if QUICK else "full mode")"""
 
 
 def md(text: str):
@@ -72,29 +72,29 @@ one home of every KL formula, and checks the Gaussian closed forms four ways.
 $p = [0.1, 0.4, 0.5]$, $q = [0.8, 0.15, 0.05]$, $r = [0.85, 0.1, 0.05]$, in nats (natural log)
 and bits (log base 2).
 """),
-        code('''
+        code("""
 p, q, r = primers.REPORT_P, primers.REPORT_Q, primers.REPORT_R
 pairs = {"D(p||q)": (p, q), "D(q||r)": (q, r), "D(p||p)": (p, p), "D(q||p)": (q, p)}
 print(f"{'':8} {'nats':>10} {'bits':>10}")
 for name, (a, b) in pairs.items():
     print(f"{name:8} {kl.kl_discrete(a, b):10.6f} {kl.kl_discrete(a, b, units='bits'):10.6f}")
-'''),
+"""),
         md("""
 $q$ and $r$ are nearly the same distribution, so $D(q\\|r)$ is small; $p$ is far from $q$.
 $D(p\\|q) \\ne D(q\\|p)$: the divergence is not symmetric, so it is not a distance.
 It is also cross-entropy minus entropy, $D(P\\|Q) = H(P, Q) - H(P)$:
 """),
-        code('''
+        code("""
 print(f"H(p, q) = {kl.cross_entropy(p, q):.6f}, H(p) = {kl.entropy(p):.6f}, "
       f"difference = {kl.cross_entropy(p, q) - kl.entropy(p):.6f}, D(p||q) = {kl.kl_discrete(p, q):.6f}")
-'''),
+"""),
         md("""
 Conventions: a term with $P(x) = 0$ contributes 0; $P(x) > 0$ where $Q(x) = 0$ makes the
 divergence infinite. The functions are batched along the last axis, and inputs that are not
 probability vectors are refused with a message that names the problem; counts can be
 normalised explicitly.
 """),
-        code('''
+        code("""
 print("D([0.5, 0.5, 0] || [0.5, 0.25, 0.25]) =", kl.kl_discrete([0.5, 0.5, 0.0], [0.5, 0.25, 0.25]))
 print("D([0.5, 0.25, 0.25] || [0.5, 0.5, 0]) =", kl.kl_discrete([0.5, 0.25, 0.25], [0.5, 0.5, 0.0]))
 print("batched, D(each of p, q, r || q):", kl.kl_discrete(np.array([p, q, r]), q))
@@ -104,7 +104,7 @@ for bad in ([0.2, 0.3], [-0.5, 1.5]):
         kl.kl_discrete(bad, [0.5, 0.5])
     except ValueError as error:
         print("ValueError:", error)
-'''),
+"""),
         md("""
 ## 2. The report's histogram example
 
@@ -113,7 +113,7 @@ A (300 draws of N(3, 0.5²) then 700 of N(5, 0.5²)), a *conventional compressio
 of N(4, 1)) and a *deep-learning compression* C (400 of N(3, 0.5²) then 600 of N(5, 0.5²));
 histogram each on `linspace(1, 7, 20)` with `density=True`, and compare A with B and with C.
 """),
-        code('''
+        code("""
 results = primers.histogram_example()
 width = np.diff(primers.HISTOGRAM_BINS)[0]
 print(f"bin width = 6/19 = {width:.6f}")
@@ -123,7 +123,7 @@ for name, result in results.items():
 print("draws outside [1, 7] (dropped by np.histogram):", {n: r.outside_q for n, r in results.items()},
       "and", results["B"].outside_p, "of A")
 primers.plot_histograms()
-'''),
+"""),
         md("""
 **Why the report's figure is not a KL.** The report sums `rel_entr(A_hist, B_hist)` over the
 bins on *density* values $p_i, q_i$ (each bin's probability divided by its width $w$). The
@@ -135,14 +135,15 @@ width and the figure roughly doubles, while the true KL stays put near the KL of
 the samples were drawn from. Both comparisons are scaled by the same factor, so the report's
 ranking (C is much closer to A than B is) survives; its numbers do not.
 """),
-        code('''
+        code("""
 A, B, C = primers.histogram_samples()
 mixture = lambda w: tfd.MixtureSameFamily(tfd.Categorical(probs=[w, 1 - w]), tfd.Normal([3.0, 5.0], [0.5, 0.5]))
 x = np.linspace(-3.0, 11.0, 20001).astype("float32")
 print("KL of the generating densities (numerical):",
       f"A vs B {float(kl.kl_numerical(mixture(0.3), tfd.Normal(4.0, 1.0), x)):.4f},",
       f"A vs C {float(kl.kl_numerical(mixture(0.3), mixture(0.4), x)):.4f}")
-print(f"{'bins':>5} {'width':>7} | {'report A-B':>10} {'true A-B':>9} {'smoothed':>9} | {'report A-C':>10} {'true A-C':>9} {'smoothed':>9}")
+columns = " | ".join(f"{'report A-' + n:>10} {'true A-' + n:>9} {'smoothed':>9}" for n in "BC")
+print(f"{'bins':>5} {'width':>7} | {columns}")
 for n_bins in (10, 19, 38, 76):
     edges = np.linspace(1, 7, n_bins + 1)
     row = []
@@ -151,7 +152,7 @@ for n_bins in (10, 19, 38, 76):
         smoothed = kl.histogram_kl(A, other, edges, smoothing=0.5)
         row.append(f"{raw.report_value:10.4f} {raw.kl:9.4f} {smoothed.kl:9.4f}")
     print(f"{n_bins:5d} {6 / n_bins:7.4f} | " + " | ".join(row))
-'''),
+"""),
         md("""
 With finer bins some bins of B or C are empty where A is not and the raw KL is infinite;
 `smoothing=0.5` (half a count added to every bin) keeps it finite, at the price of a bias
@@ -164,7 +165,7 @@ $\\log\\frac{s_2}{s_1} + \\frac{s_1^2 + (m_1 - m_2)^2}{2 s_2^2} - \\frac12$. It 
 TFP's analytic KL (`kl.kl_analytic`), numerical integration on a fine grid (`kl.kl_numerical`)
 and a Monte-Carlo estimate with its standard error (`kl.kl_monte_carlo`).
 """),
-        code('''
+        code("""
 num_samples = 20_000 if QUICK else 200_000
 pairs = [(0.0, 1.0, 1.0, 1.0), (0.0, 1.0, 0.0, 2.0), (1.5, 0.5, -1.0, 2.5), (-3.0, 3.0, 2.0, 0.7)]
 print(f"{'P':>12} {'Q':>12} | {'closed':>9} {'TFP':>9} {'numerical':>9} {'Monte Carlo':>18} {'|MC-closed|/SE':>14}")
@@ -176,14 +177,14 @@ for m1, s1, m2, s2 in pairs:
           f"{closed:9.6f} {float(kl.kl_analytic(P, Q)):9.6f} {float(kl.kl_numerical(P, Q)):9.6f}",
           f"{float(mc.estimate):9.5f} ± {float(mc.standard_error):.5f}",
           f"{abs(float(mc.estimate) - closed) / float(mc.standard_error):14.2f}")
-'''),
+"""),
         md("""
 The VAE's regulariser is the KL of the encoder's diagonal Gaussian
 $N(\\mu, \\mathrm{diag}(e^{\\log\\sigma^2}))$ against $N(0, I)$, summed over the latent
 dimensions: `kl.kl_standard_normal(z_mean, z_log_var)`. The model trains with the TFP version,
 `kl.kl_standard_normal_tfp`; both agree with the diagonal closed form and with Monte Carlo.
 """),
-        code('''
+        code("""
 rng = np.random.default_rng(0)
 z_mean, z_log_var = rng.normal(size=(4, 2)), rng.normal(scale=0.8, size=(4, 2))
 posterior, prior = kl.diag_gaussian(z_mean, z_log_var), kl.standard_normal_prior(2, dtype="float64")
@@ -192,14 +193,14 @@ print("closed form :", kl.kl_standard_normal(z_mean, z_log_var).numpy())
 print("TFP analytic:", kl.kl_standard_normal_tfp(z_mean, z_log_var).numpy())
 print("diagonal    :", kl.kl_diag_gaussian(z_mean, np.exp(0.5 * z_log_var), 0.0, 1.0).numpy())
 print("Monte Carlo :", mc.estimate.numpy(), "+-", mc.standard_error.numpy())
-'''),
+"""),
         md("""
 ## 4. Asymmetry
 
 $D(P\\|Q)$ and $D(Q\\|P)$ differ. For $P = N(0, 1)$ and $Q = N(0, s^2)$: a too-narrow $Q$ is
 punished much harder in $D(P\\|Q)$ (Q misses mass P has) than a too-wide one.
 """),
-        code('''
+        code("""
 s = np.linspace(0.25, 4.0, 200)
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.plot(s, kl.kl_gaussian(0.0, 1.0, 0.0, s).numpy(), label="D(N(0,1) || N(0,s²))")
@@ -207,7 +208,7 @@ ax.plot(s, kl.kl_gaussian(0.0, s, 0.0, 1.0).numpy(), label="D(N(0,s²) || N(0,1)
 ax.set(xlabel="s", ylabel="nats", ylim=(0, 4), title="KL is not symmetric")
 ax.legend()
 plt.show()
-'''),
+"""),
     ]
 
 
@@ -229,7 +230,7 @@ Both KLs come from `vae_tf.kl.kl_grid_integral` (trapezoid rule), for every $Q =
 on a grid of parameters.
 """),
         code(SETUP),
-        code('''
+        code("""
 if QUICK:
     landscape = primers.forward_reverse_landscape(
         mus=np.arange(-10.0, 15.01, 0.5), sigmas=np.arange(0.5, 12.01, 0.5), x=np.linspace(-60, 65, 1001))
@@ -241,7 +242,7 @@ print("forward KL(P||Q) minimum on the grid: mu={:.2f}, sigma={:.2f}, KL={:.4f} 
 for mu, sigma, value in landscape.reverse_local:
     print(f"reverse KL(Q||P) local minimum:       mu={mu:.2f}, sigma={sigma:.2f}, KL={value:.4f} nats")
 primers.plot_forward_reverse(landscape)
-'''),
+"""),
         md("""
 The forward minimiser matches P's mean and standard deviation (moment matching): $\\mu = 2.5$,
 $\\sigma = \\sqrt{1 + 7.5^2} \\approx 7.57$, a broad Gaussian that covers both peaks and puts
@@ -255,12 +256,12 @@ ignores the other half of P's mass. Which one a fit finds depends on where it st
 losses against the un-normalised target $N(-5, 1) + N(10, 1)$: `kl_div` is the forward KL,
 `reverse_kl` the reverse one.
 """),
-        code('''
+        code("""
 steps = 300 if QUICK else 10_000
 runs = [fit.fit_gaussian(loss, mu0, 1.0, steps) for mu0 in (0.0, 5.0) for loss in ("kl_div", "reverse_kl")]
 print(fit.format_table(runs))
 fit.plot_final_fits(runs)
-'''),
+"""),
         md("""
 From either start the forward fit moves to the midpoint $\\mu \\approx 2.5$ and keeps widening
 (after 10,000 steps $\\sigma \\approx 5.2$, still short of 7.57: Adam moves $\\sigma$ by about
@@ -292,27 +293,27 @@ The same runs from the shell: `python -m vae_tf.fit --table`, or one at a time w
 `python -m vae_tf.fit --loss kl_div --mu0 0 --sigma0 1` (writes a PNG and a GIF).
 """),
         code(SETUP),
-        code('''
+        code("""
 steps = 300 if QUICK else fit.DEFAULT_STEPS
 results = fit.fit_table(steps=steps)  # every loss from (0, 1), then from (5, 1)
 print(fit.format_table(results))
-'''),
-        code('''
+"""),
+        code("""
 fit.plot_final_fits(results)
-'''),
+"""),
         md("""
 **What happens.** The KL fit (`kl_div`) ends between the peaks at $\\mu \\approx 2.5$ from both
 starts and widens ($\\sigma$ from 1 to about 5.2, still growing toward the moment-matching 7.57).
 MSE, L1, cosine and the reverse KL lock onto the nearest single peak with $\\sigma = 1$:
 $-5$ from $\\mu_0 = 0$ and $10$ from $\\mu_0 = 5$. The start decides which peak.
 """),
-        code('''
+        code("""
 fit.plot_fit(results[0])  # kl_div from (0, 1)
-'''),
-        code('''
+"""),
+        code("""
 mse_from_5 = next(r for r in results if r.loss_name == "mse" and r.mu0 == 5.0)
 fit.plot_fit(mse_from_5)
-'''),
+"""),
         md("""
 ## The animation
 
@@ -321,7 +322,7 @@ Q moving toward P under the forward KL, from $\\mu_0 = 0$ (the GIF is written wi
 
 ![kl_div from mu0 = 0](../docs/figures/fit_kl_div_mu0.gif)
 """),
-        code('''
+        code("""
 import tempfile
 
 from IPython.display import Image, display
@@ -329,7 +330,7 @@ from IPython.display import Image, display
 gif = fit.save_animation(results[0], Path(tempfile.mkdtemp()) / "kl_div_mu0.gif", frames=5 if QUICK else 30)
 print(f"{gif.name}: {gif.stat().st_size / 1024:.0f} KiB")
 display(Image(filename=str(gif)))
-'''),
+"""),
     ]
 
 
@@ -355,14 +356,18 @@ STARTUP_NOISE = ("absl::InitializeLog", "cudart_stub.cc", "cuda_platform.cc", "c
 def execute(notebook: nbformat.NotebookNode, timeout: int = 600) -> nbformat.NotebookNode:
     from nbclient import NotebookClient
 
-    NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
+    NotebookClient(
+        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}
+    ).execute()
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
         kept = []
         for output in cell.outputs:
             if output.output_type == "stream" and output.name == "stderr":
-                lines = [line for line in output.text.splitlines(keepends=True) if not any(n in line for n in STARTUP_NOISE)]
+                lines = [
+                    line for line in output.text.splitlines(keepends=True) if not any(n in line for n in STARTUP_NOISE)
+                ]
                 if not lines:
                     continue
                 output.text = "".join(lines)
@@ -378,7 +383,9 @@ def draw_figures() -> None:
 
     FIGURES.mkdir(parents=True, exist_ok=True)
     primers.plot_histograms().savefig(FIGURES / "kl_histograms.png", dpi=80)
-    primers.plot_forward_reverse(primers.forward_reverse_landscape()).savefig(FIGURES / "kl_forward_reverse.png", dpi=80)
+    primers.plot_forward_reverse(primers.forward_reverse_landscape()).savefig(
+        FIGURES / "kl_forward_reverse.png", dpi=80
+    )
     results = fit.fit_table()
     fit.plot_final_fits(results).savefig(FIGURES / "fit_final_fits.png", dpi=80)
     fit.plot_fit(results[0]).savefig(FIGURES / "fit_kl_div_mu0.png", dpi=80)

@@ -325,11 +325,7 @@ def fit_table(
     learning_rate: float = DEFAULT_LEARNING_RATE,
 ) -> list[FitResult]:
     """Run `fit_gaussian` for every loss from every (mu0, sigma0) start, in that order."""
-    return [
-        fit_gaussian(loss, mu0, sigma0, steps, learning_rate)
-        for mu0, sigma0 in starts
-        for loss in losses
-    ]
+    return [fit_gaussian(loss, mu0, sigma0, steps, learning_rate) for mu0, sigma0 in starts for loss in losses]
 
 
 def format_table(results) -> str:
@@ -389,10 +385,7 @@ def plot_fit(result: FitResult):
         ylim=(0, max(0.45, 1.05 * float(q_final.max()))),
     )
     ax_density.legend(loc="upper left", fontsize="small")
-    fig.suptitle(
-        f"{result.loss_name} from mu0={result.mu0:g}, sigma0={result.sigma0:g}, "
-        f"{result.steps_done} steps"
-    )
+    fig.suptitle(f"{result.loss_name} from mu0={result.mu0:g}, sigma0={result.sigma0:g}, {result.steps_done} steps")
     return fig
 
 
@@ -457,10 +450,7 @@ def save_animation(result: FitResult, path, frames: int = 50, fps: int = 10) -> 
     def draw(k):
         step = shown[k]
         q_line.set_ydata(_densities(result.mu[step], result.sigma[step])[1])
-        title.set_text(
-            f"{result.loss_name}: step {step}, mu={result.mu[step]:.2f}, "
-            f"sigma={result.sigma[step]:.2f}"
-        )
+        title.set_text(f"{result.loss_name}: step {step}, mu={result.mu[step]:.2f}, sigma={result.sigma[step]:.2f}")
         return q_line, title
 
     animation = FuncAnimation(fig, draw, frames=len(shown), blit=False)
@@ -568,7 +558,14 @@ def main(argv=None) -> int:
     if not args.no_gif:
         written.append(save_animation(result, args.out / "fit.gif", frames=args.frames))
     history = np.column_stack([np.arange(result.steps_done + 1), result.loss, result.mu, result.sigma])
-    np.savetxt(args.out / "history.csv", history, delimiter=",", header="step,loss,mu,sigma", comments="", fmt=["%d", "%.9g", "%.9g", "%.9g"])
+    np.savetxt(
+        args.out / "history.csv",
+        history,
+        delimiter=",",
+        header="step,loss,mu,sigma",
+        comments="",
+        fmt=["%d", "%.9g", "%.9g", "%.9g"],
+    )
     (args.out / "result.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
     written += [args.out / "history.csv", args.out / "result.json"]
     print(

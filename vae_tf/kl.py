@@ -59,9 +59,7 @@ def _as_probabilities(p, name: str, *, normalize: bool, atol: float) -> np.ndarr
     """
     arr = np.asarray(p, dtype=np.float64)
     if arr.ndim == 0:
-        raise ValueError(
-            f"{name} is a scalar ({float(arr)!r}); pass a probability vector, shape (..., K)"
-        )
+        raise ValueError(f"{name} is a scalar ({float(arr)!r}); pass a probability vector, shape (..., K)")
     if arr.shape[-1] == 0:
         raise ValueError(f"{name} has shape {arr.shape}: the last axis (outcomes) is empty")
     if not np.all(np.isfinite(arr)):
@@ -70,17 +68,13 @@ def _as_probabilities(p, name: str, *, normalize: bool, atol: float) -> np.ndarr
     if np.any(arr < 0):
         bad = tuple(int(i) for i in np.argwhere(arr < 0)[0])
         raise ValueError(
-            f"{name} has a negative entry ({float(arr[bad])!r} at index {bad}); "
-            "probabilities and counts must be >= 0"
+            f"{name} has a negative entry ({float(arr[bad])!r} at index {bad}); probabilities and counts must be >= 0"
         )
     totals = arr.sum(axis=-1, keepdims=True)
     if normalize:
         if np.any(totals == 0):
             bad = tuple(int(i) for i in np.argwhere(totals[..., 0] == 0)[0])
-            raise ValueError(
-                f"{name} sums to 0 along the last axis{_where(bad)}; "
-                "cannot normalise an all-zero vector"
-            )
+            raise ValueError(f"{name} sums to 0 along the last axis{_where(bad)}; cannot normalise an all-zero vector")
         return arr / totals
     off = np.abs(totals - 1.0) > atol
     if np.any(off):
@@ -98,15 +92,12 @@ def _pair(p, q, *, normalize: bool, atol: float) -> tuple[np.ndarray, np.ndarray
     q = _as_probabilities(q, "q", normalize=normalize, atol=atol)
     if p.shape[-1] != q.shape[-1]:
         raise ValueError(
-            f"p has shape {p.shape} and q has shape {q.shape}: the last axes (outcomes) must "
-            "have the same length"
+            f"p has shape {p.shape} and q has shape {q.shape}: the last axes (outcomes) must have the same length"
         )
     try:
         np.broadcast_shapes(p.shape, q.shape)
     except ValueError:
-        raise ValueError(
-            f"p has shape {p.shape} and q has shape {q.shape}: the batch axes do not broadcast"
-        ) from None
+        raise ValueError(f"p has shape {p.shape} and q has shape {q.shape}: the batch axes do not broadcast") from None
     return p, q
 
 
@@ -211,9 +202,7 @@ class HistogramKL:
     units: str
 
 
-def histogram_kl(
-    samples_p, samples_q, bins, *, smoothing: float = 0.0, units: str = "nats"
-) -> HistogramKL:
+def histogram_kl(samples_p, samples_q, bins, *, smoothing: float = 0.0, units: str = "nats") -> HistogramKL:
     """KL between the histograms of two samples over shared bins.
 
     With `smoothing=0` the densities are exactly `np.histogram(..., bins, density=True)`, and
@@ -249,8 +238,7 @@ def histogram_kl(
         edges = np.asarray(bins, dtype=np.float64)
         if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
             raise ValueError(
-                "bins must be an int or increasing edges of shape (n_bins + 1,), "
-                f"got {np.asarray(bins)!r}"
+                f"bins must be an int or increasing edges of shape (n_bins + 1,), got {np.asarray(bins)!r}"
             )
     widths = np.diff(edges)
     densities = []
@@ -258,16 +246,13 @@ def histogram_kl(
         counts = np.histogram(s, bins=edges)[0].astype(np.float64) + smoothing
         if counts.sum() == 0:
             raise ValueError(
-                f"none of {name} falls inside the bins [{edges[0]}, {edges[-1]}]; "
-                "widen the bins or pass smoothing > 0"
+                f"none of {name} falls inside the bins [{edges[0]}, {edges[-1]}]; widen the bins or pass smoothing > 0"
             )
         densities.append(counts / (counts.sum() * widths))
     p_density, q_density = densities
     positive = p_density > 0
     with np.errstate(divide="ignore"):
-        log_ratio = np.log(np.where(positive, p_density, 1.0)) - np.log(
-            np.where(positive, q_density, 1.0)
-        )
+        log_ratio = np.log(np.where(positive, p_density, 1.0)) - np.log(np.where(positive, q_density, 1.0))
     density_terms = np.where(positive, p_density * log_ratio, 0.0)
     inside = lambda s: (s >= edges[0]) & (s <= edges[-1])  # noqa: E731
     return HistogramKL(
@@ -324,11 +309,7 @@ def kl_gaussian(mean_p, std_p, mean_q, std_q):
     mean_p, std_p, mean_q, std_q = _float_tensors(mean_p, std_p, mean_q, std_q)
     _check_positive(std_p, "std_p")
     _check_positive(std_q, "std_q")
-    return (
-        tf.math.log(std_q / std_p)
-        + (tf.square(std_p) + tf.square(mean_p - mean_q)) / (2.0 * tf.square(std_q))
-        - 0.5
-    )
+    return tf.math.log(std_q / std_p) + (tf.square(std_p) + tf.square(mean_p - mean_q)) / (2.0 * tf.square(std_q)) - 0.5
 
 
 def kl_diag_gaussian(mean_p, std_p, mean_q, std_q):
@@ -357,9 +338,7 @@ def kl_standard_normal(z_mean, z_log_var):
     """
     z_mean = tf.convert_to_tensor(z_mean)
     z_log_var = tf.convert_to_tensor(z_log_var, dtype=z_mean.dtype)
-    return -0.5 * tf.reduce_sum(
-        1.0 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var), axis=-1
-    )
+    return -0.5 * tf.reduce_sum(1.0 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var), axis=-1)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -118,9 +118,7 @@ def two_peaked_target(locs=(-5.0, 10.0), scales=(1.0, 1.0), weights=(0.5, 0.5)):
     """
     return tfd.MixtureSameFamily(
         mixture_distribution=tfd.Categorical(probs=tf.constant(weights, tf.float64)),
-        components_distribution=tfd.Normal(
-            loc=tf.constant(locs, tf.float64), scale=tf.constant(scales, tf.float64)
-        ),
+        components_distribution=tfd.Normal(loc=tf.constant(locs, tf.float64), scale=tf.constant(scales, tf.float64)),
     )
 
 
@@ -212,12 +210,17 @@ def plot_forward_reverse(landscape: Landscape, target=None):
     ax_density.plot(x, target.prob(x).numpy(), color="black", label="P (two peaks)")
     mu, sigma, value = landscape.forward_best
     ax_density.plot(
-        x, tfd.Normal(mu, sigma).prob(x).numpy(), color="tab:blue",
+        x,
+        tfd.Normal(mu, sigma).prob(x).numpy(),
+        color="tab:blue",
         label=f"argmin KL(P||Q): mu={mu:.2f}, sigma={sigma:.2f}",
     )
-    for (mu, sigma, value), style in zip(landscape.reverse_local, ("-", "--")):
+    for (mu, sigma, _), style in zip(landscape.reverse_local, ("-", "--")):
         ax_density.plot(
-            x, tfd.Normal(mu, sigma).prob(x).numpy(), color="tab:red", ls=style,
+            x,
+            tfd.Normal(mu, sigma).prob(x).numpy(),
+            color="tab:red",
+            ls=style,
             label=f"local min KL(Q||P): mu={mu:.2f}, sigma={sigma:.2f}",
         )
     ax_density.set(xlabel="x", ylabel="density", title="forward covers, reverse picks a peak")
@@ -227,7 +230,11 @@ def plot_forward_reverse(landscape: Landscape, target=None):
         (ax_reverse, landscape.reverse, "reverse KL(Q||P)", landscape.reverse_local),
     ):
         image = ax.pcolormesh(
-            landscape.mus, landscape.sigmas, values, shading="auto", cmap="viridis",
+            landscape.mus,
+            landscape.sigmas,
+            values,
+            shading="auto",
+            cmap="viridis",
             norm=LogNorm(vmin=max(values.min(), 1e-3), vmax=values.max()),
         )
         for mu, sigma, _ in points:
