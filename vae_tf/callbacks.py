@@ -1,10 +1,14 @@
-"""Keras callbacks used by training."""
+"""Keras callbacks used by training: epoch timing, per-epoch checkpoints, stopping on NaN."""
 
 from __future__ import annotations
 
+import math
 import time
+from pathlib import Path
 
 import keras
+
+from vae_tf import rundir
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -20,3 +24,80 @@ class EpochTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.perf_counter() - self._start)
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """After every epoch, saves what a resumed run needs into `RUNDIR/checkpoint/`.
+
+    `epoch-NNNN.keras` holds the weights and the optimizer's state; `state.json` names it and
+    holds the history so far and the sampling noise's generator state. `state.json` is
+    replaced last (atomically), so it always names a complete model file.
+
+    Args:
+      directory: the checkpoint directory.
+      history: the rows of the epochs already done (a resumed run's earlier epochs).
+      metric_names: the loss terms to record.
+      timer: the `EpochTimer` whose seconds go into each row.
+    """
+
+    def __init__(self, directory, history: list[dict], metric_names: list[str], timer: EpochTimer):
+        super().__init__()
+        self.directory = Path(directory)
+        self.history = list(history)
+        self.metric_names = list(metric_names)
+        self.timer = timer
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.model.stop_training or not all(math.isfinite(float(logs.get(name, "nan")))
+                                               for name in self.metric_names):
+            return  # an epoch cut short or gone non-finite is not a state to resume from
+        self.history.append({"epoch": epoch + 1, **{name: float(logs[name]) for name in self.metric_names},
+                             "seconds": self.timer.seconds[-1]})
+        self.directory.mkdir(exist_ok=True)
+        model_file = f"epoch-{epoch + 1:04d}.keras"
+        rundir.save_model(self.directory / model_file, self.model)
+        rundir.write_json(self.directory / "state.json", {
+            "epochs_done": epoch + 1,
+            "model": model_file,
+            "history": self.history,
+            "sampling_state": self.model.sampling.seed_generator.state.numpy().tolist(),
+        })
+        for old in self.directory.glob("epoch-*.keras"):
+            if old.name != model_file:
+                old.unlink()
+
+
+class NonFiniteLoss(RuntimeError):
+    """Training produced a NaN or infinite loss."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops training as soon as the logged loss is NaN or infinite, and says where.
+
+    Keras logs after every call of the train function, i.e. every `steps_per_execution` steps,
+    so the step named is the first check at which the loss was no longer finite.
+    """
+
+    def __init__(self, steps_per_execution: int = 1):
+        super().__init__()
+        self.steps_per_execution = steps_per_execution
+        self.failure: str | None = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        bad = {name: float(value) for name, value in logs.items() if not math.isfinite(float(value))}
+        if bad and self.failure is None:
+            where = f"epoch {self._epoch + 1}, step {batch + 1}"
+            if self.steps_per_execution > 1:
+                where += f" (losses are checked every {self.steps_per_execution} steps)"
+            terms = ", ".join(f"{name}={value}" for name, value in bad.items())
+            self.failure = (
+                f"the loss became non-finite at {where}: {terms}. Likely cause: a learning rate too high "
+                "for this loss (try --learning-rate 1e-4) or a very large --beta."
+            )
+            self.model.stop_training = True

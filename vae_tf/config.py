@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from vae_tf.losses import REDUCTIONS, REGULARIZERS
 
+STRATEGIES = ("default", "mirrored", "multiworker")
+
 
 @dataclass
 class TrainConfig:
@@ -24,6 +26,11 @@ class TrainConfig:
       seed: seeds Python, NumPy, TensorFlow, the shuffling and the sampling noise.
       limit: train on the first `limit` training images only (None: all 60,000).
       data_dir: directory holding the Fashion-MNIST IDX files (None: search, see vae_tf.data).
+      fast: the fast input and compilation path (see vae_tf.engine); False trains the way the
+        report's code does (float64 array, one uncompiled step per call), for comparison.
+      strategy: "default" (one device), "mirrored" or "multiworker" (tf.distribute).
+      devices: the devices of the "mirrored" strategy (None: every visible GPU, else the CPU).
+      deterministic: TensorFlow's op determinism: the same seed gives the same bytes.
     """
 
     regularizer: str = "kl"
@@ -37,6 +44,10 @@ class TrainConfig:
     seed: int = 0
     limit: int | None = None
     data_dir: str | None = None
+    fast: bool = True
+    strategy: str = "default"
+    devices: list[str] | None = None
+    deterministic: bool = False
 
     def __post_init__(self):
         if self.regularizer not in REGULARIZERS:
@@ -51,6 +62,10 @@ class TrainConfig:
             raise ValueError(f"limit={self.limit!r}: must be a positive integer or None.")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate={self.learning_rate!r}: must be positive.")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy={self.strategy!r}: choose one of {', '.join(STRATEGIES)}.")
+        if self.devices is not None and self.strategy != "mirrored":
+            raise ValueError("devices are only used by strategy='mirrored'.")
         if not self.beta >= 0:
             raise ValueError(f"beta={self.beta!r}: must be zero or positive.")
 

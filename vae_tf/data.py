@@ -151,21 +151,32 @@ def locate_fashion_mnist(data_dir=None, download: bool = True) -> DataSource:
     )
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as handle:
-                return handle.read()
-        return path.read_bytes()
-    except (OSError, EOFError, zlib.error) as error:
-        raise DataError(
-            f"{path} is truncated or corrupt ({error}). Delete it and reinstall the data "
-            f"(`{APT_HINT}`, or let Keras download it again)."
-        ) from None
+def _corrupt(path: Path, error) -> DataError:
+    return DataError(
+        f"{path} is truncated or corrupt ({error}). Delete it and reinstall the data "
+        f"(`{APT_HINT}`, or let Keras download it again)."
+    )
+
+
+def _read_exactly(handle, buffer, chunk: int = 1 << 20) -> int:
+    """Fill `buffer` from `handle`; return how many bytes there were (fewer at end of file).
+
+    Reads in chunks: gzip's `readinto` decompresses into a temporary as large as its target.
+    """
+    view = memoryview(buffer).cast("B")
+    filled = 0
+    while filled < len(view):
+        got = handle.readinto(view[filled:filled + chunk])
+        if not got:
+            break
+        filled += got
+    return filled
 
 
 def read_idx(path, magic: int, count: int, item_shape: tuple[int, ...]) -> np.ndarray:
     """Read one IDX file of unsigned bytes and check its header and length.
+
+    The pixels are decompressed straight into the returned array, with no intermediate copy.
 
     Args:
       path: a `.gz` or uncompressed IDX file.
@@ -177,28 +188,37 @@ def read_idx(path, magic: int, count: int, item_shape: tuple[int, ...]) -> np.nd
       uint8 array of shape (count, *item_shape).
     """
     path = Path(path)
-    raw = _read_bytes(path)
     ndim = magic & 0xFF
     header_size = 4 + 4 * ndim
-    if len(raw) < header_size:
-        raise DataError(f"{path} is {len(raw)} bytes long, too short for an IDX header.")
-    (found_magic,) = struct.unpack(">I", raw[:4])
-    if found_magic != magic:
-        raise DataError(
-            f"{path} has IDX magic number {found_magic:#010x}, expected {magic:#010x}: "
-            "not a Fashion-MNIST file of this kind."
-        )
-    dims = struct.unpack(f">{ndim}I", raw[4:header_size])
     expected_dims = (count, *item_shape)
-    if dims != expected_dims:
-        raise DataError(f"{path} declares shape {dims}, expected {expected_dims}.")
-    expected_length = header_size + int(np.prod(expected_dims))
-    if len(raw) != expected_length:
+    items = np.empty(expected_dims, dtype=np.uint8)
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as handle:
+            header = handle.read(header_size)
+            if len(header) < header_size:
+                raise DataError(f"{path} is {len(header)} bytes long, too short for an IDX header.")
+            (found_magic,) = struct.unpack(">I", header[:4])
+            if found_magic != magic:
+                raise DataError(
+                    f"{path} has IDX magic number {found_magic:#010x}, expected {magic:#010x}: "
+                    "not a Fashion-MNIST file of this kind."
+                )
+            dims = struct.unpack(f">{ndim}I", header[4:])
+            if dims != expected_dims:
+                raise DataError(f"{path} declares shape {dims}, expected {expected_dims}.")
+            filled = _read_exactly(handle, items)
+            padded = bool(handle.read(1))
+    except (OSError, EOFError, zlib.error) as error:
+        raise _corrupt(path, error) from None
+    expected_length = header_size + items.size
+    if filled < items.size or padded:
+        found = f"more than {expected_length}" if padded else str(header_size + filled)
         raise DataError(
-            f"{path} holds {len(raw)} bytes, expected {expected_length}: the file is "
+            f"{path} holds {found} bytes, expected {expected_length}: the file is "
             "truncated or padded. Delete it and reinstall the data."
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(expected_dims)
+    return items
 
 
 def read_split(directory, split: str) -> tuple[np.ndarray, np.ndarray]:

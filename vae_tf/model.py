@@ -30,16 +30,30 @@ IMAGE_SIZE = 784
 
 @keras.saving.register_keras_serializable(package="vae_tf")
 class Sampling(keras.layers.Layer):
-    """Draws z = z_mean + exp(0.5 * z_log_var) * eps with eps ~ N(0, I), shape (B, D)."""
+    """Draws z = z_mean + exp(0.5 * z_log_var) * eps with eps ~ N(0, I), shape (B, D).
+
+    Under a `tf.distribute` strategy each replica folds its replica id into the seed, so the
+    replicas draw independent noise for their shares of the batch.
+    """
 
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, inputs):
+    def noise(self, z_mean):
+        """eps ~ N(0, I) of the shape and dtype of `z_mean`, from this layer's seed generator."""
+        seed = self.seed_generator.next()
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            replica = tf.cast(context.replica_id_in_sync_group, seed.dtype)
+            seed = seed + tf.stack([tf.zeros_like(replica), replica + 1])
+        return tf.random.stateless_normal(tf.shape(z_mean), seed=seed, dtype=z_mean.dtype)
+
+    def call(self, inputs, eps=None):
         z_mean, z_log_var = inputs
-        eps = keras.random.normal(tf.shape(z_mean), dtype=z_mean.dtype, seed=self.seed_generator)
+        if eps is None:
+            eps = self.noise(z_mean)
         return reparameterize(z_mean, z_log_var, eps)
 
     def get_config(self):
@@ -155,44 +169,65 @@ class VAE(keras.Model):
         z_mean, z_log_var = self.encoder(as_pixels(inputs), training=training)
         return self.decoder(self.sampling([z_mean, z_log_var]), training=training)
 
-    def compute_losses(self, data, training=False, global_batch_size=None) -> dict:
-        """Every loss term of one batch of images (see `vae_tf.losses.vae_losses`)."""
+    def compute_losses(self, data, training=False, eps=None, global_batch_size=None) -> dict:
+        """Every loss term of one batch (see `vae_tf.losses.vae_losses`).
+
+        Args:
+          data: images (B, 784) or (B, 28, 28), uint8 or floats in [0, 1].
+          training: passed to the encoder and decoder.
+          eps: optional noise (B, D) for the sampling; drawn from the seed generator if None.
+          global_batch_size: the whole batch's size when `data` is one replica's share.
+        """
         x = as_pixels(data)
         z_mean, z_log_var = self.encoder(x, training=training)
-        z = self.sampling([z_mean, z_log_var])
+        z = self.sampling([z_mean, z_log_var], eps=eps)
         logits = self.decode_logits(z)
         return vae_losses(
             x, logits, z_mean, z_log_var, self.regularizer, self.reduction, self.beta,
             global_batch_size,
         )
 
-    def _global_batch_size(self, x):
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if replicas == 1:
-            return None
-        return tf.shape(x)[0] * replicas
-
-    def _update_trackers(self, losses):
-        for name, tracker in self.trackers.items():
-            tracker.update_state(losses[name])
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+    @staticmethod
+    def _unpack(data):
+        """`fit` data is images, or (images, eps) to train on given noise (for exact comparisons)."""
+        if isinstance(data, (tuple, list)):
+            return data[0], (data[1] if len(data) > 1 else None)
+        return data, None
 
     @staticmethod
-    def _images(data):
-        return data[0] if isinstance(data, (tuple, list)) else data
+    def _replicas():
+        context = tf.distribute.get_replica_context()
+        return 1 if context is None else context.num_replicas_in_sync
+
+    def _step_losses(self, data, training):
+        x, eps = self._unpack(data)
+        global_batch_size = None
+        if self._replicas() > 1:
+            # Shares of a global batch need not be equal (the last batch of an epoch).
+            local = tf.shape(x)[0]
+            global_batch_size = tf.distribute.get_replica_context().all_reduce("sum", local)
+        return self.compute_losses(x, training=training, eps=eps, global_batch_size=global_batch_size)
+
+    def _update_trackers(self, losses):
+        replicas = self._replicas()
+        for name, tracker in self.trackers.items():
+            if replicas == 1:
+                tracker.update_state(losses[name])
+            else:
+                # Each replica holds its share of the global batch's loss and the trackers'
+                # states are summed over replicas: weigh 1/R so a step counts once.
+                tracker.update_state(losses[name] * replicas, sample_weight=1.0 / replicas)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def train_step(self, data):
-        x = self._images(data)
         with tf.GradientTape() as tape:
-            losses = self.compute_losses(x, training=True, global_batch_size=self._global_batch_size(x))
+            losses = self._step_losses(data, training=True)
         gradients = tape.gradient(losses["loss"], self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
         return self._update_trackers(losses)
 
     def test_step(self, data):
-        x = self._images(data)
-        losses = self.compute_losses(x, training=False, global_batch_size=self._global_batch_size(x))
-        return self._update_trackers(losses)
+        return self._update_trackers(self._step_losses(data, training=False))
 
     def get_config(self):
         return {

@@ -15,11 +15,13 @@ import argparse
 import datetime
 import os
 import platform
+import shutil
+import signal
 import sys
 import time
 from pathlib import Path
 
-from vae_tf.config import TrainConfig
+from vae_tf.config import STRATEGIES, TrainConfig
 from vae_tf.losses import REDUCTIONS, REGULARIZERS
 from vae_tf.rundir import FORMAT, FORMAT_VERSION, RUN_FILES
 
@@ -80,6 +82,16 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
                          help="seeds shuffling, initial weights and sampling noise")
     fitting.add_argument("--limit", type=_positive(int), default=None, metavar="N",
                          help="train on the first N training images only (default: all 60,000)")
+    fitting.add_argument("--fast", action=argparse.BooleanOptionalAction, default=_DEFAULTS.fast,
+                         help="uint8 input scaled in the graph, XLA, several steps per call; --no-fast "
+                              "trains the way the report's code does (float64 array, one step per call)")
+    fitting.add_argument("--deterministic", action="store_true",
+                         help="TensorFlow's op determinism: the same seed gives identical bytes (slower)")
+    fitting.add_argument("--strategy", choices=STRATEGIES, default=_DEFAULTS.strategy,
+                         help="tf.distribute: one device, MirroredStrategy over the visible GPUs (or "
+                              "--devices), or MultiWorkerMirroredStrategy configured from $TF_CONFIG")
+    fitting.add_argument("--devices", nargs="+", default=None, metavar="DEVICE",
+                         help="devices for --strategy mirrored, e.g. /gpu:0 /gpu:1")
     fitting.add_argument("--data-dir", default=None, metavar="DIR",
                          help="directory with the Fashion-MNIST IDX files (default: $VAE_TF_DATA_DIR, "
                               "Keras' cache, /usr/share/datasets/fashion-mnist, then download)")
@@ -106,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run directory to write (default: runs/<regularizer>-<reduction>-seed<seed>-<time>)")
     files.add_argument("--overwrite", action="store_true",
                        help="allow writing into an --out directory that already has files")
+    files.add_argument("--resume", default=None, metavar="RUNDIR",
+                       help="continue an interrupted run from its last completed epoch, with the "
+                            "settings in RUNDIR/config.json (give no other training flags)")
     return parser
 
 
@@ -126,6 +141,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         seed=args.seed,
         limit=args.limit,
         data_dir=args.data_dir,
+        fast=args.fast,
+        strategy=args.strategy,
+        devices=args.devices,
+        deterministic=args.deterministic,
     )
 
 
@@ -215,55 +234,112 @@ def train(config: TrainConfig, out=None, overwrite: bool = False, verbose: int =
 
     Returns:
       The run directory's path.
+
+    Raises:
+      UsageError: `out` is not empty and `overwrite` is False.
+      NonFiniteLoss: the loss became NaN or infinite; the last good epoch stays checkpointed.
     """
     out = prepare_out_dir(out if out is not None else default_out_dir(config), overwrite)
+    return _run(config, out, verbose, command=command)
 
+
+def resume(run_dir, verbose: int = 2) -> Path:
+    """Continue an interrupted run from its last completed epoch, with its own settings.
+
+    On the fast path (the default) the finished run is the run that would have been, had it
+    never stopped (exactly so under `deterministic`): the batches of each epoch, the weights,
+    Adam's state and the sampling noise's state all continue where they were.
+    """
+    import json
+
+    from vae_tf.rundir import FORMAT, FORMAT_VERSION, RunDirError
+
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    state_path = run_dir / "checkpoint" / "state.json"
+    if not run_dir.is_dir():
+        raise UsageError(f"--resume {run_dir}: no such directory.")
+    if not config_path.is_file():
+        raise UsageError(f"--resume {run_dir}: not a vae_tf run directory (no config.json).")
+    try:
+        stored = json.loads(config_path.read_text())
+    except json.JSONDecodeError as error:
+        raise UsageError(f"--resume {run_dir}: cannot parse {config_path} ({error}).") from None
+    if stored.get("format") != FORMAT or stored.get("format_version") != FORMAT_VERSION:
+        raise UsageError(
+            f"--resume {run_dir}: {config_path} is format {stored.get('format')!r} version "
+            f"{stored.get('format_version')!r}; this vae_tf writes {FORMAT!r} version {FORMAT_VERSION}."
+        )
+    if (run_dir / "summary.json").is_file():
+        raise UsageError(f"--resume {run_dir}: this run has finished; there is nothing to resume.")
+    if not state_path.is_file():
+        raise UsageError(
+            f"--resume {run_dir}: no completed epoch was checkpointed ({state_path} is missing); "
+            "start the run again instead."
+        )
+    try:
+        config = TrainConfig.from_dict(stored["config"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise RunDirError(f"{config_path}: unusable settings ({error}).") from None
+    state = json.loads(state_path.read_text())
+    return _run(config, run_dir, verbose, state=state)
+
+
+def _run(config: TrainConfig, out: Path, verbose: int, command=None, state: dict | None = None) -> Path:
     import keras
+    import tensorflow as tf
 
     from vae_tf import rundir
-    from vae_tf.callbacks import EpochTimer
+    from vae_tf.callbacks import EpochCheckpoint, EpochTimer, NonFiniteLoss, StopOnNonFiniteLoss
     from vae_tf.data import flatten_images, load_fashion_mnist
-    from vae_tf.model import VAE
+    from vae_tf.engine import build_vae, compile_options, fit_inputs, make_strategy
 
     started = time.time()
     ((x_train, y_train), _), source = load_fashion_mnist(config.data_dir, return_source=True)
     x = flatten_images(x_train[: config.limit])
     y = y_train[: config.limit]
+    try:
+        strategy = make_strategy(config.strategy, config.devices)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     device = describe_device()
+    first_epoch = state["epochs_done"] if state else 0
+    replicas = f", {strategy.num_replicas_in_sync} replicas" if config.strategy != "default" else ""
     print(f"vae_tf: {len(x):,} training images from {source.directory} ({source.kind}); "
-          f"training on {device}", flush=True)
+          f"training on {device}{replicas}" + (f"; resuming after epoch {first_epoch}" if state else ""),
+          flush=True)
 
-    rundir.write_json(out / "config.json", {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "config": config.to_dict(),
-        "data": {"source": source.kind, "directory": source.directory, "train_images": len(x)},
-        "device": device,
-        "versions": library_versions(),
-        "command": command,
-        "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-    })
+    if state is None:
+        rundir.write_json(out / "config.json", {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "config": config.to_dict(),
+            "data": {"source": source.kind, "directory": source.directory, "train_images": len(x)},
+            "device": device,
+            "versions": library_versions(),
+            "command": command,
+            "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        })
 
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
-    vae = VAE(
-        latent_dim=config.latent_dim,
-        hidden_units=config.hidden_units,
-        regularizer=config.regularizer,
-        reduction=config.reduction,
-        beta=config.beta,
-        seed=config.seed,
-    )
-    vae.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate))
-    timer = EpochTimer()
-    history = vae.fit(x, epochs=config.epochs, batch_size=config.batch_size, shuffle=True,
-                      verbose=verbose, callbacks=[timer])
+    vae = build_vae(config, len(x), strategy)
+    if state:
+        _restore(vae, out / "checkpoint", state, strategy)
 
     names = [metric.name for metric in vae.metrics]
-    rows = [
-        {"epoch": epoch + 1, **{name: history.history[name][epoch] for name in names},
-         "seconds": timer.seconds[epoch]}
-        for epoch in range(config.epochs)
-    ]
+    timer = EpochTimer()
+    checkpoint = EpochCheckpoint(out / "checkpoint", state["history"] if state else [], names, timer)
+    watchdog = StopOnNonFiniteLoss(compile_options(config, len(x))["steps_per_execution"])
+    vae.fit(**fit_inputs(x, config, first_epoch), epochs=config.epochs, initial_epoch=first_epoch,
+            verbose=verbose, callbacks=[timer, watchdog, checkpoint])
+    if watchdog.failure:
+        kept = (f"the last good state (epoch {checkpoint.history[-1]['epoch']}) is kept in {out / 'checkpoint'}"
+                if checkpoint.history else "no epoch completed")
+        raise NonFiniteLoss(f"{watchdog.failure} Training stopped; {kept}.")
+
+    rows = checkpoint.history
     rundir.write_csv(out / "history.csv", rows)
     rundir.save_model(out / "model.keras", vae)
     latents = encode_training_set(vae, x, config.seed)
@@ -278,32 +354,67 @@ def train(config: TrainConfig, out=None, overwrite: bool = False, verbose: int =
             "max": z.max(axis=0).tolist(),
             "std": z.std(axis=0).tolist(),
         },
-        "train_seconds": sum(timer.seconds),
+        "train_seconds": sum(row["seconds"] for row in rows),
         "wall_seconds": time.time() - started,
+        "resumed_after_epoch": first_epoch if state else None,
         "device": device,
     })
+    shutil.rmtree(out / "checkpoint", ignore_errors=True)  # the finished run supersedes it
     assert all((out / name).is_file() for name in RUN_FILES)
     return out
+
+
+def _restore(vae, checkpoint_dir: Path, state: dict, strategy) -> None:
+    """Weights, Adam's state and the noise generator's state of the checkpointed epoch."""
+    import keras
+
+    with strategy.scope():
+        saved = keras.models.load_model(checkpoint_dir / state["model"])
+        vae.set_weights(saved.get_weights())
+        vae.optimizer.build(vae.trainable_variables)
+        for target, source in zip(vae.optimizer.variables, saved.optimizer.variables, strict=True):
+            target.assign(source)
+    vae.sampling.seed_generator.state.assign(state["sampling_state"])
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     verbose = fit_verbosity(args)
-    from vae_tf.data import DataError, DataNotFoundError
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if args.resume is not None:
+        changed = sorted(f"--{name.replace('_', '-')}" for name, value in vars(args).items()
+                         if name not in ("resume", "verbose") and value != parser.get_default(name))
+        if changed:
+            parser.error(f"--resume takes every setting from RUNDIR/config.json; drop {', '.join(changed)}")
+    else:
+        try:
+            config = config_from_args(args)
+        except ValueError as error:
+            parser.error(str(error))
 
+    from vae_tf.callbacks import NonFiniteLoss
+    from vae_tf.data import DataError, DataNotFoundError
+    from vae_tf.rundir import RunDirError
+
+    def stop_on_sigterm(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    out = Path(args.resume) if args.resume is not None else None
     try:
-        config = config_from_args(args)
-    except ValueError as error:
-        parser.error(str(error))
-    try:
-        out = train(config, args.out, args.overwrite, verbose,
-                    command=["python", "-m", "vae_tf.train", *(sys.argv[1:] if argv is None else argv)])
-    except (UsageError, DataError, DataNotFoundError) as error:
+        if args.resume is not None:
+            out = resume(args.resume, verbose)
+        else:
+            out = prepare_out_dir(args.out if args.out is not None else default_out_dir(config), args.overwrite)
+            out = train(config, out, overwrite=True, verbose=verbose,
+                        command=["python", "-m", "vae_tf.train", *argv])
+    except (UsageError, DataError, DataNotFoundError, RunDirError, NonFiniteLoss) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"\ninterrupted: {out} keeps every completed epoch; continue with "
+              f"`python -m vae_tf.train --resume {out}`", file=sys.stderr)
         return 130
     print(f"run directory: {out}")
     return 0

@@ -1,0 +1,203 @@
+"""Benchmark: the package's training path against the report's, on the real data, in one run.
+
+    python -m vae_tf.bench                      # 4 epochs x 3 seeds per path, all 60,000 images
+    python -m vae_tf.bench --epochs 6 --seeds 0 1 2 3 4 --json bench.json
+
+Each (path, seed) trains in its own subprocess, so that memory is measured cleanly:
+working memory = peak resident memory - resident memory right after importing TensorFlow,
+Keras, TFP and vae_tf. Seconds per epoch are the median over the epochs after the first
+(which pays for tracing and XLA compilation). The compute floor is the arithmetic of one epoch
+divided by the float32 matmul throughput measured here, on the same machine, in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+PATHS = {
+    "report": "the report's way: fit on the float64 array x / 255., one step per call, no XLA",
+    "fast": "vae_tf's default: uint8 in the graph, stateless per-epoch shuffling, XLA, several steps per call",
+}
+LOSS_NAMES = ("loss", "reconstruction_loss", "kl_loss")
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def _peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def train_flops_per_image(latent_dim: int = 2, hidden_units: int = 100, pixels: int = 784) -> int:
+    """Multiply-add FLOPs (2 per multiply-add) of one image's forward and backward pass.
+
+    Every Dense layer costs 2*fan_in*fan_out forward, as much again for its weight gradient, and
+    as much again for its input gradient, except the first layer, whose input needs none.
+    Elementwise work (activations, the loss, Adam) is not counted.
+    """
+    layers = [(pixels, hidden_units), (hidden_units, latent_dim), (hidden_units, latent_dim),
+              (latent_dim, hidden_units), (hidden_units, pixels)]
+    forward = sum(2 * fan_in * fan_out for fan_in, fan_out in layers)
+    first = 2 * pixels * hidden_units
+    return 3 * forward - first
+
+
+def measure_matmul_gflops(size: int = 2048, repeats: int = 20) -> float:
+    """Best float32 matmul throughput of `size` x `size` products on the default device, GFLOP/s."""
+    import tensorflow as tf
+
+    a = tf.random.normal((size, size))
+    b = tf.random.normal((size, size))
+    product = tf.function(lambda a, b: tf.matmul(a, b))
+    product(a, b).numpy()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        product(a, b).numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def worker(path: str, seed: int, epochs: int, limit: int | None) -> dict:
+    """Train one model on one path; return its timings, memory and losses."""
+    import keras  # noqa: F401
+    import tensorflow as tf  # noqa: F401
+    import tensorflow_probability  # noqa: F401
+
+    import vae_tf  # noqa: F401
+    from vae_tf.callbacks import EpochTimer
+    from vae_tf.config import TrainConfig
+    from vae_tf.data import flatten_images, load_fashion_mnist
+    from vae_tf.engine import build_vae, fit_inputs
+
+    rss_after_imports = _rss_mib()
+    (x_train, _), _ = load_fashion_mnist()
+    x = flatten_images(x_train[:limit])
+    config = TrainConfig(epochs=epochs, seed=seed, limit=limit, fast=(path == "fast"))
+    keras.utils.set_random_seed(seed)
+    vae = build_vae(config, len(x))
+    timer = EpochTimer()
+    history = vae.fit(**fit_inputs(x, config), epochs=epochs, verbose=0, callbacks=[timer]).history
+    return {
+        "path": path,
+        "seed": seed,
+        "images": len(x),
+        "epoch_seconds": timer.seconds,
+        "rss_after_imports_mib": rss_after_imports,
+        "peak_rss_mib": _peak_rss_mib(),
+        "final": {name: history[name][-1] for name in LOSS_NAMES},
+    }
+
+
+def _run_worker(path, seed, epochs, limit) -> dict:
+    command = [sys.executable, "-m", "vae_tf.bench", "--worker", path, "--seeds", str(seed),
+               "--epochs", str(epochs)]
+    if limit:
+        command += ["--limit", str(limit)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"benchmark worker {path} seed {seed} failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def summarise(results: list[dict]) -> dict:
+    """Per path: median seconds per epoch after the first, images/s, working memory, losses."""
+    table = {}
+    for path in PATHS:
+        runs = [r for r in results if r["path"] == path]
+        if not runs:
+            continue
+        steady = [s for r in runs for s in r["epoch_seconds"][1:]]
+        seconds = statistics.median(steady)
+        working = statistics.median(r["peak_rss_mib"] - r["rss_after_imports_mib"] for r in runs)
+        finals = {name: [r["final"][name] for r in runs] for name in LOSS_NAMES}
+        table[path] = {
+            "seconds_per_epoch": seconds,
+            "first_epoch_seconds": statistics.median(r["epoch_seconds"][0] for r in runs),
+            "images_per_second": runs[0]["images"] / seconds,
+            "working_memory_mib": working,
+            "rss_after_imports_mib": statistics.median(r["rss_after_imports_mib"] for r in runs),
+            "final": {name: {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0,
+                             "per_seed": v} for name, v in finals.items()},
+        }
+    return table
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m vae_tf.bench",
+        description="Time and measure the report's training path against vae_tf's, in one run.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--epochs", type=int, default=4, help="epochs per run (the first is warm-up); at least 2")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="one run per path and seed")
+    parser.add_argument("--limit", type=int, default=None, help="first N training images (default: all)")
+    parser.add_argument("--json", default=None, metavar="FILE", help="also write the results here")
+    parser.add_argument("--worker", choices=PATHS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.epochs < 2:
+        parser.error(f"--epochs {args.epochs}: need at least 2 (the first epoch is warm-up)")
+    if args.limit is not None and args.limit < 1:
+        parser.error(f"--limit {args.limit}: must be positive")
+
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.seeds[0], args.epochs, args.limit)))
+        return 0
+
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    results = []
+    for seed in args.seeds:
+        for path in PATHS:  # interleaved, so that a change in machine load hits both paths
+            print(f"bench: {path} path, seed {seed}, {args.epochs} epochs ...", flush=True)
+            results.append(_run_worker(path, seed, args.epochs, args.limit))
+            print(f"bench:   epoch seconds {[round(s, 3) for s in results[-1]['epoch_seconds']]}", flush=True)
+    table = summarise(results)
+
+    gflops = measure_matmul_gflops()
+    images = results[0]["images"]
+    flops = train_flops_per_image() * images
+    floor = flops / (gflops * 1e9)
+    report, fast = table["report"], table["fast"]
+
+    print()
+    print(f"{'path':8} {'s/epoch':>8} {'1st epoch':>9} {'images/s':>9} {'work MiB':>9} "
+          f"{'loss (mean ± std over seeds)':>30} {'recon':>17} {'kl':>15}")
+    for path, row in table.items():
+        final = row["final"]
+        cells = [f"{final[n]['mean']:.4f} ± {final[n]['std']:.4f}" for n in LOSS_NAMES]
+        print(f"{path:8} {row['seconds_per_epoch']:8.3f} {row['first_epoch_seconds']:9.2f} "
+              f"{row['images_per_second']:9.0f} {row['working_memory_mib']:9.1f} {cells[0]:>30} "
+              f"{cells[1]:>17} {cells[2]:>15}")
+    print()
+    print(f"speed-up (report / fast seconds per epoch): {report['seconds_per_epoch'] / fast['seconds_per_epoch']:.2f}x")
+    print(f"working memory (fast / report): {fast['working_memory_mib'] / report['working_memory_mib']:.3f}")
+    diff = fast["final"]["loss"]["mean"] - report["final"]["loss"]["mean"]
+    print(f"final loss, fast - report: {diff:+.4f} (seed-to-seed std: report {report['final']['loss']['std']:.4f}, "
+          f"fast {fast['final']['loss']['std']:.4f})")
+    print(f"resident memory after imports: {report['rss_after_imports_mib']:.0f} MiB")
+    print(f"compute floor: {flops / 1e9:.1f} GFLOP per epoch / {gflops:.1f} GFLOP/s (float32 matmul, measured) "
+          f"= {floor:.3f} s per epoch; fast path at {fast['seconds_per_epoch'] / floor:.1f}x the floor")
+    if args.json:
+        from vae_tf.rundir import write_json
+
+        write_json(args.json, {"paths": PATHS, "table": table, "runs": results, "matmul_gflops": gflops,
+                               "flops_per_epoch": flops, "floor_seconds_per_epoch": floor})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
