@@ -191,7 +191,9 @@ def execute(notebook: nbformat.NotebookNode, cwd=HERE, timeout: int = 1200) -> n
     """Run every cell in a fresh kernel (working directory `cwd`); raises on the first failing cell."""
     from nbclient import NotebookClient
 
-    NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(cwd)}})
+    client.execute()
     return notebook
 
 

@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -73,20 +71,23 @@ def images(fashion_mnist):
     return x_train[:1500].reshape(1500, 784), x_test[:500].reshape(500, 784) / 255
 
 
-def test_pca_reconstruction_equals_an_svd_projection(images):
+def test_pca_reconstruction_equals_a_projection_found_another_way(images):
     train_images, test_images = images
-    train_images = train_images[:500]  # a LAPACK SVD of more is slow on a busy 2-core machine
+    train_images = train_images[:500]
     mean, basis = pca_fit(train_images, 2, chunk=70)  # chunks that do not divide 500
     assert basis.shape == (2, 784)
     np.testing.assert_allclose(basis @ basis.T, np.eye(2), atol=1e-10)
     ours = pca_decode(pca_encode(test_images, mean, basis), mean, basis)
 
-    # Another way: the top right-singular vectors of the centred data, and least squares onto them.
+    # Another way: the principal directions from the 500 x 500 Gram matrix of the centred images
+    # (the dual of pca_fit's 784 x 784 covariance: v = X^T u / sigma), then least squares onto them.
     x = train_images / 255
     centre = x.mean(axis=0)
-    _, _, vt = np.linalg.svd(x - centre, full_matrices=False)
-    coefficients, *_ = np.linalg.lstsq(vt[:2].T, (test_images - centre).T, rcond=None)
-    other = centre + coefficients.T @ vt[:2]
+    gram_values, gram_vectors = np.linalg.eigh((x - centre) @ (x - centre).T)
+    top = np.argsort(gram_values)[::-1][:2]
+    directions = (x - centre).T @ gram_vectors[:, top] / np.sqrt(gram_values[top])  # (784, 2)
+    coefficients, *_ = np.linalg.lstsq(directions, (test_images - centre).T, rcond=None)
+    other = centre + (directions @ coefficients).T
     np.testing.assert_allclose(mean, centre, atol=1e-12)
     np.testing.assert_allclose(ours, other, atol=1e-8)
 
@@ -103,7 +104,7 @@ def test_pca_with_every_component_is_lossless_and_more_components_help(images):
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    return train(TrainConfig(limit=1000, epochs=2), tmp_path_factory.mktemp("runs") / "kl", verbose=0)
+    return train(TrainConfig(limit=1000, epochs=1), tmp_path_factory.mktemp("runs") / "kl", verbose=0)
 
 
 @pytest.fixture(scope="module")
@@ -150,22 +151,35 @@ def test_compress_measures_quality_on_the_test_set(compressed, tiny_run, fashion
     assert quality["mean_image"]["psnr_db"] == pytest.approx(10 * np.log10(1 / mse), rel=1e-6)  # float32 pixels
 
 
-def test_compress_does_not_replace_its_file_without_overwrite(compressed, tiny_run, tmp_path, capsys):
+def test_the_printed_table_gives_the_reports_sizes_in_full(compressed):
+    from vae_tf.compress import format_table
+
+    lines = format_table(compressed).splitlines()
+    assert lines[0] == "The report's comparison (1,000 training images):"
+    assert lines[1].endswith("(1000, 784)     6,272,000 bytes  5.9814453125 MiB")
+    assert lines[2].endswith("(1000, 2)         8,000 bytes  0.00762939453125 MiB")
+    assert lines[3] == "  ratio 784"
+
+
+def test_compress_does_not_replace_files_without_overwrite(compressed, tiny_run, tmp_path, capsys):
     before = (tiny_run / "compression.json").read_text()
     assert main([str(tiny_run)]) == 1
-    assert capsys.readouterr().err.strip() == (
-        f"error: {tiny_run} already has compression.json; pass --overwrite to replace it, or choose another --out.")
+    assert capsys.readouterr().err == (
+        f"error: {tiny_run} already has compression.json; pass --overwrite to replace it, or choose another --out.\n")
     assert (tiny_run / "compression.json").read_text() == before
-    assert main([str(tiny_run), "--out", str(tmp_path / "elsewhere")]) == 0
-    assert "The report's comparison (1,000 training images):" in capsys.readouterr().out
-    assert json.loads((tmp_path / "elsewhere" / "compression.json").read_text())["sizes"] == compressed["sizes"]
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "compression.json").write_text("my own notes")
+    assert main([str(tiny_run), "--out", str(mine)]) == 1
+    assert capsys.readouterr().err.startswith(f"error: {mine} already has compression.json")
+    assert (mine / "compression.json").read_text() == "my own notes"
 
 
-def test_compress_refuses_what_is_not_a_run_in_one_line(tmp_path):
+def test_compress_refuses_what_is_not_a_run_in_one_line(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("mine")
-    result = subprocess.run([sys.executable, "-m", "vae_tf.compress", str(tmp_path)], capture_output=True,
-                            text=True, timeout=300)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error")]
-    assert len(errors) == 1 and errors[0].startswith(f"error: {tmp_path} is not a finished vae_tf run directory")
+    assert main([str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1
+    assert err.startswith(f"error: {tmp_path} is not a finished vae_tf run directory (missing config.json")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt"]
