@@ -182,8 +182,9 @@ def test_cli_never_overwrites_an_evaluation_without_overwrite(evaluated, small_r
 
 
 def test_cli_out_names_a_file_or_a_directory(small_run, tmp_path):
-    assert main([str(small_run.path), "--k", "2", "--limit", "2", "--verbose", "0", "--out", str(tmp_path / "a.json")]) == 0
-    assert main([str(small_run.path), "--k", "2", "--limit", "2", "--verbose", "0", "--out", str(tmp_path / "b")]) == 0
+    quick = [str(small_run.path), "--k", "2", "--limit", "2", "--verbose", "0"]
+    assert main([*quick, "--out", str(tmp_path / "a.json")]) == 0
+    assert main([*quick, "--out", str(tmp_path / "b")]) == 0
     assert json.loads((tmp_path / "a.json").read_text())["k"] == 2
     assert json.loads((tmp_path / "b" / "evaluation.json").read_text())["k"] == 2
 

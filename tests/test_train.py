@@ -136,3 +136,10 @@ def test_existing_out_directory_is_never_overwritten_without_asking(tmp_path, ca
     assert main(["--limit", "300", "--epochs", "1", "--out", str(out), "--verbose", "0", "--overwrite"]) == 0
     assert (out / "notes.txt").read_text() == "my notes"
     assert all((out / name).is_file() for name in RUN_FILES)
+
+
+def test_mirrored_strategy_trains_and_says_so(tmp_path):
+    result = run_cli("--strategy", "mirrored", "--limit", "600", "--epochs", "1", "--out", str(tmp_path / "m"))
+    assert result.returncode == 0, result.stderr
+    assert "replicas" in result.stdout.splitlines()[0] and "training on CPU" in result.stdout
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["config"]["strategy"] == "mirrored"

@@ -253,6 +253,38 @@ def load_fashion_mnist(data_dir=None, download: bool = True, return_source: bool
     return (data, source) if return_source else data
 
 
+def check_images(images, name: str = "images") -> np.ndarray:
+    """Check that `images` are what the model takes, and return them as a NumPy array.
+
+    Accepted: shape (N, 784) or (N, 28, 28); uint8 (0..255), or floats in [0, 1] with no NaN.
+
+    Raises:
+      ValueError: saying what was expected and what was given.
+    """
+    array = np.asarray(images)
+    if array.ndim not in (2, 3) or array.shape[1:] not in ((784,), (28, 28)):
+        raise ValueError(f"{name} must have shape (N, 784) or (N, 28, 28); got shape {array.shape}.")
+    if array.dtype == np.uint8:
+        return array
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(
+            f"{name} must be uint8 (0..255) or floats in [0, 1]; got dtype {array.dtype}. "
+            "Convert with x.astype('uint8') or x / 255."
+        )
+    for start in range(0, len(array), 4096):  # in chunks: no temporary as large as the images
+        chunk = array[start:start + 4096]
+        if not np.isfinite(chunk).all():
+            rows = f"{start}..{start + len(chunk) - 1}"
+            raise ValueError(f"{name} contain NaN or infinite values (first in rows {rows}).")
+        if chunk.size and (chunk.min() < 0 or chunk.max() > 1):
+            raise ValueError(
+                f"{name} must lie in [0, 1] (pixel intensities scaled by 1/255); got values in "
+                f"[{chunk.min():.4g}, {chunk.max():.4g}] in rows {start}..{start + len(chunk) - 1}. "
+                "Divide uint8 pixels by 255, or pass them as uint8."
+            )
+    return array
+
+
 def flatten_images(images: np.ndarray) -> np.ndarray:
     """(N, 28, 28) uint8 images -> (N, 784) uint8 rows, the model's input layout."""
     images = np.asarray(images)

@@ -107,15 +107,25 @@ def build_vae(config: TrainConfig, num_images: int, strategy: tf.distribute.Stra
             seed=config.seed,
         )
         optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
-        vae.compile(optimizer=optimizer, **compile_options(config, num_images))
+        vae.compile(optimizer=optimizer, **compile_options(config, num_images, tf.distribute.has_strategy()))
     return vae
 
 
-def compile_options(config: TrainConfig, num_images: int) -> dict:
-    """`compile` arguments: XLA and several steps per call on the fast path, neither on the report's."""
+def compile_options(config: TrainConfig, num_images: int, distributed: bool = False) -> dict:
+    """`compile` arguments: XLA and several steps per call on the fast path, neither on the report's.
+
+    `distributed`: whether a tf.distribute strategy other than the default one is in use.
+    """
+    if distributed:
+        # Keras 3.15 fails on MirroredStrategy with several steps per call ("Detected at node
+        # while/cond/Placeholder"), and XLA fails on mirrored variables ("Trying to access
+        # resource ... located in device CPU:1 from device CPU:0"): one uncompiled step per call.
+        return {"jit_compile": False, "steps_per_execution": 1}
     if config.fast:
         steps = steps_per_epoch(num_images, config.batch_size)
-        return {"jit_compile": True, "steps_per_execution": fast_steps_per_execution(steps)}
+        # Keras turns XLA off under op determinism anyway; saying so here avoids its warning.
+        xla = not config.deterministic
+        return {"jit_compile": xla, "steps_per_execution": fast_steps_per_execution(steps)}
     return {"jit_compile": False, "steps_per_execution": 1}
 
 

@@ -201,7 +201,7 @@ def importance_sampled(vae, x, k: int, *, seed: int = 0, indices=None, images_pe
         jit_compile = k * len(x) >= 10**6
 
     def build():
-        @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+        @tf.function(jit_compile=jit_compile, reduce_retracing=True, autograph=False)
         def chunk(x_chunk, z_mean, z_log_var, eps):
             log_weights, log_likelihood = importance_log_weights(x_chunk, z_mean, z_log_var, eps, vae.decode_logits)
             return tf.reduce_logsumexp(log_weights, axis=0), tf.reduce_sum(log_likelihood, axis=0)
@@ -286,15 +286,16 @@ def grid_log_marginal(vae, x, *, extent: float = 8.0, points: int = 801, points_
     def build():
         prior = standard_normal_prior(2)
 
-        @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+        @tf.function(jit_compile=jit_compile, reduce_retracing=True, autograph=False)
         def chunk(z, x, coarse_mask, edge_mask):
             logits = vae.decode_logits(z)  # (G, 784)
             log_joint = (tf.matmul(logits, x, transpose_b=True)
                          - tf.reduce_sum(tf.nn.softplus(logits), axis=-1, keepdims=True)
                          + prior.log_prob(z)[:, None])  # (G, N)
-            masked = lambda mask: tf.where(mask[:, None], log_joint, -np.inf)  # noqa: E731
-            return (tf.reduce_logsumexp(log_joint, axis=0), tf.reduce_logsumexp(masked(coarse_mask), axis=0),
-                    tf.reduce_logsumexp(masked(edge_mask), axis=0))
+            coarse = tf.where(coarse_mask[:, None], log_joint, -np.inf)
+            edge = tf.where(edge_mask[:, None], log_joint, -np.inf)
+            return (tf.reduce_logsumexp(log_joint, axis=0), tf.reduce_logsumexp(coarse, axis=0),
+                    tf.reduce_logsumexp(edge, axis=0))
 
         return chunk
 
@@ -430,16 +431,19 @@ def format_table(evaluation: dict) -> str:
     rows = [("all", {"images": evaluation["test_images"], **evaluation["overall"]}),
             *evaluation["per_class"].items()]
     for label, values in rows:
-        lines.append(f"{label:<12}{values['images']:>7}" + "".join(f"{values[f'{key}_nats']:>16.2f}" for key, _ in names))
-    lines.append(f"{'bits/pixel':<12}{'':>7}" + "".join(
-        f"{evaluation['overall'][f'{key}_bits_per_pixel']:>16.4f}" if f"{key}_bits_per_pixel" in evaluation["overall"]
-        else f"{'':>16}" for key, _ in names))
+        cells = "".join(f"{values[f'{key}_nats']:>16.2f}" for key, _ in names)
+        lines.append(f"{label:<12}{values['images']:>7}{cells}")
+    overall = evaluation["overall"]
+    cells = "".join(f"{overall[f'{key}_bits_per_pixel']:>16.4f}" if f"{key}_bits_per_pixel" in overall else " " * 16
+                    for key, _ in names)
+    lines.append(f"{'bits/pixel':<12}{'':>7}{cells}")
     grid = evaluation.get("grid")
     if grid:
+        difference = grid["coarse_grid_difference_nats"]
         lines.append(f"grid: {grid['points_per_axis']}^2 points on [-{grid['extent']:g}, {grid['extent']:g}]^2, "
-                     f"spacing {grid['spacing']:.4f}; vs. every other point: mean {grid['coarse_grid_difference_nats']['mean']:.2g}, "
-                     f"max {grid['coarse_grid_difference_nats']['max']:.2g} nats; "
-                     f"largest share of mass on the edge {grid['boundary_mass_max']:.2g}")
+                     f"spacing {grid['spacing']:.4f}; vs. every other point: mean {difference['mean']:.2g}, "
+                     f"max {difference['max']:.2g} nats; largest share of mass on the edge "
+                     f"{grid['boundary_mass_max']:.2g}")
     return "\n".join(lines)
 
 

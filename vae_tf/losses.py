@@ -52,6 +52,19 @@ def binary_cross_entropy_with_logits(x, logits):
     return tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits)
 
 
+def _check_targets(x):
+    """Refuse concrete targets outside [0, 1] (symbolic tensors in a traced graph are not checked)."""
+    x = tf.convert_to_tensor(x)
+    if hasattr(x, "numpy") and tf.size(x) > 0:
+        low, high = float(tf.reduce_min(x)), float(tf.reduce_max(x))
+        if not (0.0 <= low and high <= 1.0):  # also catches NaN
+            raise ValueError(
+                f"x must lie in [0, 1] (Bernoulli targets: pixels scaled by 1/255); got values in "
+                f"[{low:.4g}, {high:.4g}]."
+            )
+    return x
+
+
 def _batch_mean(per_image, global_batch_size):
     if global_batch_size is None:
         return tf.reduce_mean(per_image)
@@ -71,7 +84,7 @@ def reconstruction_loss(x, logits, reduction: str = "report", global_batch_size=
     Returns:
       Scalar tensor.
     """
-    bce = binary_cross_entropy_with_logits(x, logits)
+    bce = binary_cross_entropy_with_logits(_check_targets(x), logits)
     if reduction == "report":
         return tf.reduce_sum(tf.reduce_mean(bce, axis=-1))
     return _batch_mean(tf.reduce_sum(bce, axis=-1), global_batch_size)

@@ -21,8 +21,10 @@ Usage:
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from vae_tf.data import check_images
 from vae_tf.losses import REDUCTIONS, REGULARIZERS, check_choice, vae_losses
 
 IMAGE_SIZE = 784
@@ -102,7 +104,13 @@ def build_decoder(latent_dim: int = 2, hidden_units: int = 100) -> keras.Model:
 
 
 def as_pixels(x):
-    """Images as float32 (B, 784) in [0, 1]: uint8 is scaled by 1/255 inside the graph."""
+    """Images as float32 (B, 784) in [0, 1]: uint8 is scaled by 1/255 inside the graph.
+
+    Concrete arrays are checked first (`vae_tf.data.check_images`: shape, dtype, NaN, range);
+    symbolic tensors inside a traced graph are not.
+    """
+    if not isinstance(x, tf.Tensor) or hasattr(x, "numpy"):
+        x = check_images(x)
     x = tf.convert_to_tensor(x)
     if x.dtype == tf.uint8:
         x = tf.cast(x, tf.float32) / 255.0
@@ -158,6 +166,12 @@ class VAE(keras.Model):
     @property
     def metrics(self):
         return list(self.trackers.values())
+
+    def fit(self, x=None, *args, **kwargs):
+        """Keras' `fit`; image arrays are checked first (shape, dtype, NaN, [0, 1])."""
+        if isinstance(x, np.ndarray):
+            check_images(x, "x")
+        return super().fit(x, *args, **kwargs)
 
     def decode_logits(self, z):
         """The decoder's logits (B, 784) for codes z (B, D)."""

@@ -292,7 +292,7 @@ def _run(config: TrainConfig, out: Path, verbose: int, command=None, state: dict
     from vae_tf import rundir
     from vae_tf.callbacks import EpochCheckpoint, EpochTimer, NonFiniteLoss, StopOnNonFiniteLoss
     from vae_tf.data import flatten_images, load_fashion_mnist
-    from vae_tf.engine import build_vae, compile_options, fit_inputs, make_strategy
+    from vae_tf.engine import build_vae, fit_inputs, make_strategy
 
     started = time.time()
     ((x_train, y_train), _), source = load_fashion_mnist(config.data_dir, return_source=True)
@@ -331,7 +331,7 @@ def _run(config: TrainConfig, out: Path, verbose: int, command=None, state: dict
     names = [metric.name for metric in vae.metrics]
     timer = EpochTimer()
     checkpoint = EpochCheckpoint(out / "checkpoint", state["history"] if state else [], names, timer)
-    watchdog = StopOnNonFiniteLoss(compile_options(config, len(x))["steps_per_execution"])
+    watchdog = StopOnNonFiniteLoss(vae.steps_per_execution)
     vae.fit(**fit_inputs(x, config, first_epoch), epochs=config.epochs, initial_epoch=first_epoch,
             verbose=verbose, callbacks=[timer, watchdog, checkpoint])
     if watchdog.failure:
