@@ -80,11 +80,14 @@ def worker(path: str, seed: int, epochs: int, limit: int | None) -> dict:
     from vae_tf.callbacks import EpochTimer
     from vae_tf.config import TrainConfig
     from vae_tf.data import flatten_images, load_fashion_mnist
-    from vae_tf.engine import build_vae, fit_inputs
+    from vae_tf.engine import build_vae, fit_inputs, training_images
 
     rss_after_imports = _rss_mib()
     (x_train, _), _ = load_fashion_mnist()
     x = flatten_images(x_train[:limit])
+    del x_train  # as vae_tf.train does: the fast path keeps one copy of the images, a tensor
+    if path == "fast":
+        x = training_images(x)
     config = TrainConfig(epochs=epochs, seed=seed, limit=limit, fast=(path == "fast"))
     keras.utils.set_random_seed(seed)
     vae = build_vae(config, len(x))

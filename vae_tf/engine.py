@@ -44,12 +44,13 @@ def epoch_permutation(num_images: int, seed: int, epoch: int):
     return tf.random.experimental.stateless_shuffle(tf.range(num_images), seed=[seed, epoch])
 
 
-def make_dataset(images: np.ndarray, batch_size: int, seed: int, first_epoch: int = 0,
+def make_dataset(images, batch_size: int, seed: int, first_epoch: int = 0,
                  epochs: int | None = None) -> tf.data.Dataset:
     """Shuffled uint8 batches for epochs `first_epoch`, `first_epoch + 1`, ... (all epochs if None).
 
     Args:
-      images: uint8 array (N, 784).
+      images: uint8 array or tensor (N, 784). Pass a tensor (`training_images`) and drop the
+        NumPy array to keep one copy of the images in memory.
       batch_size: images per batch; each epoch has `steps_per_epoch(N, batch_size)` batches.
       seed: with the epoch number, decides each epoch's permutation.
       first_epoch: the first epoch to produce (0-based), for resuming.
@@ -58,13 +59,8 @@ def make_dataset(images: np.ndarray, batch_size: int, seed: int, first_epoch: in
     Returns:
       A `tf.data.Dataset` of uint8 batches (b, 784).
     """
-    images = np.asarray(images)
-    if images.dtype != np.uint8:
-        raise ValueError(f"make_dataset expects uint8 images, got {images.dtype}; pass the loader's arrays.")
-    num_images = len(images)
-    # A variable is captured by reference; a constant would be copied into the dataset's graph.
-    with tf.device("/cpu:0"):
-        pixels = tf.Variable(images, trainable=False, name="training_images")
+    pixels = training_images(images)
+    num_images = int(pixels.shape[0])
 
     def one_epoch(epoch):
         order = epoch_permutation(num_images, seed, tf.cast(epoch, tf.int32))
@@ -74,6 +70,15 @@ def make_dataset(images: np.ndarray, batch_size: int, seed: int, first_epoch: in
     last = None if epochs is None else first_epoch + epochs
     epochs_range = tf.data.Dataset.range(first_epoch, last if last is not None else 2**62)
     return epochs_range.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE)
+
+
+def training_images(images) -> tf.Tensor:
+    """The uint8 images (N, 784) as a tensor on the host, the fast path's input."""
+    dtype = tf.as_dtype(images.dtype if isinstance(images, tf.Tensor) else np.asarray(images).dtype)
+    if dtype != tf.uint8:
+        raise ValueError(f"make_dataset expects uint8 images, got {dtype.name}; pass the loader's arrays.")
+    with tf.device("/cpu:0"):
+        return tf.convert_to_tensor(images)
 
 
 def make_strategy(name: str = "default", devices=None) -> tf.distribute.Strategy:

@@ -292,12 +292,15 @@ def _run(config: TrainConfig, out: Path, verbose: int, command=None, state: dict
     from vae_tf import rundir
     from vae_tf.callbacks import EpochCheckpoint, EpochTimer, NonFiniteLoss, StopOnNonFiniteLoss
     from vae_tf.data import flatten_images, load_fashion_mnist
-    from vae_tf.engine import build_vae, fit_inputs, make_strategy
+    from vae_tf.engine import build_vae, fit_inputs, make_strategy, training_images
 
     started = time.time()
     ((x_train, y_train), _), source = load_fashion_mnist(config.data_dir, return_source=True)
-    x = flatten_images(x_train[: config.limit])
     y = y_train[: config.limit]
+    x = flatten_images(x_train[: config.limit])
+    del x_train  # the fast path keeps one copy of the images: a tensor
+    if config.fast:
+        x = training_images(x)
     try:
         strategy = make_strategy(config.strategy, config.devices)
     except ValueError as error:
