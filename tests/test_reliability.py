@@ -137,9 +137,9 @@ def snapshot(directory):
 
 
 @pytest.mark.parametrize("make_args, message", [
-    (lambda d: ["--resume", str(d / "missing")], "no such directory"),
+    (lambda d: ["--resume", str(d / "missing")], "missing is not a directory"),
     (lambda d: ["--resume", str(d / "empty")], "not a vae_tf run directory (no config.json)"),
-    (lambda d: ["--resume", str(d / "old")], "is format 'vae_tf.run' version 0; this vae_tf writes"),
+    (lambda d: ["--resume", str(d / "old")], "is format 'vae_tf.run' version 0; this vae_tf reads"),
     (lambda d: ["--resume", str(d / "nocheckpoint")], "no completed epoch was checkpointed"),
     (lambda d: ["--resume", str(d / "finished"), "--epochs", "5"], "--resume takes every setting"),
     (lambda d: ["--epochs", "0"], "must be greater than 0"),

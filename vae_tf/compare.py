@@ -75,8 +75,8 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 def open_runs(paths) -> dict:
     """{variant: Run} for run directories given in the order kl, none, mse; checks each one's regularizer."""
+    from vae_tf.cli import UsageError
     from vae_tf.rundir import Run
-    from vae_tf.train import UsageError
 
     runs = {}
     for variant, path in zip(VARIANTS, paths):
@@ -141,9 +141,9 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_arguments(parser, args)
-    from vae_tf.data import DataError, DataNotFoundError
-    from vae_tf.rundir import Run, RunDirError
-    from vae_tf.train import UsageError, config_from_args, fit_verbosity, prepare_out_dir
+    from vae_tf.cli import run_command
+    from vae_tf.rundir import Run
+    from vae_tf.train import config_from_args, fit_verbosity, prepare_out_dir
 
     config = None
     if args.runs is None:
@@ -151,7 +151,7 @@ def main(argv=None) -> int:
             config = config_from_args(argparse.Namespace(**{**vars(args), "regularizer": "kl"}))
         except ValueError as error:
             parser.error(str(error))
-    try:
+    def body():
         if args.runs is not None:
             runs = open_runs(args.runs)
             out = prepare_out_dir(args.out, args.overwrite)
@@ -163,15 +163,11 @@ def main(argv=None) -> int:
         if differences:
             print(f"note: the runs differ in more than the regularizer ({'; '.join(differences)})", file=sys.stderr)
         write_comparison(runs, out)
-    except (RunDirError, UsageError, DataError, DataNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    print()
-    print((out / "spread.md").read_text(), end="")
-    return 0
+        print()
+        print((out / "spread.md").read_text(), end="")
+        return 0
+
+    return run_command(body)
 
 
 if __name__ == "__main__":

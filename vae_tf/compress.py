@@ -328,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_targets(out: Path, names, overwrite: bool) -> None:
     """Refuse to replace existing files unless asked: raises `UsageError` naming them and the fix."""
-    from vae_tf.train import UsageError
+    from vae_tf.cli import UsageError
 
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a directory; choose a directory.")
@@ -341,25 +341,20 @@ def check_targets(out: Path, names, overwrite: bool) -> None:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from vae_tf import rundir
-    from vae_tf.data import DataError, DataNotFoundError
-    from vae_tf.train import UsageError
+    from vae_tf.cli import run_command
 
-    try:
+    def body():
         run = rundir.Run.open(args.rundir)
         out = Path(args.out) if args.out is not None else run.path
         check_targets(out, REPORT_FILES, args.overwrite)
         report = compression_report(run, args.data_dir)
         out.mkdir(parents=True, exist_ok=True)
         rundir.write_json(out / "compression.json", report)
-    except (rundir.RunDirError, UsageError, DataError, DataNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    print(format_table(report))
-    print(f"wrote {out / 'compression.json'}")
-    return 0
+        print(format_table(report))
+        print(f"wrote {out / 'compression.json'}")
+        return 0
+
+    return run_command(body)
 
 
 if __name__ == "__main__":

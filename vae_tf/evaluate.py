@@ -35,12 +35,12 @@ from pathlib import Path
 
 import numpy as np
 
+from vae_tf.cli import UsageError
+
 IMAGE_SIZE = 784
 EVALUATION_FILE = "evaluation.json"
 
 
-class UsageError(Exception):
-    """A problem with what the user asked for; the CLI prints it as one line and exits 1."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -542,10 +542,10 @@ def output_path(rundir: Path, out, overwrite: bool) -> Path:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from vae_tf.data import DataError, DataNotFoundError
-    from vae_tf.rundir import Run, RunDirError, write_json
+    from vae_tf.cli import run_command
+    from vae_tf.rundir import Run, write_json
 
-    try:
+    def body():
         run = Run.open(args.rundir)
         path = output_path(run.path, args.out, args.overwrite)
         evaluation = evaluate_run(
@@ -556,15 +556,11 @@ def main(argv=None) -> int:
         path = output_path(run.path, args.out, args.overwrite)  # again: another process may have written it
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, evaluation)
-    except (UsageError, RunDirError, DataError, DataNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; nothing written", file=sys.stderr)
-        return 130
-    print(format_table(evaluation))
-    print(f"wrote {path} ({evaluation['seconds']['total']:.0f} s)")
-    return 0
+        print(format_table(evaluation))
+        print(f"wrote {path} ({evaluation['seconds']['total']:.0f} s)")
+        return 0
+
+    return run_command(body, interrupted="interrupted; nothing written")
 
 
 if __name__ == "__main__":

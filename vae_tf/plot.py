@@ -130,23 +130,18 @@ def main(argv=None) -> int:
         parser.error(f"argument --grid-range: LO must be less than HI; got {args.grid_range[0]:g} "
                      f"{args.grid_range[1]:g} (e.g. --grid-range -3 3)")
     from vae_tf import rundir
+    from vae_tf.cli import run_command
     from vae_tf.compress import check_targets
-    from vae_tf.data import DataError, DataNotFoundError
-    from vae_tf.train import UsageError
 
-    try:
+    def body():
         run = rundir.Run.open(args.rundir)
         out = Path(args.out) if args.out is not None else run.path
         check_targets(out, FIGURES, args.overwrite)
         out.mkdir(parents=True, exist_ok=True)
         write_figures(run, out, args.grid_range, args.grid_size, args.examples, args.data_dir)
-    except (rundir.RunDirError, UsageError, DataError, DataNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return 0
+        return 0
+
+    return run_command(body)
 
 
 if __name__ == "__main__":

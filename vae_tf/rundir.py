@@ -100,6 +100,31 @@ def read_history(path) -> list[dict]:
     return [{key: (int(value) if key == "epoch" else float(value)) for key, value in row.items()} for row in rows]
 
 
+def read_config(path) -> dict:
+    """The checked `config.json` of the run directory `path` (finished or not).
+
+    Raises:
+      RunDirError: `path` is missing, has no config.json, or one this version cannot read.
+    """
+    path = Path(path)
+    config_path = path / "config.json"
+    if not path.is_dir():
+        raise RunDirError(f"{path} is not a directory; give the run directory that `python -m vae_tf.train` printed.")
+    if not config_path.is_file():
+        raise RunDirError(f"{path} is not a vae_tf run directory (no config.json).")
+    try:
+        config = json.loads(config_path.read_text())
+    except json.JSONDecodeError as error:
+        raise RunDirError(f"cannot parse {config_path} ({error}).") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
+        found = config if isinstance(config, dict) else {}
+        raise RunDirError(
+            f"{config_path} is format {found.get('format')!r} version {found.get('format_version')!r}; "
+            f"this vae_tf reads {FORMAT!r} version {FORMAT_VERSION}. Retrain the run with this version."
+        )
+    return config
+
+
 @dataclass
 class Run:
     """A finished run directory, read lazily: `Run.open(path)`."""
@@ -111,27 +136,18 @@ class Run:
     @classmethod
     def open(cls, path) -> Run:
         path = Path(path)
-        if not path.is_dir():
-            raise RunDirError(
-                f"{path} is not a directory; give the run directory that `python -m vae_tf.train` printed."
-            )
-        missing = [name for name in RUN_FILES if not (path / name).is_file()]
+        missing = [name for name in RUN_FILES if not (path / name).is_file()] if path.is_dir() else []
         if missing:
+            hint = (f"it was interrupted; continue it with `python -m vae_tf.train --resume {path}`"
+                    if (path / "checkpoint").is_dir() else "train one with `python -m vae_tf.train --out DIR`")
             raise RunDirError(
-                f"{path} is not a finished vae_tf run directory (missing {', '.join(missing)}); "
-                "train one with `python -m vae_tf.train --out DIR`."
+                f"{path} is not a finished vae_tf run directory (missing {', '.join(missing)}); {hint}."
             )
+        config = read_config(path)
         try:
-            config = json.loads((path / "config.json").read_text())
             summary = json.loads((path / "summary.json").read_text())
         except json.JSONDecodeError as error:
-            raise RunDirError(f"{path}: cannot parse its JSON ({error}).") from None
-        if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
-            raise RunDirError(
-                f"{path / 'config.json'} has format {config.get('format')!r} version "
-                f"{config.get('format_version')!r}; this vae_tf reads {FORMAT!r} version {FORMAT_VERSION}. "
-                "Retrain the run with this version."
-            )
+            raise RunDirError(f"cannot parse {path / 'summary.json'} ({error}).") from None
         return cls(path, config, summary)
 
     @property

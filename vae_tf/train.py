@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from vae_tf.cli import UsageError, run_command
 from vae_tf.config import STRATEGIES, TrainConfig
 from vae_tf.losses import REDUCTIONS, REGULARIZERS
 from vae_tf.rundir import FORMAT, FORMAT_VERSION, RUN_FILES
@@ -28,8 +29,6 @@ from vae_tf.rundir import FORMAT, FORMAT_VERSION, RUN_FILES
 _DEFAULTS = TrainConfig()
 
 
-class UsageError(Exception):
-    """A problem with what the user asked for; the CLI prints it as one line and exits 1."""
 
 
 def _positive(kind):
@@ -252,24 +251,14 @@ def resume(run_dir, verbose: int = 2) -> Path:
     """
     import json
 
-    from vae_tf.rundir import FORMAT, FORMAT_VERSION, RunDirError
+    from vae_tf.rundir import RunDirError, read_config
 
     run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    state_path = run_dir / "checkpoint" / "state.json"
-    if not run_dir.is_dir():
-        raise UsageError(f"--resume {run_dir}: no such directory.")
-    if not config_path.is_file():
-        raise UsageError(f"--resume {run_dir}: not a vae_tf run directory (no config.json).")
     try:
-        stored = json.loads(config_path.read_text())
-    except json.JSONDecodeError as error:
-        raise UsageError(f"--resume {run_dir}: cannot parse {config_path} ({error}).") from None
-    if stored.get("format") != FORMAT or stored.get("format_version") != FORMAT_VERSION:
-        raise UsageError(
-            f"--resume {run_dir}: {config_path} is format {stored.get('format')!r} version "
-            f"{stored.get('format_version')!r}; this vae_tf writes {FORMAT!r} version {FORMAT_VERSION}."
-        )
+        stored = read_config(run_dir)
+    except RunDirError as error:
+        raise UsageError(f"--resume: {error}") from None
+    state_path = run_dir / "checkpoint" / "state.json"
     if (run_dir / "summary.json").is_file():
         raise UsageError(f"--resume {run_dir}: this run has finished; there is nothing to resume.")
     if not state_path.is_file():
@@ -280,7 +269,7 @@ def resume(run_dir, verbose: int = 2) -> Path:
     try:
         config = TrainConfig.from_dict(stored["config"])
     except (KeyError, TypeError, ValueError) as error:
-        raise RunDirError(f"{config_path}: unusable settings ({error}).") from None
+        raise RunDirError(f"{run_dir / 'config.json'}: unusable settings ({error}).") from None
     state = json.loads(state_path.read_text())
     return _run(config, run_dir, verbose, state=state)
 
@@ -397,30 +386,29 @@ def main(argv=None) -> int:
             parser.error(str(error))
 
     from vae_tf.callbacks import NonFiniteLoss
-    from vae_tf.data import DataError, DataNotFoundError
-    from vae_tf.rundir import RunDirError
 
     def stop_on_sigterm(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     out = Path(args.resume) if args.resume is not None else None
-    try:
+
+    def body():
+        nonlocal out
         if args.resume is not None:
             out = resume(args.resume, verbose)
         else:
             out = prepare_out_dir(args.out if args.out is not None else default_out_dir(config), args.overwrite)
             out = train(config, out, overwrite=True, verbose=verbose,
                         command=["python", "-m", "vae_tf.train", *argv])
-    except (UsageError, DataError, DataNotFoundError, RunDirError, NonFiniteLoss) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: {out} keeps every completed epoch; continue with "
-              f"`python -m vae_tf.train --resume {out}`", file=sys.stderr)
-        return 130
-    print(f"run directory: {out}")
-    return 0
+        print(f"run directory: {out}")
+        return 0
+
+    def interrupted():
+        return (f"\ninterrupted: {out} keeps every completed epoch; continue with "
+                f"`python -m vae_tf.train --resume {out}`")
+
+    return run_command(body, interrupted, errors=(NonFiniteLoss,))
 
 
 if __name__ == "__main__":
