@@ -141,5 +141,22 @@ def test_existing_out_directory_is_never_overwritten_without_asking(tmp_path, ca
 def test_mirrored_strategy_trains_and_says_so(tmp_path):
     result = run_cli("--strategy", "mirrored", "--limit", "600", "--epochs", "1", "--out", str(tmp_path / "m"))
     assert result.returncode == 0, result.stderr
-    assert "replicas" in result.stdout.splitlines()[0] and "training on CPU" in result.stdout
+    assert "replica" in result.stdout.splitlines()[0] and "training on CPU" in result.stdout
     assert json.loads((tmp_path / "m" / "config.json").read_text())["config"]["strategy"] == "mirrored"
+
+
+def test_multiworker_strategy_trains_from_tf_config(tmp_path):
+    import os
+    import socket
+
+    with socket.socket() as probe:  # a free port for this one-worker cluster
+        probe.bind(("localhost", 0))
+        port = probe.getsockname()[1]
+    tf_config = {"cluster": {"worker": [f"localhost:{port}"]}, "task": {"type": "worker", "index": 0}}
+    result = subprocess.run(
+        [sys.executable, "-m", "vae_tf.train", "--strategy", "multiworker", "--limit", "600", "--epochs", "1",
+         "--out", str(tmp_path / "w")],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CONFIG": json.dumps(tf_config)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines()[0].endswith(", 1 replica")
+    assert (tmp_path / "w" / "model.keras").is_file()

@@ -284,19 +284,20 @@ def _run(config: TrainConfig, out: Path, verbose: int, command=None, state: dict
     from vae_tf.engine import build_vae, fit_inputs, make_strategy, training_images
 
     started = time.time()
+    try:  # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op
+        strategy = make_strategy(config.strategy, config.devices)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     ((x_train, y_train), _), source = load_fashion_mnist(config.data_dir, return_source=True)
     y = y_train[: config.limit]
     x = flatten_images(x_train[: config.limit])
     del x_train  # the fast path keeps one copy of the images: a tensor
     if config.fast:
         x = training_images(x)
-    try:
-        strategy = make_strategy(config.strategy, config.devices)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
     device = describe_device()
     first_epoch = state["epochs_done"] if state else 0
-    replicas = f", {strategy.num_replicas_in_sync} replicas" if config.strategy != "default" else ""
+    count = strategy.num_replicas_in_sync
+    replicas = f", {count} replica{'s' if count != 1 else ''}" if config.strategy != "default" else ""
     print(f"vae_tf: {len(x):,} training images from {source.directory} ({source.kind}); "
           f"training on {device}{replicas}" + (f"; resuming after epoch {first_epoch}" if state else ""),
           flush=True)
