@@ -114,7 +114,7 @@ def test_a_missing_run_directory_is_named(tmp_path, capsys):
 @pytest.mark.parametrize("args, reason", [
     (["--regularizer", "kl"], "argument --regularizer: compare trains all three regularizers"),
     (["--runs", "a", "b", "c", "--epochs", "3"], "--epochs: training flags apply only when compare trains"),
-    (["--epochs", "0"], "argument --epochs: '0' must be greater than 0"),
+    (["--epochs", "0"], "argument --epochs: '0' must be at least 1"),
     (["--runs", "a", "b"], "argument --runs: expected 3 arguments"),
 ])
 def test_flags_that_make_no_sense_are_refused(args, reason, tmp_path, capsys):

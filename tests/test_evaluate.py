@@ -204,7 +204,7 @@ def three_dimensional_run(tmp_path_factory):
         (["{small}", "--k", "0"], "argument --k: '0' must be at least 1"),
         (["{small}", "--k", "many"], "argument --k: 'many' is not an integer"),
         (["{small}", "--grid-points", "100"], "must be odd"),
-        (["{small}", "--grid-extent", "-1"], "must be a finite number greater than 0"),
+        (["{small}", "--grid-extent", "-1"], "'-1' must be greater than 0"),
         (["{small}", "--limit", "0"], "must be at least 1"),
     ],
 )

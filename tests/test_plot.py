@@ -49,7 +49,7 @@ def test_plot_writes_elsewhere_with_out(tiny_run, tmp_path):
     (["--grid-range", "a", "3"], "argument --grid-range: 'a' is not a number"),
     (["--grid-range", "nan", "3"], "argument --grid-range: 'nan' is not a finite number"),
     (["--grid-range", "-3"], "argument --grid-range: expected 2 arguments"),
-    (["--grid-size", "0"], "argument --grid-size: '0' must be 1 or more"),
+    (["--grid-size", "0"], "argument --grid-size: '0' must be at least 1"),
 ])
 def test_bad_options_are_refused_in_one_line(args, reason, tiny_run, capsys):
     with pytest.raises(SystemExit) as exited:

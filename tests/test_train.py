@@ -94,16 +94,17 @@ def test_same_seed_same_history_and_another_seed_differs(tmp_path):
 
 
 @pytest.mark.parametrize("args, reason", [
-    (["--epochs", "0"], "argument --epochs: '0' must be greater than 0"),
-    (["--epochs", "-3"], "argument --epochs: '-3' must be greater than 0"),
-    (["--batch-size", "0"], "argument --batch-size: '0' must be greater than 0"),
-    (["--latent-dim", "0"], "argument --latent-dim: '0' must be greater than 0"),
+    (["--epochs", "0"], "argument --epochs: '0' must be at least 1"),
+    (["--epochs", "-3"], "argument --epochs: '-3' must be at least 1"),
+    (["--batch-size", "0"], "argument --batch-size: '0' must be at least 1"),
+    (["--latent-dim", "0"], "argument --latent-dim: '0' must be at least 1"),
     (["--learning-rate", "0"], "argument --learning-rate: '0' must be greater than 0"),
-    (["--learning-rate", "fast"], "argument --learning-rate: 'fast' is not a float"),
+    (["--learning-rate", "fast"], "argument --learning-rate: 'fast' is not a number"),
+    (["--learning-rate", "inf"], "argument --learning-rate: 'inf' is not a finite number"),
     (["--regularizer", "kld"], "argument --regularizer: invalid choice: 'kld'"),
     (["--reduction", "mean"], "argument --reduction: invalid choice: 'mean'"),
-    (["--beta", "-1"], "argument --beta: '-1' must be 0 or more"),
-    (["--limit", "0"], "argument --limit: '0' must be greater than 0"),
+    (["--beta", "-1"], "argument --beta: '-1' must be at least 0"),
+    (["--limit", "0"], "argument --limit: '0' must be at least 1"),
     (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
 ])
 def test_invalid_values_are_refused_by_the_parser(args, reason, capsys, tmp_path):
@@ -118,7 +119,7 @@ def test_invalid_values_are_refused_by_the_parser(args, reason, capsys, tmp_path
 def test_cli_errors_are_one_line_without_traceback(tmp_path):
     result = run_cli("--epochs", "0")
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "error: argument --epochs: '0' must be greater than 0" in result.stderr
+    assert "error: argument --epochs: '0' must be at least 1" in result.stderr
 
     result = run_cli("--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"))
     assert result.returncode == 1 and "Traceback" not in result.stderr

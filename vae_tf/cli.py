@@ -31,3 +31,29 @@ def run_command(body, interrupted="interrupted", errors: tuple = ()) -> int:
     except KeyboardInterrupt:
         print(interrupted() if callable(interrupted) else interrupted, file=sys.stderr)
         return 130
+
+
+def number(kind=float, *, at_least=None, above=None):
+    """An argparse `type`: a finite int or float, optionally >= `at_least` or > `above`.
+
+    Each refusal names the text given and what was expected, e.g. "'0' must be at least 1".
+    """
+    import argparse
+    import math
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if at_least is not None and value < at_least:
+            raise argparse.ArgumentTypeError(f"{text!r} must be at least {at_least}")
+        if above is not None and not value > above:
+            raise argparse.ArgumentTypeError(f"{text!r} must be greater than {above}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse

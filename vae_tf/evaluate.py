@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vae_tf.cli import UsageError
+from vae_tf.cli import UsageError, number
 
 IMAGE_SIZE = 784
 EVALUATION_FILE = "evaluation.json"
@@ -459,32 +459,8 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def _integer_at_least(minimum):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}")
-        return value
-
-    parse.__name__ = "int"
-    return parse
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number greater than 0")
-    return value
-
-
 def _odd_points(text):
-    value = _integer_at_least(3)(text)
+    value = number(int, at_least=3)(text)
     if value % 2 == 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be odd (the error check uses every other point)")
     return value
@@ -501,20 +477,20 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("rundir", metavar="RUNDIR", help="a run directory written by python -m vae_tf.train")
-    parser.add_argument("--k", type=_integer_at_least(1), default=1000, metavar="K",
+    parser.add_argument("--k", type=number(int, at_least=1), default=1000, metavar="K",
                         help="importance samples per image for IWAE_K (K = 1 gives a one-sample ELBO)")
     parser.add_argument("--exact", action="store_true",
                         help="also integrate p(x|z) p(z) over a grid of z (latent size 2 only; "
                              "combine with --limit: it decodes every grid point)")
-    parser.add_argument("--limit", type=_integer_at_least(1), default=None, metavar="N",
+    parser.add_argument("--limit", type=number(int, at_least=1), default=None, metavar="N",
                         help="evaluate the first N test images only (default: all 10,000)")
-    parser.add_argument("--grid-extent", type=_positive_float, default=8.0, metavar="L",
+    parser.add_argument("--grid-extent", type=number(float, above=0), default=8.0, metavar="L",
                         help="the grid covers [-L, L]^2")
     parser.add_argument("--grid-points", type=_odd_points, default=801, metavar="P",
                         help="grid points per axis (odd); spacing 2L/(P-1)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the importance samples")
-    parser.add_argument("--images-per-chunk", type=_integer_at_least(1), default=100, metavar="B")
-    parser.add_argument("--samples-per-chunk", type=_integer_at_least(1), default=500, metavar="S",
+    parser.add_argument("--images-per-chunk", type=number(int, at_least=1), default=100, metavar="B")
+    parser.add_argument("--samples-per-chunk", type=number(int, at_least=1), default=500, metavar="S",
                         help="memory grows with B * S * 784 floats")
     parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help="directory with the Fashion-MNIST IDX files (default: the run's, else the usual search)")

@@ -13,34 +13,15 @@ loss_curves.png (each loss term per epoch). It reads the run directory; it never
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from vae_tf.cli import number
+
 FIGURES = ("latent_scatter.png", "generated_grid.png", "reconstructions.png", "loss_curves.png")
 DPI = 90
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
-
-
-def _finite_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,12 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("rundir", metavar="RUNDIR", help="a run directory written by `python -m vae_tf.train`")
     parser.add_argument("--out", metavar="DIR", default=None, help="directory to write the figures into "
                         "(default: RUNDIR; created if missing)")
-    parser.add_argument("--grid-range", nargs=2, type=_finite_float, metavar=("LO", "HI"), default=None,
+    parser.add_argument("--grid-range", nargs=2, type=number(float), metavar=("LO", "HI"), default=None,
                         help="span both latent coordinates of the generated grid from LO to HI, e.g. -3 3 "
                              "(default: each coordinate's min..max over the sampled codes, as the report does)")
-    parser.add_argument("--grid-size", type=_positive_int, default=10, metavar="N",
+    parser.add_argument("--grid-size", type=number(int, at_least=1), default=10, metavar="N",
                         help="images per side of the generated grid")
-    parser.add_argument("--examples", type=_positive_int, default=10, metavar="K",
+    parser.add_argument("--examples", type=number(int, at_least=1), default=10, metavar="K",
                         help="test images shown in reconstructions.png")
     parser.add_argument("--data-dir", metavar="DIR", default=None,
                         help="directory with the Fashion-MNIST IDX files (default: where the run found them)")

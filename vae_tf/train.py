@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from vae_tf.cli import UsageError, run_command
+from vae_tf.cli import UsageError, number, run_command
 from vae_tf.config import STRATEGIES, TrainConfig
 from vae_tf.losses import REDUCTIONS, REGULARIZERS
 from vae_tf.rundir import FORMAT, FORMAT_VERSION, RUN_FILES
@@ -29,30 +29,6 @@ from vae_tf.rundir import FORMAT, FORMAT_VERSION, RUN_FILES
 _DEFAULTS = TrainConfig()
 
 
-
-
-def _positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
-        return value
-
-    parse.__name__ = kind.__name__
-    return parse
-
-
-def _non_negative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return value
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -66,20 +42,20 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     model.add_argument("--reduction", choices=REDUCTIONS, default=_DEFAULTS.reduction,
                        help="report: sum over the batch of per-pixel mean BCE (the report's code); "
                             "elbo: textbook negative ELBO, nats per image")
-    model.add_argument("--beta", type=_non_negative_float, default=_DEFAULTS.beta,
+    model.add_argument("--beta", type=number(float, at_least=0), default=_DEFAULTS.beta,
                        help="weight of the regulariser")
-    model.add_argument("--latent-dim", type=_positive(int), default=_DEFAULTS.latent_dim,
+    model.add_argument("--latent-dim", type=number(int, at_least=1), default=_DEFAULTS.latent_dim,
                        help="size of the latent code z")
-    model.add_argument("--hidden-units", type=_positive(int), default=_DEFAULTS.hidden_units,
+    model.add_argument("--hidden-units", type=number(int, at_least=1), default=_DEFAULTS.hidden_units,
                        help="width of the encoder's and decoder's hidden layer")
     fitting = parser.add_argument_group("training")
-    fitting.add_argument("--epochs", type=_positive(int), default=_DEFAULTS.epochs)
-    fitting.add_argument("--batch-size", type=_positive(int), default=_DEFAULTS.batch_size)
-    fitting.add_argument("--learning-rate", type=_positive(float), default=_DEFAULTS.learning_rate,
+    fitting.add_argument("--epochs", type=number(int, at_least=1), default=_DEFAULTS.epochs)
+    fitting.add_argument("--batch-size", type=number(int, at_least=1), default=_DEFAULTS.batch_size)
+    fitting.add_argument("--learning-rate", type=number(float, above=0), default=_DEFAULTS.learning_rate,
                          help="Adam's learning rate")
     fitting.add_argument("--seed", type=int, default=_DEFAULTS.seed,
                          help="seeds shuffling, initial weights and sampling noise")
-    fitting.add_argument("--limit", type=_positive(int), default=None, metavar="N",
+    fitting.add_argument("--limit", type=number(int, at_least=1), default=None, metavar="N",
                          help="train on the first N training images only (default: all 60,000)")
     fitting.add_argument("--fast", action=argparse.BooleanOptionalAction, default=_DEFAULTS.fast,
                          help="uint8 input scaled in the graph, XLA, several steps per call; --no-fast "
