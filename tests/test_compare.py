@@ -131,9 +131,13 @@ def test_a_users_directory_is_not_written_into_without_overwrite(compared, tmp_p
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     runs = [str(compared / variant) for variant in ("kl", "none", "mse")]
+    (out / "spread.md").write_text("my own table")
     assert main(["--out", str(out), "--runs", *runs]) == 1
     err = capsys.readouterr().err
-    assert len(err.splitlines()) == 1 and err.startswith(f"error: --out {out} already exists and is not empty")
-    assert sorted(path.name for path in out.iterdir()) == ["notes.txt"]
+    assert len(err.splitlines()) == 1 and err.startswith(f"error: {out} already has spread.md; pass --overwrite")
+    assert sorted(path.name for path in out.iterdir()) == ["notes.txt", "spread.md"]
     assert main(["--out", str(out), "--runs", *runs, "--overwrite"]) == 0
     assert (out / "notes.txt").read_text() == "mine" and (out / "spread.json").is_file()
+    # Training needs an empty directory: it creates kl/, none/ and mse/ in it.
+    assert main(["--out", str(out), "--limit", "600", "--epochs", "1"]) == 1
+    assert "already exists and is not empty" in capsys.readouterr().err

@@ -176,7 +176,8 @@ def test_cli_writes_evaluation_json_with_overall_and_per_class_numbers(evaluated
 def test_cli_never_overwrites_an_evaluation_without_overwrite(evaluated, small_run, capsys):
     before = evaluated.read_bytes()
     assert main([str(small_run.path), "--k", "2", "--limit", "3", "--verbose", "0"]) == 1
-    assert capsys.readouterr().err.startswith(f"error: {evaluated} already exists")
+    assert capsys.readouterr().err.startswith(f"error: {evaluated.parent} already has evaluation.json; "
+                                              "pass --overwrite")
     assert evaluated.read_bytes() == before
     assert main([str(small_run.path), "--k", "2", "--limit", "3", "--verbose", "0", "--overwrite"]) == 0
     assert json.loads(evaluated.read_text())["test_images"] == 3

@@ -130,10 +130,8 @@ def test_cli_never_overwrites_out_without_overwrite(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
     (out / "fit.png").write_bytes(b"an earlier run")
-    with pytest.raises(SystemExit) as exit_info:
-        fit.main(["--steps", "5", "--no-gif", "--out", str(out)])
-    assert exit_info.value.code == 2
-    assert "already exists and is not empty; pass --overwrite" in capsys.readouterr().err
+    assert fit.main(["--steps", "5", "--no-gif", "--out", str(out)]) == 1
+    assert f"error: {out} already has fit.png; pass --overwrite" in capsys.readouterr().err
     assert (out / "fit.png").read_bytes() == b"an earlier run"
     assert fit.main(["--steps", "5", "--no-gif", "--out", str(out), "--overwrite"]) == 0
     assert (out / "fit.png").read_bytes().startswith(b"\x89PNG")
@@ -142,13 +140,14 @@ def test_cli_never_overwrites_out_without_overwrite(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--sigma0", "-1"], "--sigma0 must be > 0 (it is Q's standard deviation), got -1"),
-        (["--sigma0", "0"], "--sigma0 must be > 0"),
-        (["--steps", "0"], "--steps must be >= 1, got 0"),
-        (["--learning-rate", "-0.1"], "--learning-rate must be > 0"),
+        (["--sigma0", "-1"], "argument --sigma0: '-1' must be greater than 0"),
+        (["--sigma0", "0"], "argument --sigma0: '0' must be greater than 0"),
+        (["--steps", "0"], "argument --steps: '0' must be at least 1"),
+        (["--learning-rate", "-0.1"], "argument --learning-rate: '-0.1' must be greater than 0"),
         (["--loss", "kl"], "argument --loss: invalid choice: 'kl'"),
-        (["--mu0", "abc"], "argument --mu0: invalid float value: 'abc'"),
-        (["--frames", "1"], "--frames must be >= 2"),
+        (["--mu0", "abc"], "argument --mu0: 'abc' is not a number"),
+        (["--mu0", "nan"], "argument --mu0: 'nan' is not a finite number"),
+        (["--frames", "1"], "argument --frames: '1' must be at least 2"),
     ],
 )
 def test_cli_rejects_bad_flags_in_one_line(argv, message, capsys, tmp_path):
@@ -157,7 +156,7 @@ def test_cli_rejects_bad_flags_in_one_line(argv, message, capsys, tmp_path):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert message in err
-    assert err.count("\n") == 1 and err.startswith("python -m vae_tf.fit: error: ")
+    assert err.count("\n") == 1 and err.startswith("error: ")
     assert not (tmp_path / "never").exists()
 
 

@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 
+from vae_tf import cli
+
 PATHS = {
     "report": "the report's way: fit on the float64 array x / 255., one step per call, no XLA",
     "fast": "vae_tf's default: uint8 in the graph, stateless per-epoch shuffling, XLA, several steps per call",
@@ -79,14 +81,12 @@ def worker(path: str, seed: int, epochs: int, limit: int | None) -> dict:
     import vae_tf  # noqa: F401
     from vae_tf.callbacks import EpochTimer
     from vae_tf.config import TrainConfig
-    from vae_tf.data import flatten_images, load_fashion_mnist
+    from vae_tf.data import load_split
     from vae_tf.engine import build_vae, fit_inputs, training_images
 
     rss_after_imports = _rss_mib()
-    (x_train, _), _ = load_fashion_mnist()
-    x = flatten_images(x_train[:limit])
-    del x_train  # as vae_tf.train does: the fast path keeps one copy of the images, a tensor
-    if path == "fast":
+    x = load_split("train", limit=limit)[0]
+    if path == "fast":  # as vae_tf.train does: the fast path keeps one copy of the images, a tensor
         x = training_images(x)
     config = TrainConfig(epochs=epochs, seed=seed, limit=limit, fast=(path == "fast"))
     keras.utils.set_random_seed(seed)
@@ -139,22 +139,23 @@ def summarise(results: list[dict]) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m vae_tf.bench",
-        description="Time and measure the report's training path against vae_tf's, in one run.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--epochs", type=int, default=4, help="epochs per run (the first is warm-up); at least 2")
+    return cli.run(build_parser(), argv, work)
+
+
+def build_parser():
+    parser = cli.parser("python -m vae_tf.bench",
+                        "Time and measure the report's training path against vae_tf's, in one run.")
+    parser.add_argument("--epochs", type=cli.number(int, at_least=2), default=4,
+                        help="epochs per run (the first is warm-up); at least 2")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="one run per path and seed")
-    parser.add_argument("--limit", type=int, default=None, help="first N training images (default: all)")
+    parser.add_argument("--limit", type=cli.number(int, at_least=1), default=None,
+                        help="first N training images (default: all)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the results here")
     parser.add_argument("--worker", choices=PATHS, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.epochs < 2:
-        parser.error(f"--epochs {args.epochs}: need at least 2 (the first epoch is warm-up)")
-    if args.limit is not None and args.limit < 1:
-        parser.error(f"--limit {args.limit}: must be positive")
+    return parser
 
+
+def work(args) -> int:
     if args.worker:
         print(json.dumps(worker(args.worker, args.seeds[0], args.epochs, args.limit)))
         return 0

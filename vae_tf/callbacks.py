@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 
 import keras
 
-from vae_tf import rundir
+from vae_tf.cli import CommandError
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -27,23 +26,18 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """After every epoch, saves what a resumed run needs into `RUNDIR/checkpoint/`.
-
-    `epoch-NNNN.keras` holds the weights and the optimizer's state; `state.json` names it and
-    holds the history so far and the sampling noise's generator state. `state.json` is
-    replaced last (atomically), so it always names a complete model file.
+    """After every completed epoch, records its row of history.csv and checkpoints the run.
 
     Args:
-      directory: the checkpoint directory.
-      history: the rows of the epochs already done (a resumed run's earlier epochs).
+      run: the `vae_tf.rundir.RunWriter` of the run (its `history` holds a resumed run's earlier epochs).
       metric_names: the loss terms to record.
       timer: the `EpochTimer` whose seconds go into each row.
     """
 
-    def __init__(self, directory, history: list[dict], metric_names: list[str], timer: EpochTimer):
+    def __init__(self, run, metric_names: list[str], timer: EpochTimer):
         super().__init__()
-        self.directory = Path(directory)
-        self.history = list(history)
+        self.run = run
+        self.history = run.history
         self.metric_names = list(metric_names)
         self.timer = timer
 
@@ -54,21 +48,11 @@ class EpochCheckpoint(keras.callbacks.Callback):
             return  # an epoch cut short or gone non-finite is not a state to resume from
         self.history.append({"epoch": epoch + 1, **{name: float(logs[name]) for name in self.metric_names},
                              "seconds": self.timer.seconds[-1]})
-        self.directory.mkdir(exist_ok=True)
-        model_file = f"epoch-{epoch + 1:04d}.keras"
-        rundir.save_model(self.directory / model_file, self.model)
-        rundir.write_json(self.directory / "state.json", {
-            "epochs_done": epoch + 1,
-            "model": model_file,
-            "history": self.history,
-            "sampling_state": self.model.sampling.seed_generator.state.numpy().tolist(),
-        })
-        for old in self.directory.glob("epoch-*.keras"):
-            if old.name != model_file:
-                old.unlink()
+        self.run.save_checkpoint(self.model, self.history,
+                                 sampling_state=self.model.sampling.seed_generator.state.numpy().tolist())
 
 
-class NonFiniteLoss(RuntimeError):
+class NonFiniteLoss(CommandError):
     """Training produced a NaN or infinite loss."""
 
 

@@ -13,36 +13,26 @@ standard deviation, and the share of codes inside [-3, 3]^2).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 from pathlib import Path
 
-from vae_tf.spread import VARIANT_TITLES, VARIANTS
+from vae_tf import cli, config
+from vae_tf.config import REGULARIZERS as VARIANTS
+from vae_tf.config import VARIANT_TITLES
 
 OUTPUTS = ("comparison.png", "spread.json", "spread.md")
 DPI = 80
 
 
-def _training_destinations() -> list[str]:
-    from vae_tf.train import add_training_arguments
+def build_parser():
+    from vae_tf.train import add_verbosity
 
-    scratch = add_training_arguments(argparse.ArgumentParser(add_help=False))
-    return [action.dest for action in scratch._actions if action.dest != "verbose"]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from vae_tf.train import add_training_arguments
-
-    parser = argparse.ArgumentParser(
-        prog="python -m vae_tf.compare",
-        description=(
-            "Compare the report's three variants (kl: with KL, none: without KL, mse: MSE instead "
-            "of KL). Trains them from scratch with the same seed and settings into OUT/kl, OUT/none "
-            "and OUT/mse, unless --runs gives finished run directories; then writes OUT/comparison.png, "
-            "OUT/spread.json and OUT/spread.md."
-        ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    parser = cli.parser(
+        "python -m vae_tf.compare",
+        "Compare the report's three variants (kl: with KL, none: without KL, mse: MSE instead of KL). Trains "
+        "them from scratch with the same seed and settings into OUT/kl, OUT/none and OUT/mse, unless --runs "
+        "gives finished run directories; then writes OUT/comparison.png, OUT/spread.json and OUT/spread.md.",
     )
     parser.add_argument("--out", metavar="DIR", required=True, help="directory to write into (created if missing)")
     parser.add_argument("--runs", nargs=3, metavar=("KL", "NONE", "MSE"), default=None,
@@ -50,39 +40,39 @@ def build_parser() -> argparse.ArgumentParser:
                              "in that order) instead of training")
     parser.add_argument("--overwrite", action="store_true",
                         help="allow writing into an --out directory that already has files")
-    add_training_arguments(parser)
     # Compare trains every regularizer: --regularizer is hidden, and None tells us the user gave one.
+    config.add_arguments(parser, hide=("regularizer",))
     parser.set_defaults(regularizer=None)
-    for action in parser._actions:
-        if action.dest == "regularizer":
-            action.help = argparse.SUPPRESS
+    add_verbosity(parser)
     return parser
 
 
-def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Refuse flags that make no sense together (through `parser.error`: usage, one error line, exit 2)."""
+def check_arguments(parser, args) -> None:
+    """Refuse flags that make no sense together (through `parser.error`: one error line, exit 2)."""
     if args.regularizer is not None:
         parser.error(f"argument --regularizer: compare trains all three regularizers ({', '.join(VARIANTS)}); "
                      "drop --regularizer")
     if args.runs is not None:
-        changed = [dest for dest in _training_destinations()
-                   if dest != "regularizer" and getattr(args, dest) != parser.get_default(dest)]
+        changed = [name for name in config.changed_settings(args) if name != "--regularizer"]
         if changed:
-            flags = ", ".join("--" + dest.replace("_", "-") for dest in changed)
-            parser.error(f"{flags}: training flags apply only when compare trains; with --runs it reuses "
-                         "finished runs. Drop --runs to train, or drop the training flags")
+            parser.error(f"{', '.join(changed)}: training flags apply only when compare trains; with --runs it "
+                         "reuses finished runs. Drop --runs to train, or drop the training flags")
+    else:
+        try:
+            config.TrainConfig.from_args(args, regularizer="kl")
+        except ValueError as error:
+            parser.error(str(error))
 
 
 def open_runs(paths) -> dict:
     """{variant: Run} for run directories given in the order kl, none, mse; checks each one's regularizer."""
-    from vae_tf.cli import UsageError
     from vae_tf.rundir import Run
 
     runs = {}
     for variant, path in zip(VARIANTS, paths):
         run = Run.open(path)
         if run.settings["regularizer"] != variant:
-            raise UsageError(
+            raise cli.UsageError(
                 f"--runs expects the kl, none and mse runs in that order, but {path} was trained with "
                 f"--regularizer {run.settings['regularizer']} where the {variant} run belongs."
             )
@@ -101,8 +91,8 @@ def differing_settings(runs: dict) -> list[str]:
     return notes
 
 
-def train_variants(config, out: Path, overwrite: bool = False, verbose: int = 2, progress=print) -> dict:
-    """Train the three variants from `config` (its regularizer is replaced) into out/<variant>; {variant: path}."""
+def train_variants(settings, out: Path, overwrite: bool = False, verbose: int = 2, progress=print) -> dict:
+    """Train the three variants from `settings` (its regularizer is replaced) into out/<variant>; {variant: path}."""
     from vae_tf.train import train
 
     paths = {}
@@ -111,7 +101,7 @@ def train_variants(config, out: Path, overwrite: bool = False, verbose: int = 2,
         progress(f"compare: training {variant} ({VARIANT_TITLES[variant]}), {number} of {len(VARIANTS)}, "
                  f"into {path}")
         command = ["python", "-m", "vae_tf.compare", *sys.argv[1:]]
-        paths[variant] = train(dataclasses.replace(config, regularizer=variant), path, overwrite, verbose,
+        paths[variant] = train(dataclasses.replace(settings, regularizer=variant), path, overwrite, verbose,
                                command=command)
     return paths
 
@@ -127,47 +117,38 @@ def write_comparison(runs: dict, out: Path, progress=print) -> dict:
               "runs": {variant: str(run.path) for variant, run in runs.items()},
               **spread_report(stats)}
     fig = plots.comparison({variant: (arrays["z"], arrays["y"]) for variant, arrays in latents.items()},
-                           titles={variant: plots.run_title(run) for variant, run in runs.items()})
-    fig.savefig(out / "comparison.png", dpi=DPI)
-    progress(f"wrote {out / 'comparison.png'}")
-    rundir.write_json(out / "spread.json", report)
-    progress(f"wrote {out / 'spread.json'}")
-    rundir.write_text(out / "spread.md", spread_markdown(stats))
-    progress(f"wrote {out / 'spread.md'}")
+                           titles={variant: run.title for variant, run in runs.items()})
+    for name, write in (("comparison.png", lambda path: rundir.write_figure(path, fig, DPI)),
+                        ("spread.json", lambda path: rundir.write_json(path, report)),
+                        ("spread.md", lambda path: rundir.write_text(path, spread_markdown(stats)))):
+        write(out / name)
+        progress(f"wrote {out / name}")
     return report
 
 
+def work(args) -> int:
+    from vae_tf.rundir import Run, claim
+    from vae_tf.train import fit_verbosity
+
+    if args.runs is not None:
+        runs = open_runs(args.runs)
+        out = claim(args.out, OUTPUTS, args.overwrite)
+    else:
+        out = claim(args.out, None, args.overwrite)
+        settings = config.TrainConfig.from_args(args, regularizer="kl")
+        paths = train_variants(settings, out, args.overwrite, fit_verbosity(args))
+        runs = {variant: Run.open(path) for variant, path in paths.items()}
+    differences = differing_settings(runs)
+    if differences:
+        print(f"note: the runs differ in more than the regularizer ({'; '.join(differences)})", file=sys.stderr)
+    write_comparison(runs, out)
+    print()
+    print((out / "spread.md").read_text(), end="")
+    return 0
+
+
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    check_arguments(parser, args)
-    from vae_tf.cli import run_command
-    from vae_tf.rundir import Run
-    from vae_tf.train import config_from_args, fit_verbosity, prepare_out_dir
-
-    config = None
-    if args.runs is None:
-        try:
-            config = config_from_args(argparse.Namespace(**{**vars(args), "regularizer": "kl"}))
-        except ValueError as error:
-            parser.error(str(error))
-    def body():
-        if args.runs is not None:
-            runs = open_runs(args.runs)
-            out = prepare_out_dir(args.out, args.overwrite)
-        else:
-            out = prepare_out_dir(args.out, args.overwrite)
-            paths = train_variants(config, out, args.overwrite, fit_verbosity(args))
-            runs = {variant: Run.open(path) for variant, path in paths.items()}
-        differences = differing_settings(runs)
-        if differences:
-            print(f"note: the runs differ in more than the regularizer ({'; '.join(differences)})", file=sys.stderr)
-        write_comparison(runs, out)
-        print()
-        print((out / "spread.md").read_text(), end="")
-        return 0
-
-    return run_command(body)
+    return cli.run(build_parser(), argv, work, check=check_arguments)
 
 
 if __name__ == "__main__":

@@ -23,13 +23,14 @@ arrays; `compression_report(run)` puts them together for a run directory.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import math
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from vae_tf import cli
 
 MIB = 2**20
 PIXELS = 784
@@ -154,30 +155,6 @@ def pca_decode(codes, mean, basis) -> np.ndarray:
     return mean + np.asarray(codes, dtype=np.float64) @ basis
 
 
-# --- the VAE as a codec ----------------------------------------------------------------------
-
-def encode_means(model, x, batch_size: int = 4096) -> np.ndarray:
-    """The code a VAE would store for images x (N, 784) (uint8 or [0, 1]): z_mean, float32 (N, D)."""
-    from vae_tf.model import as_pixels
-
-    return np.concatenate([np.asarray(model.encoder(as_pixels(x[start:start + batch_size]), training=False)[0])
-                           for start in range(0, len(x), batch_size)])
-
-
-def decode_logits(model, z, batch_size: int = 4096) -> np.ndarray:
-    """The decoder's logits (N, 784) for codes z (N, D)."""
-    z = np.asarray(z, dtype=np.float32)
-    return np.concatenate([np.asarray(model.decode_logits(z[start:start + batch_size]))
-                           for start in range(0, len(z), batch_size)])
-
-
-def decode(model, z, batch_size: int = 4096) -> np.ndarray:
-    """Pixel probabilities (N, 784) in [0, 1] for codes z (N, D)."""
-    z = np.asarray(z, dtype=np.float32)
-    return np.concatenate([np.asarray(model.decoder(z[start:start + batch_size], training=False))
-                           for start in range(0, len(z), batch_size)])
-
-
 def gzip_idx_size(directory) -> tuple[int, str, str]:
     """Size of the gzip'd training-images IDX file: (bytes, path, how it was measured).
 
@@ -214,23 +191,22 @@ def compression_report(run, data_dir=None, progress=print) -> dict:
       (mean per-pixel BCE in nats and PSNR in dB on the test set, for the VAE from its stored
       float32 and float16 codes and for PCA) and what it was computed from.
     """
-    from vae_tf.data import flatten_images, load_fashion_mnist
+    from vae_tf.data import load_split
 
     settings = run.settings
     latent_dim = settings["latent_dim"]
     n = int(run.summary["train_images"])
     progress("compress: loading Fashion-MNIST")
-    ((x_train, _), (x_test, _)), source = load_fashion_mnist(
-        data_dir if data_dir is not None else settings.get("data_dir"), download=False, return_source=True)
-    x_train = flatten_images(x_train[:n])
-    x_test = flatten_images(x_test).astype(np.float32) / 255
+    data_dir = data_dir if data_dir is not None else settings.get("data_dir")
+    x_train, _, source = load_split("train", data_dir, n, download=False)
+    x_test = load_split("test", data_dir, download=False)[0].astype(np.float32) / 255
 
     progress("compress: loading the model and decoding the test set")
     model = run.model()
     decoder_params = int(sum(np.prod(weight.shape) for weight in model.decoder.weights))
-    z_test = encode_means(model, x_test)
-    vae_float32 = _quality(x_test, logits=decode_logits(model, z_test))
-    vae_float16 = _quality(x_test, logits=decode_logits(model, z_test.astype(np.float16)))
+    z_test = model.encode(x_test)[0]  # the code a VAE would store: z_mean
+    vae_float32 = _quality(x_test, logits=model.decode(z_test, logits=True))
+    vae_float16 = _quality(x_test, logits=model.decode(z_test.astype(np.float16), logits=True))
 
     progress(f"compress: fitting PCA with {latent_dim} components on {n:,} training images")
     mean, basis = pca_fit(x_train, latent_dim)
@@ -306,55 +282,34 @@ def format_table(report: dict) -> str:
 
 # --- the command -----------------------------------------------------------------------------
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m vae_tf.compress",
-        description=(
-            "The report's storage comparison for a run directory (training images as float64 "
-            "x / 255. vs float32 latent codes), then the honest one: uint8 and gzip'd images, "
-            "float16 codes, the decoder's weights, bits per image, reconstruction quality on the "
-            "test set and a PCA baseline of the same code size. Prints a table and writes "
-            "compression.json. Reads the run; never retrains."
-        ),
+def build_parser():
+    parser = cli.parser(
+        "python -m vae_tf.compress",
+        "The report's storage comparison for a run directory (training images as float64 x / 255. vs float32 "
+        "latent codes), then the honest one: uint8 and gzip'd images, float16 codes, the decoder's weights, bits "
+        "per image, reconstruction quality on the test set and a PCA baseline of the same code size. Prints a "
+        "table and writes compression.json. Reads the run; never retrains.",
     )
-    parser.add_argument("rundir", metavar="RUNDIR", help="a run directory written by `python -m vae_tf.train`")
-    parser.add_argument("--out", metavar="DIR", default=None,
-                        help="directory to write compression.json into (default: RUNDIR)")
-    parser.add_argument("--data-dir", metavar="DIR", default=None,
-                        help="directory with the Fashion-MNIST IDX files (default: where the run found them)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing compression.json")
+    cli.add_rundir(parser)
+    cli.add_output(parser, "RUNDIR", "compression.json")
+    cli.add_data_dir(parser)
     return parser
 
 
-def check_targets(out: Path, names, overwrite: bool) -> None:
-    """Refuse to replace existing files unless asked: raises `UsageError` naming them and the fix."""
-    from vae_tf.cli import UsageError
+def work(args) -> int:
+    from vae_tf import rundir
 
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a directory; choose a directory.")
-    existing = [name for name in names if (out / name).exists()]
-    if existing and not overwrite:
-        raise UsageError(f"{out} already has {', '.join(existing)}; pass --overwrite to replace "
-                         f"{'it' if len(existing) == 1 else 'them'}, or choose another --out.")
+    run = rundir.Run.open(args.rundir)
+    out = rundir.claim(args.out if args.out is not None else run.path, REPORT_FILES, args.overwrite)
+    report = compression_report(run, args.data_dir)
+    rundir.write_json(out / "compression.json", report)
+    print(format_table(report))
+    print(f"wrote {out / 'compression.json'}")
+    return 0
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    from vae_tf import rundir
-    from vae_tf.cli import run_command
-
-    def body():
-        run = rundir.Run.open(args.rundir)
-        out = Path(args.out) if args.out is not None else run.path
-        check_targets(out, REPORT_FILES, args.overwrite)
-        report = compression_report(run, args.data_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        rundir.write_json(out / "compression.json", report)
-        print(format_table(report))
-        print(f"wrote {out / 'compression.json'}")
-        return 0
-
-    return run_command(body)
+    return cli.run(build_parser(), argv, work)
 
 
 if __name__ == "__main__":

@@ -1,73 +1,93 @@
-"""One configuration object; its defaults are the report's setup."""
+"""One configuration object; its defaults are the report's setup.
+
+Each setting is one field of `TrainConfig`, declared with `setting(...)`: its default, its help
+text, its allowed values. The command-line flags (`add_arguments`), the reading of them
+(`TrainConfig.from_args`), the checks (`__post_init__`) and config.json (`to_dict`/`from_dict`)
+are all derived from the fields. To add a setting, add a field here and use it where it acts
+(for a model setting: `VAE.__init__` in model.py, which receives every field marked `model=True`).
+
+This module imports no TensorFlow, so that every command parses its flags in a blink.
+"""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from dataclasses import dataclass
 
-from vae_tf.losses import REDUCTIONS, REGULARIZERS
+from vae_tf.cli import number
 
+# The report's three variants, in its order, and how its figures name them.
+REGULARIZERS = ("kl", "none", "mse")
+VARIANT_TITLES = {"kl": "with KL", "none": "without KL", "mse": "MSE instead of KL"}
+REDUCTIONS = ("report", "elbo")
 STRATEGIES = ("default", "mirrored", "multiworker")
+
+
+def setting(default, help: str, *, group: str = "training", model: bool = False, choices=None, kind=None,
+            at_least=None, above=None, optional: bool = False, many: bool = False, metavar=None):
+    """A `TrainConfig` field with what its flag and its check need.
+
+    Args:
+      default: the report's value.
+      help: the flag's help text.
+      group: the --help section ("model and loss", "training", "data and devices").
+      model: the setting is an argument of `vae_tf.VAE` (and saved with the model).
+      choices: the allowed values of a str setting.
+      kind: int or float for a number (checked to be finite and within `at_least`/`above`);
+        bool for a switch; None for a str.
+      optional: None is allowed (and is the "not given" value).
+      many: a list of str (a flag taking one or more values).
+      metavar: the flag's placeholder in --help.
+    """
+    metadata = {"help": help, "group": group, "model": model, "choices": choices, "kind": kind,
+                "at_least": at_least, "above": above, "optional": optional, "many": many, "metavar": metavar}
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclass
 class TrainConfig:
-    """Every setting of a training run. The defaults reproduce the report.
+    """Every setting of a training run. The defaults reproduce the report; see each field's help."""
 
-    Attributes:
-      regularizer: "kl" (the report's VAE), "none" or "mse" (the report's "MSE instead of KL").
-      reduction: "report" (the report's loss reduction) or "elbo" (textbook negative ELBO).
-      beta: weight of the regulariser in the loss.
-      latent_dim: size of the latent code z.
-      hidden_units: width of the encoder's and the decoder's hidden layer.
-      epochs: passes over the training images.
-      batch_size: images per step (60,000 / 128 gives 469 steps, the last with 96 images).
-      learning_rate: Adam's learning rate.
-      seed: seeds Python, NumPy, TensorFlow, the shuffling and the sampling noise.
-      limit: train on the first `limit` training images only (None: all 60,000).
-      data_dir: directory holding the Fashion-MNIST IDX files (None: search, see vae_tf.data).
-      fast: the fast input and compilation path (see vae_tf.engine); False trains the way the
-        report's code does (float64 array, one uncompiled step per call), for comparison.
-      strategy: "default" (one device), "mirrored" or "multiworker" (tf.distribute).
-      devices: the devices of the "mirrored" strategy (None: every visible GPU, else the CPU).
-      deterministic: TensorFlow's op determinism: the same seed gives the same bytes.
-    """
-
-    regularizer: str = "kl"
-    reduction: str = "report"
-    beta: float = 1.0
-    latent_dim: int = 2
-    hidden_units: int = 100
-    epochs: int = 10
-    batch_size: int = 128
-    learning_rate: float = 1e-4
-    seed: int = 0
-    limit: int | None = None
-    data_dir: str | None = None
-    fast: bool = True
-    strategy: str = "default"
-    devices: list[str] | None = None
-    deterministic: bool = False
+    regularizer: str = setting("kl", "kl: the VAE; none: no regulariser (the report's 'without KL'); mse: the "
+                               "report's 'MSE instead of KL'", group="model and loss", model=True,
+                               choices=REGULARIZERS)
+    reduction: str = setting("report", "report: sum over the batch of per-pixel mean BCE (the report's code); "
+                             "elbo: textbook negative ELBO, nats per image", group="model and loss", model=True,
+                             choices=REDUCTIONS)
+    beta: float = setting(1.0, "weight of the regulariser in the loss", group="model and loss", model=True,
+                          kind=float, at_least=0)
+    latent_dim: int = setting(2, "size of the latent code z", group="model and loss", model=True, kind=int,
+                              at_least=1)
+    hidden_units: int = setting(100, "width of the encoder's and the decoder's hidden layer",
+                                group="model and loss", model=True, kind=int, at_least=1)
+    epochs: int = setting(10, "passes over the training images", kind=int, at_least=1)
+    batch_size: int = setting(128, "images per step (the global batch under tf.distribute); 60,000 / 128 gives "
+                              "469 steps per epoch, the last of 96 images", kind=int, at_least=1)
+    learning_rate: float = setting(1e-4, "Adam's learning rate", kind=float, above=0)
+    seed: int = setting(0, "seeds the initial weights, the shuffling and the sampling noise", model=True, kind=int)
+    limit: int | None = setting(None, "train on the first N training images only (default: all 60,000)",
+                                kind=int, at_least=1, optional=True, metavar="N")
+    fast: bool = setting(True, "uint8 input scaled in the graph, XLA, several steps per call; --no-fast trains "
+                         "the way the report's code does (float64 array, one step per call)", kind=bool)
+    deterministic: bool = setting(False, "TensorFlow's op determinism: the same seed gives identical bytes "
+                                  "(slower)", kind=bool)
+    strategy: str = setting("default", "tf.distribute: one device; MirroredStrategy over the visible GPUs (or "
+                            "--devices); or MultiWorkerMirroredStrategy configured from $TF_CONFIG",
+                            group="data and devices", choices=STRATEGIES)
+    devices: list[str] | None = setting(None, "devices of --strategy mirrored, e.g. /gpu:0 /gpu:1",
+                                        group="data and devices", optional=True, many=True, metavar="DEVICE")
+    data_dir: str | None = setting(None, "directory with the Fashion-MNIST IDX files (default: $VAE_TF_DATA_DIR, "
+                                   "Keras' cache, /usr/share/datasets/fashion-mnist, then download)",
+                                   group="data and devices", optional=True, metavar="DIR")
 
     def __post_init__(self):
-        if self.regularizer not in REGULARIZERS:
-            raise ValueError(f"regularizer={self.regularizer!r}: choose one of {', '.join(REGULARIZERS)}.")
-        if self.reduction not in REDUCTIONS:
-            raise ValueError(f"reduction={self.reduction!r}: choose one of {', '.join(REDUCTIONS)}.")
-        for name in ("latent_dim", "hidden_units", "epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r}: must be a positive integer.")
-        if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
-            raise ValueError(f"limit={self.limit!r}: must be a positive integer or None.")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate={self.learning_rate!r}: must be positive.")
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy={self.strategy!r}: choose one of {', '.join(STRATEGIES)}.")
+        for field in dataclasses.fields(self):
+            problem = _problem(field, getattr(self, field.name))
+            if problem:
+                raise ValueError(f"{field.name}={getattr(self, field.name)!r}: {problem}.")
         if self.devices is not None and self.strategy != "mirrored":
             raise ValueError("devices are only used by strategy='mirrored'.")
-        if not self.beta >= 0:
-            raise ValueError(f"beta={self.beta!r}: must be zero or positive.")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -79,3 +99,91 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown TrainConfig settings: {', '.join(unknown)}.")
         return cls(**values)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, **overrides) -> TrainConfig:
+        """The config the flags of `add_arguments` describe (`overrides` replace some)."""
+        values = {field.name: getattr(args, field.name) for field in dataclasses.fields(cls)}
+        return cls(**{**values, **overrides})
+
+    def model_settings(self) -> dict:
+        """The settings `vae_tf.VAE` takes (the fields marked `model=True`), by name."""
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self) if field.metadata["model"]}
+
+
+def _problem(field: dataclasses.Field, value) -> str | None:
+    """Why `value` is not allowed for `field`, or None."""
+    meta = field.metadata
+    if value is None:
+        return None if meta["optional"] else "must be given"
+    if meta["many"]:
+        ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
+        return None if ok else "must be a list of strings"
+    if meta["choices"] is not None:
+        return None if value in meta["choices"] else f"choose one of {', '.join(meta['choices'])}"
+    kind = meta["kind"]
+    if kind is bool:
+        return None if isinstance(value, bool) else "must be True or False"
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        return "must be an integer"
+    if kind is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        return "must be a number"
+    if kind is None:
+        return None if isinstance(value, str) else "must be a string"
+    if not value == value or value in (float("inf"), float("-inf")):
+        return "must be finite"
+    if meta["at_least"] is not None and value < meta["at_least"]:
+        return f"must be at least {meta['at_least']}"
+    if meta["above"] is not None and not value > meta["above"]:
+        return f"must be greater than {meta['above']}"
+    return None
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_arguments(parser: argparse.ArgumentParser, hide=()) -> argparse.ArgumentParser:
+    """Add a flag for every `TrainConfig` field (defaults: the report's), grouped as in --help.
+
+    Args:
+      parser: the command's parser; `TrainConfig.from_args(args)` reads the flags back.
+      hide: field names whose flag is accepted but not shown (a command that sets them itself).
+    """
+    groups = {}
+    for field in dataclasses.fields(TrainConfig):
+        meta = field.metadata
+        group = groups.get(meta["group"]) or groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
+        options = {"default": field.default, "help": argparse.SUPPRESS if field.name in hide else meta["help"]}
+        if meta["kind"] is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        else:
+            options["metavar"] = meta["metavar"]
+            if meta["choices"] is not None:
+                options.update(choices=meta["choices"], metavar=None)
+            elif meta["kind"] is not None:
+                options["type"] = number(meta["kind"], at_least=meta["at_least"], above=meta["above"])
+            if meta["many"]:
+                options["nargs"] = "+"
+        group.add_argument(flag(field.name), **options)
+    return parser
+
+
+def changed_settings(args: argparse.Namespace) -> list[str]:
+    """The flags of `add_arguments` given a value other than their default, e.g. ['--epochs']."""
+    return [flag(field.name) for field in dataclasses.fields(TrainConfig)
+            if getattr(args, field.name, field.default) != field.default]
+
+
+def title(settings: dict) -> str:
+    """A run's title: the variant as the report names it, then the settings that differ from the report's.
+
+    Args:
+      settings: a TrainConfig as a dict (e.g. `Run.settings`).
+    """
+    name = VARIANT_TITLES.get(settings["regularizer"], settings["regularizer"])
+    defaults = TrainConfig()
+    extras = [f"{key}={settings[key]:g}" if isinstance(settings[key], float) else f"{key}={settings[key]}"
+              for key in ("reduction", "beta", "latent_dim")
+              if key in settings and settings[key] != getattr(defaults, key)]
+    return name + (f" ({', '.join(extras)})" if extras else "")

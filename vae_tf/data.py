@@ -253,6 +253,22 @@ def load_fashion_mnist(data_dir=None, download: bool = True, return_source: bool
     return (data, source) if return_source else data
 
 
+def load_split(split: str = "train", data_dir=None, limit: int | None = None, download: bool = True):
+    """One split as the model takes it: (x, y, source).
+
+    Args:
+      split: "train" or "test".
+      data_dir, download: as `load_fashion_mnist`.
+      limit: keep the first `limit` images only (None: all).
+
+    Returns:
+      x: uint8 (N, 784); y: uint8 (N,); source: the `DataSource` they were read from.
+    """
+    source = locate_fashion_mnist(data_dir, download=download)
+    x, y = read_split(source.directory, split)
+    return flatten_images(x[:limit]), y[:limit], source
+
+
 def check_images(images, name: str = "images") -> np.ndarray:
     """Check that `images` are what the model takes, and return them as a NumPy array.
 

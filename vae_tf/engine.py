@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import platform
 
 import keras
 import numpy as np
@@ -103,14 +104,7 @@ def build_vae(config: TrainConfig, num_images: int, strategy: tf.distribute.Stra
     """A compiled VAE for `config` and a training set of `num_images`, its variables placed by `strategy`."""
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
-        vae = VAE(
-            latent_dim=config.latent_dim,
-            hidden_units=config.hidden_units,
-            regularizer=config.regularizer,
-            reduction=config.reduction,
-            beta=config.beta,
-            seed=config.seed,
-        )
+        vae = VAE(**config.model_settings())
         optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
         vae.compile(optimizer=optimizer, **compile_options(config, num_images, tf.distribute.has_strategy()))
     return vae
@@ -145,3 +139,51 @@ def fit_inputs(images: np.ndarray, config: TrainConfig, first_epoch: int = 0) ->
     # Keras shuffles the report's path itself, so a resumed run sees other batches than an
     # uninterrupted one would: equally valid, but not the same run.
     return {"x": images / 255.0, "batch_size": config.batch_size, "shuffle": True}
+
+
+def describe_device() -> str:
+    """The device training runs on, in words: the GPU's name, or the CPU."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        names = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus]
+        return "GPU: " + ", ".join(names)
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"CPU: {cpu} ({os.cpu_count()} cores)"
+
+
+def describe_replicas(strategy: tf.distribute.Strategy) -> str:
+    """", 2 replicas" under a tf.distribute strategy other than the default one, else ""."""
+    if strategy is tf.distribute.get_strategy():  # the default strategy: one device
+        return ""
+    count = strategy.num_replicas_in_sync
+    return f", {count} replica{'s' if count != 1 else ''}"
+
+
+def library_versions() -> dict:
+    import tensorflow_probability as tfp
+
+    import vae_tf
+
+    return {
+        "vae_tf": vae_tf.__version__,
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "tensorflow_probability": tfp.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def restore(vae: VAE, saved: VAE, sampling_state, strategy: tf.distribute.Strategy) -> None:
+    """Give `vae` the weights and Adam's state of `saved` (a checkpoint) and the noise generator's state."""
+    with strategy.scope():
+        vae.set_weights(saved.get_weights())
+        vae.optimizer.build(vae.trainable_variables)
+        for target, source in zip(vae.optimizer.variables, saved.optimizer.variables, strict=True):
+            target.assign(source)
+    vae.sampling.seed_generator.state.assign(sampling_state)

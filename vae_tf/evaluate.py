@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vae_tf import cli
 from vae_tf.cli import UsageError, number
 
 IMAGE_SIZE = 784
@@ -82,12 +83,10 @@ def bernoulli_log_likelihood(x, logits):
     """
     import tensorflow as tf
 
-    from vae_tf.losses import binary_cross_entropy_with_logits
+    from vae_tf.model import pixel_likelihood
 
-    x, logits = tf.convert_to_tensor(x), tf.convert_to_tensor(logits)
-    shape = tf.broadcast_dynamic_shape(tf.shape(x), tf.shape(logits))
-    x, logits = tf.broadcast_to(x, shape), tf.broadcast_to(logits, shape)
-    return -tf.reduce_sum(binary_cross_entropy_with_logits(x, logits), axis=-1)
+    logits = tf.convert_to_tensor(logits)
+    return pixel_likelihood(logits).log_prob(tf.cast(x, logits.dtype))
 
 
 def importance_log_weights(x, z_mean, z_log_var, eps, decode_logits):
@@ -153,16 +152,11 @@ def _progress(target, verbose, unit_name):
     return keras.utils.Progbar(target, verbose=1, interval=interval, unit_name=unit_name)
 
 
-def _check_images(x) -> np.ndarray:
-    x = np.asarray(x)
-    if x.dtype == np.uint8:
-        x = x.astype(np.float32) / 255.0
-    x = x.reshape(len(x), -1).astype(np.float32)
-    if x.shape[1] != IMAGE_SIZE:
-        raise ValueError(f"expected images of {IMAGE_SIZE} pixels (N, 784) or (N, 28, 28), got shape {x.shape}.")
-    if not np.all((x >= 0) & (x <= 1)):
-        raise ValueError("expected pixel values in [0, 1] (or uint8 images); found values outside or NaN.")
-    return x
+def _pixels(x) -> np.ndarray:
+    """Checked images as float32 (N, 784) in [0, 1] (`vae_tf.model.as_pixels`)."""
+    from vae_tf.model import as_pixels
+
+    return as_pixels(x).numpy()
 
 
 def importance_sampled(vae, x, k: int, *, seed: int = 0, indices=None, images_per_chunk: int = 100,
@@ -194,7 +188,7 @@ def importance_sampled(vae, x, k: int, *, seed: int = 0, indices=None, images_pe
 
     if k < 1:
         raise ValueError(f"k={k!r}: the number of importance samples must be at least 1.")
-    x = _check_images(x)
+    x = _pixels(x)
     indices = np.arange(len(x)) if indices is None else np.asarray(indices)
 
     if jit_compile is None:
@@ -274,7 +268,7 @@ def grid_log_marginal(vae, x, *, extent: float = 8.0, points: int = 801, points_
 
     if vae.latent_dim != 2:
         raise ValueError(f"the grid integral needs a 2-dimensional latent space; this model's is {vae.latent_dim}.")
-    x = _check_images(x)
+    x = _pixels(x)
     grid, spacing = latent_grid(extent, points)
     index = np.arange(points)
     coarse = np.logical_and.outer(index % 2 == 0, index % 2 == 0).ravel()
@@ -354,19 +348,16 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
       `reconstruction`, `kl`, `neg_iwae` (and `neg_log_px_grid`) in nats per image, with bits
       per pixel for the three bounds, and the settings that produced them.
     """
-    from vae_tf.data import CLASS_NAMES, flatten_images, load_fashion_mnist
+    from vae_tf.data import CLASS_NAMES, load_split
 
     vae = run.model()
     if exact and vae.latent_dim != 2:
         raise UsageError(f"--exact integrates over a grid of 2-dimensional z, but {run.path} has latent size "
                          f"{vae.latent_dim}; drop --exact.")
     started = time.time()
-    (_, (x_test, y_test)), source = load_fashion_mnist(data_dir or run.settings.get("data_dir"),
-                                                       return_source=True)
-    x = flatten_images(x_test[:limit])
-    y = np.asarray(y_test[:limit])
+    x, y, source = load_split("test", data_dir or run.settings.get("data_dir"), limit)
     if verbose:
-        print(f"vae_tf.evaluate: {run.path} ({run.label}) on {len(x):,} test images from {source.directory}, "
+        print(f"vae_tf.evaluate: {run.path} ({run.title}) on {len(x):,} test images from {source.directory}, "
               f"K = {k}", flush=True)
 
     sampling_started = time.time()
@@ -452,31 +443,14 @@ def format_table(evaluation: dict) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        # One line, like every other error of this command (argparse would add the usage).
-        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
-        sys.exit(2)
-
-
-def _odd_points(text):
-    value = number(int, at_least=3)(text)
-    if value % 2 == 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be odd (the error check uses every other point)")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="python -m vae_tf.evaluate",
-        description=(
-            "Evaluate a run directory's VAE on the Fashion-MNIST test images: the textbook negative ELBO, "
-            "the importance-weighted bound -IWAE_K and, with --exact, -log p(x) integrated on a grid of z, "
-            "in nats per image and bits per pixel, overall and per class. Writes evaluation.json."
-        ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    parser = cli.parser(
+        "python -m vae_tf.evaluate",
+        "Evaluate a run directory's VAE on the Fashion-MNIST test images: the textbook negative ELBO, the "
+        "importance-weighted bound -IWAE_K and, with --exact, -log p(x) integrated on a grid of z, in nats per "
+        "image and bits per pixel, overall and per class. Writes evaluation.json.",
     )
-    parser.add_argument("rundir", metavar="RUNDIR", help="a run directory written by python -m vae_tf.train")
+    cli.add_rundir(parser)
     parser.add_argument("--k", type=number(int, at_least=1), default=1000, metavar="K",
                         help="importance samples per image for IWAE_K (K = 1 gives a one-sample ELBO)")
     parser.add_argument("--exact", action="store_true",
@@ -486,14 +460,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="evaluate the first N test images only (default: all 10,000)")
     parser.add_argument("--grid-extent", type=number(float, above=0), default=8.0, metavar="L",
                         help="the grid covers [-L, L]^2")
-    parser.add_argument("--grid-points", type=_odd_points, default=801, metavar="P",
+    parser.add_argument("--grid-points", type=number(int, at_least=3, odd=True), default=801, metavar="P",
                         help="grid points per axis (odd); spacing 2L/(P-1)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the importance samples")
     parser.add_argument("--images-per-chunk", type=number(int, at_least=1), default=100, metavar="B")
     parser.add_argument("--samples-per-chunk", type=number(int, at_least=1), default=500, metavar="S",
                         help="memory grows with B * S * 784 floats")
-    parser.add_argument("--data-dir", default=None, metavar="DIR",
-                        help="directory with the Fashion-MNIST IDX files (default: the run's, else the usual search)")
+    cli.add_data_dir(parser)
     parser.add_argument("--out", default=None, metavar="PATH",
                         help="where to write: a .json file, or a directory to hold evaluation.json "
                              "(default: RUNDIR/evaluation.json)")
@@ -503,40 +476,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def output_path(rundir: Path, out, overwrite: bool) -> Path:
-    """The file to write, refusing to replace one unless asked."""
-    if out is None:
-        path = Path(rundir) / EVALUATION_FILE
-    else:
-        out = Path(out)
-        path = out if out.suffix == ".json" and not out.is_dir() else out / EVALUATION_FILE
-    if path.exists() and not overwrite:
-        raise UsageError(f"{path} already exists; pass --overwrite to replace it, or --out elsewhere.")
-    if path.parent.exists() and not path.parent.is_dir():
-        raise UsageError(f"cannot write {path}: {path.parent} is a file, not a directory.")
-    return path
+    """The file to write (`vae_tf.rundir.claim`s rule: never replaced unless asked)."""
+    from vae_tf.rundir import claim
+
+    out = Path(rundir) if out is None else Path(out)
+    directory, name = (out.parent, out.name) if out.suffix == ".json" and not out.is_dir() else (out, EVALUATION_FILE)
+    return claim(directory, [name], overwrite) / name
+
+
+def work(args) -> int:
+    from vae_tf.rundir import Run, write_json
+
+    run = Run.open(args.rundir)
+    output_path(run.path, args.out, args.overwrite)
+    evaluation = evaluate_run(
+        run, args.k, exact=args.exact, limit=args.limit, seed=args.seed, grid_extent=args.grid_extent,
+        grid_points=args.grid_points, images_per_chunk=args.images_per_chunk,
+        samples_per_chunk=args.samples_per_chunk, data_dir=args.data_dir, verbose=args.verbose,
+    )
+    path = output_path(run.path, args.out, args.overwrite)  # again: another process may have written it
+    write_json(path, evaluation)
+    print(format_table(evaluation))
+    print(f"wrote {path} ({evaluation['seconds']['total']:.0f} s)")
+    return 0
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    from vae_tf.cli import run_command
-    from vae_tf.rundir import Run, write_json
-
-    def body():
-        run = Run.open(args.rundir)
-        path = output_path(run.path, args.out, args.overwrite)
-        evaluation = evaluate_run(
-            run, args.k, exact=args.exact, limit=args.limit, seed=args.seed, grid_extent=args.grid_extent,
-            grid_points=args.grid_points, images_per_chunk=args.images_per_chunk,
-            samples_per_chunk=args.samples_per_chunk, data_dir=args.data_dir, verbose=args.verbose,
-        )
-        path = output_path(run.path, args.out, args.overwrite)  # again: another process may have written it
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(path, evaluation)
-        print(format_table(evaluation))
-        print(f"wrote {path} ({evaluation['seconds']['total']:.0f} s)")
-        return 0
-
-    return run_command(body, interrupted="interrupted; nothing written")
+    return cli.run(build_parser(), argv, work, interrupted="interrupted; nothing written")
 
 
 if __name__ == "__main__":

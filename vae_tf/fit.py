@@ -16,21 +16,17 @@ Run it as ``python -m vae_tf.fit --loss kl_div --mu0 0 --sigma0 1`` (see ``--hel
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
-import json
 import math
 import sys
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
-import tensorflow_probability as tfp
 
-from vae_tf import kl
+from vae_tf import cli
 
-tfd = tfp.distributions
+# TensorFlow is imported when a fit runs, not when the command parses its flags.
 
 LOSSES = ("kl_div", "reverse_kl", "mse", "l1", "cosine")
 LOSS_HELP = {
@@ -61,8 +57,11 @@ def target_log_density(x):
     Returns:
       float32 tensor, shape (N,).
     """
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
     x = tf.convert_to_tensor(x, dtype=tf.float32)
-    peaks = tfd.Normal(loc=tf.constant(PEAKS, tf.float32)[:, None], scale=1.0)
+    peaks = tfp.distributions.Normal(loc=tf.constant(PEAKS, tf.float32)[:, None], scale=1.0)
     return tf.reduce_logsumexp(peaks.log_prob(x[None, :]), axis=0)
 
 
@@ -78,8 +77,13 @@ def grid_loss(loss: str, mu, sigma, x, log_p):
     Returns:
       scalar float32 tensor (nats per grid point for the two KLs).
     """
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    from vae_tf import kl
+
     # log Q straight from the log-density: exp-then-log underflows to -inf far from mu.
-    log_q = tfd.Normal(loc=mu, scale=sigma).log_prob(x)
+    log_q = tfp.distributions.Normal(loc=mu, scale=sigma).log_prob(x)
     if loss == "kl_div":
         return kl.kl_grid_mean(log_p, log_q)
     if loss == "reverse_kl":
@@ -170,7 +174,14 @@ def _check_setup(loss: str, mu0: float, sigma0: float, steps: int, learning_rate
         raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
 
 
-@tf.function
+@functools.cache
+def _adam_steps_function():
+    """`_adam_steps` as one `tf.function`, made on first use (TensorFlow is imported then)."""
+    import tensorflow as tf
+
+    return tf.function(_adam_steps)
+
+
 def _adam_steps(loss_index, theta, m, v, t, learning_rate, n):
     """Take up to n Adam steps on theta = [mu, sigma], in-graph.
 
@@ -184,6 +195,8 @@ def _adam_steps(loss_index, theta, m, v, t, learning_rate, n):
       done: steps taken; status: one of _RUNNING, _SIGMA_NOT_POSITIVE, _NOT_FINITE;
       bad_value: the offending sigma or loss; theta, m, v, t: the state after `done` steps.
     """
+    import tensorflow as tf
+
     x = tf.constant(GRID, tf.float32)
     log_p = target_log_density(x)
     losses = tf.TensorArray(tf.float32, size=n)
@@ -255,6 +268,8 @@ def fit_gaussian(
     Raises:
       ValueError: unknown loss, non-finite mu0, sigma0 <= 0, steps < 1, learning_rate <= 0.
     """
+    import tensorflow as tf
+
     mu0, sigma0, learning_rate = float(mu0), float(sigma0), float(learning_rate)
     _check_setup(loss, mu0, sigma0, steps, learning_rate)
     steps = int(steps)
@@ -273,7 +288,7 @@ def fit_gaussian(
     steps_done, message = 0, ""
     while steps_done < steps and not message:
         n = min(print_every or steps, steps - steps_done)
-        losses, mus, sigmas, done, status, bad_value, theta, m, v, t = _adam_steps(
+        losses, mus, sigmas, done, status, bad_value, theta, m, v, t = _adam_steps_function()(
             loss_index, theta, m, v, t, lr, tf.constant(n)
         )
         done, status = int(done), int(status)
@@ -463,79 +478,56 @@ def save_animation(result: FitResult, path, frames: int = 50, fps: int = 10) -> 
 # ---------------------------------------------------------------------------------------------
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, no usage dump, no traceback
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _parser() -> argparse.ArgumentParser:
+def build_parser():
     loss_lines = "\n".join(f"  {name:<11} {text}" for name, text in LOSS_HELP.items())
-    parser = _Parser(
-        prog="python -m vae_tf.fit",
-        description=(
-            "Fit a Gaussian Q = N(mu, sigma) to the two-peaked target "
-            "P(x) = N(x; -5, 1) + N(x; 10, 1) on x = linspace(-15, 15, 1000) with Adam, "
-            "printing loss, mu and sigma every --print-every steps. Writes fit.png (loss and "
-            "mu/sigma per step, final Q over P), fit.gif (Q moving toward P), history.csv and "
-            "result.json to --out."
-        ),
+    parser = cli.parser(
+        "python -m vae_tf.fit",
+        "Fit a Gaussian Q = N(mu, sigma) to the two-peaked target P(x) = N(x; -5, 1) + N(x; 10, 1) on "
+        "x = linspace(-15, 15, 1000) with Adam, printing loss, mu and sigma every --print-every steps. Writes "
+        "fit.png (loss and mu/sigma per step, final Q over P), fit.gif (Q moving toward P), history.csv and "
+        "result.json to --out.",
         epilog=(
             f"losses:\n{loss_lines}\n\nexamples:\n"
             "  python -m vae_tf.fit --loss kl_div --mu0 0 --sigma0 1\n"
             "  python -m vae_tf.fit --loss mse --mu0 5 --out runs/fit/mse_mu5\n"
             "  python -m vae_tf.fit --table --out runs/fit/table   # every loss, both starts"
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        raw=True,
     )
+    number = cli.number
     parser.add_argument("--loss", default="kl_div", choices=LOSSES, help="the loss (default kl_div)")
-    parser.add_argument("--mu0", type=float, default=0.0, help="start of mu (default 0)")
-    parser.add_argument("--sigma0", type=float, default=1.0, help="start of sigma, > 0 (default 1)")
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="Adam steps (default 10000)")
-    parser.add_argument(
-        "--learning-rate", type=float, default=DEFAULT_LEARNING_RATE, help="Adam's learning rate (default 1e-3)"
-    )
-    parser.add_argument("--print-every", type=int, default=1000, help="print every N steps (default 1000)")
-    parser.add_argument("--frames", type=int, default=50, help="frames in the GIF (default 50)")
+    parser.add_argument("--mu0", type=number(float), default=0.0, help="start of mu (default 0)")
+    parser.add_argument("--sigma0", type=number(float, above=0), default=1.0,
+                        help="start of sigma, Q's standard deviation, > 0 (default 1)")
+    parser.add_argument("--steps", type=number(int, at_least=1), default=DEFAULT_STEPS,
+                        help="Adam steps (default 10000)")
+    parser.add_argument("--learning-rate", type=number(float, above=0), default=DEFAULT_LEARNING_RATE,
+                        help="Adam's learning rate (default 1e-3)")
+    parser.add_argument("--print-every", type=number(int, at_least=1), default=1000,
+                        help="print every N steps (default 1000)")
+    parser.add_argument("--frames", type=number(int, at_least=2), default=50, help="frames in the GIF (default 50)")
     parser.add_argument("--no-gif", action="store_true", help="skip the animated GIF")
-    parser.add_argument(
-        "--table",
-        action="store_true",
-        help="run every loss from (mu0, sigma0) = (0, 1) and (5, 1); write table.md and table.json",
-    )
-    parser.add_argument(
-        "--out", type=Path, default=None, help="output directory (default runs/fit/<loss>_mu<mu0>_sigma<sigma0>)"
-    )
-    parser.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty --out")
+    parser.add_argument("--table", action="store_true",
+                        help="run every loss from (mu0, sigma0) = (0, 1) and (5, 1); write table.md and table.json")
+    cli.add_output(parser, "runs/fit/<loss>_mu<mu0>_sigma<sigma0>, or runs/fit/table")
     return parser
 
 
-def _validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    if not math.isfinite(args.mu0):
-        parser.error(f"--mu0 must be a finite number, got {args.mu0}")
-    if not (math.isfinite(args.sigma0) and args.sigma0 > 0):
-        parser.error(f"--sigma0 must be > 0 (it is Q's standard deviation), got {args.sigma0:g}")
-    if args.steps < 1:
-        parser.error(f"--steps must be >= 1, got {args.steps}")
-    if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
-        parser.error(f"--learning-rate must be > 0, got {args.learning_rate:g}")
-    if args.print_every < 1:
-        parser.error(f"--print-every must be >= 1, got {args.print_every}")
-    if args.frames < 2:
-        parser.error(f"--frames must be >= 2, got {args.frames}")
-    if args.out is None:
-        name = "table" if args.table else f"{args.loss}_mu{args.mu0:g}_sigma{args.sigma0:g}"
-        args.out = Path("runs") / "fit" / name
-    if args.out.exists() and not args.out.is_dir():
-        parser.error(f"--out {args.out} is a file, not a directory; choose another path")
-    if args.out.is_dir() and any(args.out.iterdir()) and not args.overwrite:
-        parser.error(f"--out {args.out} already exists and is not empty; pass --overwrite or choose another --out")
+def _outputs(args) -> tuple[Path, tuple[str, ...]]:
+    """Where the command writes and what."""
+    if args.table:
+        names = ("table.md", "table.json")
+    else:
+        names = ("fit.png", "history.csv", "result.json") + (() if args.no_gif else ("fit.gif",))
+    default = "table" if args.table else f"{args.loss}_mu{args.mu0:g}_sigma{args.sigma0:g}"
+    return Path(args.out) if args.out is not None else Path("runs") / "fit" / default, names
 
 
-def main(argv=None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    _validate(parser, args)
-    args.out.mkdir(parents=True, exist_ok=True)
+def work(args) -> int:
+    from vae_tf import rundir
+
+    out, names = _outputs(args)
+    out = rundir.claim(out, names, args.overwrite)
     if args.table:
         results = []
         for mu0, sigma0 in TABLE_STARTS:
@@ -546,34 +538,30 @@ def main(argv=None) -> int:
                 )
         table = format_table(results)
         print(table)
-        (args.out / "table.md").write_text(table + "\n")
-        (args.out / "table.json").write_text(json.dumps([r.summary() for r in results], indent=2) + "\n")
-        print(f"wrote {args.out / 'table.md'} and {args.out / 'table.json'}")
+        rundir.write_text(out / "table.md", table + "\n")
+        rundir.write_json(out / "table.json", [r.summary() for r in results])
+        print(f"wrote {out / 'table.md'} and {out / 'table.json'}")
         return 0
-    result = fit_gaussian(
-        args.loss, args.mu0, args.sigma0, args.steps, args.learning_rate, print_every=args.print_every
-    )
-    plot_fit(result).savefig(args.out / "fit.png", dpi=90)
-    written = [args.out / "fit.png"]
+    result = fit_gaussian(args.loss, args.mu0, args.sigma0, args.steps, args.learning_rate,
+                          print_every=args.print_every)
+    written = [rundir.write_figure(out / "fit.png", plot_fit(result), dpi=90)]
     if not args.no_gif:
-        written.append(save_animation(result, args.out / "fit.gif", frames=args.frames))
-    history = np.column_stack([np.arange(result.steps_done + 1), result.loss, result.mu, result.sigma])
-    np.savetxt(
-        args.out / "history.csv",
-        history,
-        delimiter=",",
-        header="step,loss,mu,sigma",
-        comments="",
-        fmt=["%d", "%.9g", "%.9g", "%.9g"],
-    )
-    (args.out / "result.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
-    written += [args.out / "history.csv", args.out / "result.json"]
+        written.append(save_animation(result, out / "fit.gif", frames=args.frames))
+    history = "step,loss,mu,sigma\n" + "".join(
+        f"{step},{loss:.9g},{mu:.9g},{sigma:.9g}\n"
+        for step, (loss, mu, sigma) in enumerate(zip(result.loss, result.mu, result.sigma)))
+    written.append(rundir.write_text(out / "history.csv", history))
+    written.append(rundir.write_json(out / "result.json", result.summary()))
     print(
         f"final: loss {result.final_loss:.6g}  mu {result.final_mu:.4f}  sigma {result.final_sigma:.4f}"
         + (f"  (stopped early after {result.steps_done} steps)" if result.stopped_early else "")
     )
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
+
+
+def main(argv=None) -> int:
+    return cli.run(build_parser(), argv, work)
 
 
 if __name__ == "__main__":

@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from vae_tf.config import REDUCTIONS, REGULARIZERS
 from vae_tf.kl import kl_standard_normal_tfp
-
-REGULARIZERS = ("kl", "none", "mse")
-REDUCTIONS = ("report", "elbo")
 
 
 def check_choice(name: str, value: str, choices) -> str:

@@ -14,8 +14,9 @@ Usage:
     vae = vae_tf.VAE(regularizer="kl", reduction="report")
     vae.compile(optimizer=keras.optimizers.Adam(1e-4))
     vae.fit(x_train, epochs=10, batch_size=128)      # uint8 (N, 784) or floats in [0, 1]
-    z_mean, z_log_var = vae.encoder(x)                # floats in [0, 1], shape (N, 784)
-    images = vae.decoder(z)                           # (N, 784) probabilities
+    z_mean, z_log_var = vae.encode(x)                 # NumPy (N, D) each, in batches
+    images = vae.decode(z)                            # NumPy (N, 784) probabilities
+    q = vae.posterior(x); p = vae.likelihood(z)       # TFP distributions q(z|x) and p(x|z)
 """
 
 from __future__ import annotations
@@ -24,10 +25,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vae_tf.config import REDUCTIONS, REGULARIZERS
 from vae_tf.data import check_images
-from vae_tf.losses import REDUCTIONS, REGULARIZERS, check_choice, vae_losses
+from vae_tf.kl import diag_gaussian
+from vae_tf.losses import check_choice, vae_losses
 
 IMAGE_SIZE = 784
+# Images per batch when encoding or decoding many at once (memory: 4096 x 784 floats).
+BATCH = 4096
 
 
 @keras.saving.register_keras_serializable(package="vae_tf")
@@ -65,6 +70,18 @@ class Sampling(keras.layers.Layer):
 def reparameterize(z_mean, z_log_var, eps):
     """z = z_mean + exp(0.5 * z_log_var) * eps, all of shape (B, D)."""
     return z_mean + tf.exp(0.5 * z_log_var) * eps
+
+
+def pixel_likelihood(logits):
+    """p(x|z): independent Bernoulli pixels with the decoder's logits (..., 784), as a TFP distribution.
+
+    Its `log_prob(x)` is minus the binary cross-entropy summed over pixels, in nats, also for
+    greyscale x in [0, 1] used as continuous targets (the training loss). Event shape (784,).
+    """
+    import tensorflow_probability as tfp
+
+    tfd = tfp.distributions
+    return tfd.Independent(tfd.Bernoulli(logits=logits, dtype=logits.dtype), reinterpreted_batch_ndims=1)
 
 
 def build_encoder(latent_dim: int = 2, hidden_units: int = 100) -> keras.Model:
@@ -148,12 +165,13 @@ class VAE(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.latent_dim = int(latent_dim)
-        self.hidden_units = int(hidden_units)
-        self.regularizer = check_choice("regularizer", regularizer, REGULARIZERS)
-        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
-        self.beta = float(beta)
-        self.seed = seed
+        # What get_config saves, and `vae_tf.config.TrainConfig.model_settings()` fills in.
+        self.settings = {"latent_dim": int(latent_dim), "hidden_units": int(hidden_units),
+                         "regularizer": check_choice("regularizer", regularizer, REGULARIZERS),
+                         "reduction": check_choice("reduction", reduction, REDUCTIONS),
+                         "beta": float(beta), "seed": seed}
+        for name, value in self.settings.items():
+            setattr(self, name, value)
         self.encoder = build_encoder(self.latent_dim, self.hidden_units)
         self.decoder = build_decoder(self.latent_dim, self.hidden_units)
         self.sampling = Sampling(seed=seed, name="sampling")
@@ -244,12 +262,38 @@ class VAE(keras.Model):
         return self._update_trackers(self._step_losses(data, training=False))
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "latent_dim": self.latent_dim,
-            "hidden_units": self.hidden_units,
-            "regularizer": self.regularizer,
-            "reduction": self.reduction,
-            "beta": self.beta,
-            "seed": self.seed,
-        }
+        return {**super().get_config(), **self.settings}
+
+    # --- many images at once, in batches: NumPy in, NumPy out -----------------------------------
+
+    def encode(self, x, batch_size: int = BATCH) -> tuple[np.ndarray, np.ndarray]:
+        """(z_mean, z_log_var) of images x (N, 784) or (N, 28, 28), uint8 or in [0, 1]: float32 (N, D) each."""
+        parts = [self.encoder(as_pixels(x[start:start + batch_size]), training=False)
+                 for start in range(0, len(x), batch_size)]
+        return tuple(np.concatenate([np.asarray(part[i]) for part in parts]) for i in range(2))
+
+    def sample_codes(self, x, seed: int, batch_size: int = BATCH) -> dict:
+        """The codes of every image of x, in order: `z_mean`, `z_log_var` and a sampled `z`, (N, D) each.
+
+        The noise of z is a function of `seed` (N(0, I) draws seeded with seed + 1).
+        """
+        z_mean, z_log_var = self.encode(x, batch_size)
+        eps = np.asarray(keras.random.normal(z_mean.shape, seed=seed + 1))
+        return {"z_mean": z_mean, "z_log_var": z_log_var, "z": np.asarray(reparameterize(z_mean, z_log_var, eps))}
+
+    def decode(self, z, batch_size: int = BATCH, logits: bool = False) -> np.ndarray:
+        """Pixel probabilities in [0, 1] (or, with `logits`, the logits) (N, 784) for codes z (N, D)."""
+        z = np.asarray(z, dtype=np.float32)
+        step = self.decode_logits if logits else (lambda codes: self.decoder(codes, training=False))
+        return np.concatenate([np.asarray(step(z[start:start + batch_size])) for start in range(0, len(z), batch_size)])
+
+    # --- the model as distributions ------------------------------------------------------------
+
+    def posterior(self, x):
+        """q(z|x) for images x (B, 784): a TFP `MultivariateNormalDiag`, batch shape (B,), event (D,)."""
+        z_mean, z_log_var = self.encoder(as_pixels(x), training=False)
+        return diag_gaussian(z_mean, z_log_var)
+
+    def likelihood(self, z):
+        """p(x|z) for codes z (..., D): independent Bernoulli pixels, batch shape (...), event (784,)."""
+        return pixel_likelihood(self.decode_logits(z))

@@ -12,29 +12,26 @@ loss_curves.png (each loss term per epoch). It reads the run directory; it never
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from vae_tf import cli
 from vae_tf.cli import number
 
 FIGURES = ("latent_scatter.png", "generated_grid.png", "reconstructions.png", "loss_curves.png")
 DPI = 90
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m vae_tf.plot",
-        description=(
-            "Draw the report's figures of a run directory: " + ", ".join(FIGURES) + ". "
-            "Reads the run (latents.npz, model.keras, history.csv) and the test images; never retrains."
-        ),
+def build_parser():
+    parser = cli.parser(
+        "python -m vae_tf.plot",
+        "Draw the report's figures of a run directory: " + ", ".join(FIGURES) + ". "
+        "Reads the run (latents.npz, model.keras, history.csv) and the test images; never retrains.",
     )
-    parser.add_argument("rundir", metavar="RUNDIR", help="a run directory written by `python -m vae_tf.train`")
-    parser.add_argument("--out", metavar="DIR", default=None, help="directory to write the figures into "
-                        "(default: RUNDIR; created if missing)")
+    cli.add_rundir(parser)
+    cli.add_output(parser, "RUNDIR", "the figures")
     parser.add_argument("--grid-range", nargs=2, type=number(float), metavar=("LO", "HI"), default=None,
                         help="span both latent coordinates of the generated grid from LO to HI, e.g. -3 3 "
                              "(default: each coordinate's min..max over the sampled codes, as the report does)")
@@ -42,10 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="images per side of the generated grid")
     parser.add_argument("--examples", type=number(int, at_least=1), default=10, metavar="K",
                         help="test images shown in reconstructions.png")
-    parser.add_argument("--data-dir", metavar="DIR", default=None,
-                        help="directory with the Fashion-MNIST IDX files (default: where the run found them)")
-    parser.add_argument("--overwrite", action="store_true", help="replace figures that already exist")
+    cli.add_data_dir(parser)
     return parser
+
+
+def check_arguments(parser, args) -> None:
+    if args.grid_range is not None and not args.grid_range[0] < args.grid_range[1]:
+        parser.error(f"argument --grid-range: LO must be less than HI; got {args.grid_range[0]:g} "
+                     f"{args.grid_range[1]:g} (e.g. --grid-range -3 3)")
 
 
 def grid_bounds(z, grid_range=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
@@ -73,15 +74,14 @@ def write_figures(run, out: Path, grid_range=None, grid_size: int = 10, examples
                   data_dir=None, progress=print) -> list[Path]:
     """Draw and save the four figures of `run` (a `vae_tf.rundir.Run`) into `out`; return their paths."""
     from vae_tf import plots
-    from vae_tf.compress import decode, encode_means
-    from vae_tf.data import flatten_images, load_fashion_mnist
+    from vae_tf.data import load_split
+    from vae_tf.rundir import write_figure
 
-    title = plots.run_title(run)
+    title = run.title
     written = []
 
     def save(fig, name):
-        fig.savefig(out / name, dpi=DPI)
-        written.append(out / name)
+        written.append(write_figure(out / name, fig, DPI))
         progress(f"wrote {out / name}")
 
     latents = run.latents()
@@ -92,37 +92,29 @@ def write_figures(run, out: Path, grid_range=None, grid_size: int = 10, examples
 
     model = run.model()
     lo, hi, fill, where = grid_bounds(z, grid_range)
-    save(plots.generated_grid(lambda codes: decode(model, codes), lo, hi, grid_size, fill,
+    save(plots.generated_grid(model.decode, lo, hi, grid_size, fill,
                               title=f"{title}: decoded {where}", latent_dim=z.shape[1]), "generated_grid.png")
 
-    (_, (x_test, _)) = load_fashion_mnist(data_dir if data_dir is not None else run.settings.get("data_dir"),
-                                          download=False)
-    images = flatten_images(x_test[:examples]).astype(np.float32) / 255
-    save(plots.reconstructions(images, decode(model, encode_means(model, images)),
+    x_test = load_split("test", data_dir if data_dir is not None else run.settings.get("data_dir"), examples,
+                        download=False)[0]
+    images = x_test.astype(np.float32) / 255
+    save(plots.reconstructions(images, model.decode(model.encode(images)[0]),
                                title=f"{title}: test images (top), decoded from their z_mean (bottom)"),
          "reconstructions.png")
     return written
 
 
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.grid_range is not None and not args.grid_range[0] < args.grid_range[1]:
-        parser.error(f"argument --grid-range: LO must be less than HI; got {args.grid_range[0]:g} "
-                     f"{args.grid_range[1]:g} (e.g. --grid-range -3 3)")
+def work(args) -> int:
     from vae_tf import rundir
-    from vae_tf.cli import run_command
-    from vae_tf.compress import check_targets
 
-    def body():
-        run = rundir.Run.open(args.rundir)
-        out = Path(args.out) if args.out is not None else run.path
-        check_targets(out, FIGURES, args.overwrite)
-        out.mkdir(parents=True, exist_ok=True)
-        write_figures(run, out, args.grid_range, args.grid_size, args.examples, args.data_dir)
-        return 0
+    run = rundir.Run.open(args.rundir)
+    out = rundir.claim(args.out if args.out is not None else run.path, FIGURES, args.overwrite)
+    write_figures(run, out, args.grid_range, args.grid_size, args.examples, args.data_dir)
+    return 0
 
-    return run_command(body)
+
+def main(argv=None) -> int:
+    return cli.run(build_parser(), argv, work, check=check_arguments)
 
 
 if __name__ == "__main__":

@@ -1,24 +1,34 @@
-"""The run directory: what training writes and every later tool reads.
+"""The run directory: the one module that writes it and reads it back.
 
     RUNDIR/
       config.json     every setting, the seed, where the data came from, library versions
       history.csv     one row per epoch: epoch, loss, reconstruction_loss, kl_loss,
                       [mse_loss,] seconds
-      model.keras     the trained VAE (`keras.models.load_model` after `import vae_tf`)
+      model.keras     the trained VAE (`vae_tf.load_model`)
       latents.npz     z_mean, z_log_var, z (sampled codes), y for the training images,
                       in dataset order
       summary.json    final metrics, per-dimension min/max/std of z, wall time, device
+      checkpoint/     while training: the last completed epoch (removed when the run finishes)
+        state.json    the epoch, the history so far, the sampling noise's state
+        epoch-NNNN.keras   weights and optimizer state
 
-Every file is written to a temporary name in the same directory and then renamed, so a run
-killed at any moment leaves either the old file or the new one, never half of one.
+Training writes through `RunWriter` (`RunWriter.create`, `.write_config`, `.save_checkpoint`,
+`.finish`); `RunWriter.resume` reopens an interrupted run; every later tool reads a finished run
+through `Run.open`. Every file is written to a temporary name in the same directory, flushed
+to disk (fsync), renamed, and the directory entry is flushed too: a run killed at any moment,
+even by a power cut, leaves either the old file or the new one, never half of one.
+
+`claim` is the one rule for output files: nothing a user made is replaced without --overwrite.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +38,7 @@ import numpy as np
 FORMAT = "vae_tf.run"
 FORMAT_VERSION = 1
 RUN_FILES = ("config.json", "history.csv", "model.keras", "latents.npz", "summary.json")
-
+CHECKPOINT = "checkpoint"
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -38,14 +48,28 @@ class RunDirError(ValueError):
     """A path that should be a vae_tf run directory is not one (or not a readable one)."""
 
 
-def _atomic_write(path: Path, write) -> Path:
+# --- durable, atomic writes ------------------------------------------------------------------
+
+def _fsync_directory(directory: Path) -> None:
+    handle = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def _atomic_write(path, write, suffix: str = ".tmp") -> Path:
+    """Write `path` through `write(temporary_name)`: temporary file, fsync, rename, fsync the directory."""
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(handle)
     try:
         write(temporary)
+        with open(temporary, "rb+") as written:
+            os.fsync(written.fileno())
         os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         os.replace(temporary, path)
+        _fsync_directory(path.parent)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
@@ -81,23 +105,60 @@ def write_npz(path, **arrays) -> Path:
 
 
 def save_model(path, model) -> Path:
-    # Keras insists on the .keras suffix, so the temporary name keeps it.
-    path = Path(path)
-    temporary = path.with_name(f".{path.stem}.tmp.keras")
-    try:
-        model.save(temporary)
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-    return path
+    """`model.save` to `path` (a .keras file), atomically and durably."""
+    return _atomic_write(path, model.save, suffix=".keras")  # Keras insists on the suffix
 
+
+def write_figure(path, figure, dpi: int = 90) -> Path:
+    """A matplotlib figure as an image file at `path` (its suffix says which format), atomically."""
+    return _atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=dpi, format=Path(path).suffix[1:]),
+                         suffix=Path(path).suffix)
+
+
+def claim(directory, names=None, overwrite: bool = False, flag: str = "--out") -> Path:
+    """The rule for output files: refuse to replace what a user made unless asked; create `directory`.
+
+    Args:
+      directory: where the files go.
+      names: the files that will be written there; None: the directory must be empty (a run).
+      overwrite: the user passed --overwrite.
+      flag: the flag that named `directory`, for the message.
+
+    Returns:
+      `directory` as a Path, created if missing.
+
+    Raises:
+      RunDirError: `directory` is a file, or holds files that would be replaced.
+    """
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise RunDirError(f"{flag} {directory} is a file, not a directory; choose another path.")
+    if directory.is_dir() and not overwrite:
+        if names is None and any(directory.iterdir()):
+            raise RunDirError(f"{flag} {directory} already exists and is not empty; choose another directory or "
+                              "pass --overwrite to replace the files in it.")
+        existing = [name for name in names or () if (directory / name).exists()]
+        if existing:
+            raise RunDirError(f"{directory} already has {', '.join(existing)}; pass --overwrite to replace "
+                              f"{'it' if len(existing) == 1 else 'them'}, or choose another {flag}.")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+# --- reading ---------------------------------------------------------------------------------
 
 def read_history(path) -> list[dict]:
     """history.csv as a list of dicts of floats (epoch as int)."""
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     return [{key: (int(value) if key == "epoch" else float(value)) for key, value in row.items()} for row in rows]
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise RunDirError(f"cannot parse {path} ({error}).") from None
 
 
 def read_config(path) -> dict:
@@ -112,10 +173,7 @@ def read_config(path) -> dict:
         raise RunDirError(f"{path} is not a directory; give the run directory that `python -m vae_tf.train` printed.")
     if not config_path.is_file():
         raise RunDirError(f"{path} is not a vae_tf run directory (no config.json).")
-    try:
-        config = json.loads(config_path.read_text())
-    except json.JSONDecodeError as error:
-        raise RunDirError(f"cannot parse {config_path} ({error}).") from None
+    config = _read_json(config_path)
     if not isinstance(config, dict) or config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
         found = config if isinstance(config, dict) else {}
         raise RunDirError(
@@ -139,16 +197,11 @@ class Run:
         missing = [name for name in RUN_FILES if not (path / name).is_file()] if path.is_dir() else []
         if missing:
             hint = (f"it was interrupted; continue it with `python -m vae_tf.train --resume {path}`"
-                    if (path / "checkpoint").is_dir() else "train one with `python -m vae_tf.train --out DIR`")
+                    if (path / CHECKPOINT).is_dir() else "train one with `python -m vae_tf.train --out DIR`")
             raise RunDirError(
                 f"{path} is not a finished vae_tf run directory (missing {', '.join(missing)}); {hint}."
             )
-        config = read_config(path)
-        try:
-            summary = json.loads((path / "summary.json").read_text())
-        except json.JSONDecodeError as error:
-            raise RunDirError(f"cannot parse {path / 'summary.json'} ({error}).") from None
-        return cls(path, config, summary)
+        return cls(path, read_config(path), _read_json(path / "summary.json"))
 
     @property
     def settings(self) -> dict:
@@ -156,9 +209,11 @@ class Run:
         return self.config["config"]
 
     @property
-    def label(self) -> str:
-        settings = self.settings
-        return f"regularizer={settings['regularizer']}, reduction={settings['reduction']}"
+    def title(self) -> str:
+        """The variant as the report names it, then the settings that differ (see `vae_tf.config.title`)."""
+        from vae_tf.config import title
+
+        return title(self.settings)
 
     def history(self) -> list[dict]:
         return read_history(self.path / "history.csv")
@@ -168,8 +223,120 @@ class Run:
             return {name: arrays[name] for name in arrays.files}
 
     def model(self):
-        import keras
+        return load_model(self.path / "model.keras")
 
-        import vae_tf.model  # noqa: F401  (registers the VAE class for deserialisation)
 
-        return keras.models.load_model(self.path / "model.keras")
+def load_model(path):
+    """A `vae_tf.VAE` saved by training (`RUNDIR/model.keras` or a checkpoint)."""
+    import keras
+
+    import vae_tf.model  # noqa: F401  (registers the VAE class for deserialisation)
+
+    return keras.models.load_model(path)
+
+
+# --- writing a run ---------------------------------------------------------------------------
+
+class RunWriter:
+    """Writes one training run's directory. `RunWriter.create(out)` for a new run, `.resume(out)` for
+    an interrupted one; then `write_config` (new runs), `save_checkpoint` after every epoch, `finish`."""
+
+    def __init__(self, path, state: dict | None = None):
+        self.path = Path(path)
+        self.state = state  # the last checkpoint's state.json, when resuming
+
+    @classmethod
+    def create(cls, path, overwrite: bool = False) -> RunWriter:
+        return cls(claim(path, None, overwrite))
+
+    @classmethod
+    def resume(cls, path) -> tuple[RunWriter, dict]:
+        """An interrupted run: (its writer, with `.state` the last checkpoint's; its TrainConfig as a dict).
+
+        Raises:
+          RunDirError: not a run, a finished run, or a run without a completed epoch.
+        """
+        path = Path(path)
+        try:
+            settings = read_config(path).get("config")
+        except RunDirError as error:
+            raise RunDirError(f"--resume: {error}") from None
+        state_path = path / CHECKPOINT / "state.json"
+        if (path / "summary.json").is_file():
+            raise RunDirError(f"--resume {path}: this run has finished; there is nothing to resume.")
+        if not state_path.is_file():
+            raise RunDirError(f"--resume {path}: no completed epoch was checkpointed ({state_path} is missing); "
+                              "start the run again instead.")
+        return cls(path, _read_json(state_path)), settings
+
+    @property
+    def epochs_done(self) -> int:
+        return self.state["epochs_done"] if self.state else 0
+
+    @property
+    def history(self) -> list[dict]:
+        """The rows of the epochs already done (a resumed run's earlier epochs)."""
+        return list(self.state["history"]) if self.state else []
+
+    def write_config(self, settings: dict, *, data: dict, device: str, versions: dict, command=None) -> None:
+        write_json(self.path / "config.json", {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "config": settings,
+            "data": data,
+            "device": device,
+            "versions": versions,
+            "command": command,
+            "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        })
+
+    def save_checkpoint(self, model, history: list[dict], **extra) -> None:
+        """After a completed epoch: the model (weights and optimizer state), then state.json naming it.
+
+        state.json is replaced last, so it always names a complete model file.
+
+        Args:
+          model: the VAE.
+          history: every row so far; its last row's `epoch` is the epoch just completed.
+          **extra: more state to restore (JSON-serialisable), e.g. the sampling noise's state.
+        """
+        directory = self.path / CHECKPOINT
+        directory.mkdir(exist_ok=True)
+        epoch = history[-1]["epoch"]
+        model_file = f"epoch-{epoch:04d}.keras"
+        save_model(directory / model_file, model)
+        self.state = {"epochs_done": epoch, "model": model_file, "history": list(history), **extra}
+        write_json(directory / "state.json", self.state)
+        for old in directory.glob("epoch-*.keras"):
+            if old.name != model_file:
+                old.unlink()
+
+    def checkpoint_model(self):
+        """The model saved with the last checkpoint (a `vae_tf.VAE` with its optimizer)."""
+        return load_model(self.path / CHECKPOINT / self.state["model"])
+
+    def finish(self, model, history: list[dict], latents: dict, labels, **summary) -> Path:
+        """Write the finished run's files and drop the checkpoint, which they supersede.
+
+        Args:
+          model: the trained VAE.
+          history: one row per epoch (`epoch`, the loss terms, `seconds`).
+          latents: `z_mean`, `z_log_var`, `z` of the training images (N, D) each.
+          labels: y (N,).
+          **summary: more entries for summary.json (e.g. wall_seconds, device).
+        """
+        write_csv(self.path / "history.csv", history)
+        save_model(self.path / "model.keras", model)
+        write_npz(self.path / "latents.npz", **latents, y=labels)
+        z = latents["z"]
+        write_json(self.path / "summary.json", {
+            "final": {name: value for name, value in history[-1].items() if name not in ("epoch", "seconds")},
+            "epochs": history[-1]["epoch"],
+            "train_images": len(z),
+            "z": {"min": z.min(axis=0).tolist(), "max": z.max(axis=0).tolist(), "std": z.std(axis=0).tolist()},
+            "train_seconds": sum(row["seconds"] for row in history),
+            "resumed_after_epoch": None,
+            **summary,
+        })
+        shutil.rmtree(self.path / CHECKPOINT, ignore_errors=True)
+        return self.path

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-# The report's three variants, in its order, and how its figures name them.
-VARIANTS = ("kl", "none", "mse")
-VARIANT_TITLES = {"kl": "with KL", "none": "without KL", "mse": "MSE instead of KL"}
+from vae_tf.config import VARIANT_TITLES
+
 BOX_HALF_WIDTH = 3.0
 
 

@@ -1,0 +1,158 @@
+"""What every command shares: flags derived from TrainConfig, parsing without TensorFlow, one rule for outputs."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from vae_tf import config, rundir
+from vae_tf.config import TrainConfig
+
+COMMANDS = ("train", "compare", "compress", "plot", "evaluate", "fit", "bench")
+
+
+def other_value(field: dataclasses.Field):
+    """A valid value of `field` other than its default."""
+    meta = field.metadata
+    if meta["choices"] is not None:
+        return next(choice for choice in meta["choices"] if choice != field.default)
+    if meta["many"]:
+        return ["/cpu:0"]
+    if meta["kind"] is bool:
+        return not field.default
+    if meta["kind"] is int:
+        return (field.default or 1) + 2
+    if meta["kind"] is float:
+        return field.default * 3 + 0.5
+    return "/tmp/somewhere"
+
+
+def test_every_setting_has_a_flag_and_round_trips_through_config_json(tmp_path):
+    fields = dataclasses.fields(TrainConfig)
+    changed = {field.name: other_value(field) for field in fields}
+    changed["strategy"] = "mirrored"  # the only strategy that takes --devices
+    settings = TrainConfig(**changed)
+    assert all(getattr(settings, f.name) != f.default for f in fields)
+
+    argv = []
+    for field in fields:
+        value = changed[field.name]
+        if field.metadata["kind"] is bool:
+            argv.append(config.flag(field.name) if value else "--no-" + field.name.replace("_", "-"))
+        else:
+            argv += [config.flag(field.name), *(value if isinstance(value, list) else [str(value)])]
+    from vae_tf.train import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert TrainConfig.from_args(args) == settings
+    assert sorted(config.changed_settings(args)) == sorted(config.flag(f.name) for f in fields)
+
+    writer = rundir.RunWriter.create(tmp_path / "run")
+    writer.write_config(settings.to_dict(), data={}, device="cpu", versions={})
+    assert TrainConfig.from_dict(rundir.read_config(tmp_path / "run")["config"]) == settings
+
+
+def test_default_flags_are_the_reports_setup():
+    from vae_tf.train import build_parser
+
+    args = build_parser().parse_args([])
+    assert TrainConfig.from_args(args) == TrainConfig()
+    assert config.changed_settings(args) == []
+    assert (TrainConfig().batch_size, TrainConfig().learning_rate, TrainConfig().epochs) == (128, 1e-4, 10)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"regularizer": "kld"}, "regularizer='kld': choose one of kl, none, mse"),
+    ({"epochs": 0}, "epochs=0: must be at least 1"),
+    ({"epochs": 2.5}, "epochs=2.5: must be an integer"),
+    ({"learning_rate": 0.0}, "learning_rate=0.0: must be greater than 0"),
+    ({"beta": float("nan")}, "beta=nan: must be finite"),
+    ({"devices": ["/cpu:0"]}, "devices are only used by strategy='mirrored'"),
+])
+def test_settings_are_checked_where_they_are_declared(values, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        TrainConfig(**values)
+
+
+def test_model_settings_are_what_the_vae_saves():
+    import vae_tf
+
+    settings = TrainConfig(latent_dim=3, beta=0.5, regularizer="mse", seed=4)
+    vae = vae_tf.VAE(**settings.model_settings())
+    assert {key: vae.get_config()[key] for key in settings.model_settings()} == settings.model_settings()
+
+
+PARSE_WITHOUT_TENSORFLOW = """
+import sys
+import importlib
+for name in {commands!r}:
+    module = importlib.import_module("vae_tf." + name)
+    parser = module.build_parser()
+    for argv in (["--help"], ["--no-such-flag"]):
+        try:
+            parser.parse_args(argv)
+        except SystemExit:
+            pass
+    loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tensorflow_probability"))
+    assert not loaded, (name, loaded[:5])
+print("ok")
+"""
+
+
+def test_parsing_any_commands_arguments_imports_no_tensorflow():
+    result = subprocess.run([sys.executable, "-c", PARSE_WITHOUT_TENSORFLOW.format(commands=COMMANDS)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("ok")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_bad_flag_is_one_line_and_exit_code_2(command, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit) as caught:
+        importlib.import_module(f"vae_tf.{command}").main(["--no-such-flag"])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    # Commands with a required argument name it first; the others name the flag.
+    assert "--no-such-flag" in err or "the following arguments are required" in err
+    assert err.endswith(f"(see python -m vae_tf.{command} --help)\n")
+
+
+def test_claim_never_replaces_a_users_files_without_overwrite(tmp_path):
+    (tmp_path / "mine.txt").write_text("precious")
+    with pytest.raises(rundir.RunDirError, match="already exists and is not empty"):
+        rundir.claim(tmp_path)  # a run needs an empty directory
+    assert rundir.claim(tmp_path, ["figure.png"]) == tmp_path  # other files are left alone
+    (tmp_path / "figure.png").write_text("made by the user")
+    with pytest.raises(rundir.RunDirError, match="already has figure.png; pass --overwrite"):
+        rundir.claim(tmp_path, ["figure.png", "other.json"])
+    rundir.claim(tmp_path, ["figure.png"], overwrite=True)
+    with pytest.raises(rundir.RunDirError, match="is a file, not a directory"):
+        rundir.claim(tmp_path / "mine.txt", ["x"], overwrite=True)
+    assert (tmp_path / "mine.txt").read_text() == "precious"
+    assert rundir.claim(tmp_path / "new" / "deeper").is_dir()
+
+
+def test_writes_reach_the_disk_before_the_rename_and_the_directory_after(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(handle):
+        events.append(("fsync", "dir" if os.path.isdir(f"/proc/self/fd/{handle}") else "file"))
+        real_fsync(handle)
+
+    def replace(source, target):
+        events.append(("rename", os.path.basename(target)))
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    rundir.write_json(tmp_path / "summary.json", {"loss": 1.0})
+    assert events == [("fsync", "file"), ("rename", "summary.json"), ("fsync", "dir")]
+    assert json.loads((tmp_path / "summary.json").read_text()) == {"loss": 1.0}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]  # no temporary left behind
