@@ -1,4 +1,4 @@
-"""vae_tf.fit: the fitting experiment moves Q the way the spec says, and the CLI behaves."""
+"""vae_tf.fit: the fitting experiment moves Q the way the spec says, its figures, and the CLI."""
 
 import io
 import json
@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
+from scipy.stats import norm
 
-from vae_tf import fit
+from vae_tf import fit, plots
 
 REPO = Path(__file__).resolve().parents[1]
 SHORT = 300  # steps: enough to see the direction, short enough for the test budget
@@ -101,6 +102,52 @@ def test_sigma_going_non_positive_stops_with_a_message_not_nan():
 def test_bad_setups_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
         fit.fit_gaussian(**{"steps": 10, **kwargs})
+
+
+@pytest.fixture(scope="module")
+def short_fit():
+    return fit.fit_gaussian("kl_div", 0.0, 1.0, 60)
+
+
+def test_fit_summary_draws_the_target_and_the_final_q(short_fit):
+    target = np.exp(fit.target_log_density(fit.GRID).numpy())
+    fig = plots.fit_summary(short_fit, fit.GRID, target, fit.PEAKS)
+    ax_loss, ax_params, ax_density = fig.axes
+    np.testing.assert_allclose(ax_loss.lines[0].get_ydata(), short_fit.loss)
+    assert [line.get_ydata()[0] for line in ax_params.lines[2:]] == list(fit.PEAKS)  # the peaks, marked
+    p_line, q_start, q_end = ax_density.lines
+    np.testing.assert_allclose(p_line.get_ydata(), target)
+    np.testing.assert_allclose(q_start.get_ydata(), norm.pdf(fit.GRID, 0.0, 1.0))
+    np.testing.assert_allclose(q_end.get_ydata(), norm.pdf(fit.GRID, short_fit.final_mu, short_fit.final_sigma))
+    assert f"{short_fit.steps_done} steps" in fig.get_suptitle()
+
+
+def test_final_fits_has_a_row_per_start_and_a_column_per_loss(short_fit):
+    other = fit.fit_gaussian("mse", 5.0, 1.0, 20)
+    fig = plots.final_fits([short_fit, other], fit.GRID, np.zeros_like(fit.GRID))
+    assert len(fig.axes) == 4  # (two starts) x (two losses)
+    titled = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title().split(",")[0] for ax in titled] == ["kl_div", "mse"]
+
+
+def test_fit_animation_shows_q_at_the_chosen_steps(short_fit, tmp_path):
+    path = plots.save_fit_animation(short_fit, tmp_path / "q.gif", fit.GRID, np.zeros_like(fit.GRID), frames=3)
+    with Image.open(path) as gif:
+        assert gif.n_frames == 3 and gif.size == (480, 272)
+    with pytest.raises(ValueError, match="frames must be >= 2"):
+        plots.save_fit_animation(short_fit, tmp_path / "one.gif", fit.GRID, fit.GRID, frames=1)
+
+
+def test_the_figures_module_imports_no_tensorflow():
+    # Load vae_tf.plots without running vae_tf/__init__.py (which imports the Keras model).
+    code = (
+        "import sys, types; package = types.ModuleType('vae_tf'); package.__path__ = ['vae_tf']; "
+        "sys.modules['vae_tf'] = package; import vae_tf.plots; "
+        "print(sorted(m for m in ('tensorflow', 'tensorflow_probability', 'keras') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def _env():

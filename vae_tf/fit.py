@@ -12,6 +12,7 @@ Losses on the grid:
 
 Run it as ``python -m vae_tf.fit --loss kl_div --mu0 0 --sigma0 1`` (see ``--help``), or call
 `fit_gaussian` from Python.
+The figures of a fit are `vae_tf.plots.fit_summary`, `final_fits` and `save_fit_animation`.
 """
 
 from __future__ import annotations
@@ -359,121 +360,6 @@ def format_table(results) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Pictures
-# ---------------------------------------------------------------------------------------------
-
-
-def _densities(mu: float, sigma: float):
-    from scipy.stats import norm
-
-    target = norm.pdf(GRID, PEAKS[0], 1.0) + norm.pdf(GRID, PEAKS[1], 1.0)
-    return target, norm.pdf(GRID, mu, sigma)
-
-
-def plot_fit(result: FitResult):
-    """Three panels: the loss per step, mu and sigma per step, and the final Q over P.
-
-    Returns:
-      a `matplotlib.figure.Figure` (not registered with pyplot: save it or display it).
-    """
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(13, 3.6), layout="constrained")
-    ax_loss, ax_params, ax_density = fig.subplots(1, 3)
-    steps = np.arange(result.steps_done + 1)
-    ax_loss.plot(steps, result.loss, color="tab:blue")
-    ax_loss.set(xlabel="Adam step", ylabel=f"{result.loss_name} loss", title="loss per step")
-    ax_params.plot(steps, result.mu, label="mu", color="tab:red")
-    ax_params.plot(steps, result.sigma, label="sigma", color="tab:green")
-    for peak in PEAKS:
-        ax_params.axhline(peak, color="grey", lw=0.8, ls=":")
-    ax_params.set(xlabel="Adam step", title="mu and sigma per step")
-    ax_params.legend(loc="best")
-    target, q_final = _densities(result.final_mu, result.final_sigma)
-    _, q_start = _densities(result.mu0, result.sigma0)
-    ax_density.plot(GRID, target, color="black", label="P (target)")
-    ax_density.plot(GRID, q_start, color="tab:orange", ls="--", lw=1, label="Q at start")
-    ax_density.plot(GRID, q_final, color="tab:red", label="Q at the end")
-    ax_density.set(
-        xlabel="x",
-        title=f"mu={result.final_mu:.3f}, sigma={result.final_sigma:.3f}",
-        ylim=(0, max(0.45, 1.05 * float(q_final.max()))),
-    )
-    ax_density.legend(loc="upper left", fontsize="small")
-    fig.suptitle(f"{result.loss_name} from mu0={result.mu0:g}, sigma0={result.sigma0:g}, {result.steps_done} steps")
-    return fig
-
-
-def plot_final_fits(results):
-    """Final Q over P for many fits: one panel per fit, a row per start.
-
-    Args:
-      results: `FitResult`s, e.g. from `fit_table` (ordered by start, then loss).
-
-    Returns:
-      a `matplotlib.figure.Figure`.
-    """
-    from matplotlib.figure import Figure
-
-    starts = list(dict.fromkeys((r.mu0, r.sigma0) for r in results))
-    names = list(dict.fromkeys(r.loss_name for r in results))
-    fig = Figure(figsize=(2.8 * len(names), 2.4 * len(starts)), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(len(starts), len(names), sharex=True, sharey=True, squeeze=False))
-    for r in results:
-        ax = axes[starts.index((r.mu0, r.sigma0)), names.index(r.loss_name)]
-        target, q_final = _densities(r.final_mu, r.final_sigma)
-        ax.plot(GRID, target, color="black", lw=1)
-        ax.plot(GRID, _densities(r.mu0, r.sigma0)[1], color="tab:orange", ls="--", lw=1)
-        ax.plot(GRID, q_final, color="tab:red")
-        ax.set_title(f"{r.loss_name}, mu0={r.mu0:g}\nmu={r.final_mu:.2f}, sigma={r.final_sigma:.2f}", fontsize=9)
-        ax.set_ylim(0, 0.45)
-    fig.suptitle("P (black), Q at the start (dashed) and after the fit (red)")
-    return fig
-
-
-def save_animation(result: FitResult, path, frames: int = 50, fps: int = 10) -> Path:
-    """An animated GIF of Q moving toward P (matplotlib's PillowWriter; no external programs).
-
-    Args:
-      result: a `FitResult`.
-      path: where to write the GIF.
-      frames: how many evenly spaced steps to show (at most steps_done + 1), >= 2.
-      fps: frames per second.
-
-    Returns:
-      the path written.
-    """
-    from matplotlib.animation import FuncAnimation, PillowWriter
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    if frames < 2:
-        raise ValueError(f"frames must be >= 2, got {frames}")
-    path = Path(path)
-    shown = np.unique(np.linspace(0, result.steps_done, frames).round().astype(int))
-    fig = Figure(figsize=(6, 3.4), layout="constrained", dpi=80)
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    target, q = _densities(result.mu0, result.sigma0)
-    ax.plot(GRID, target, color="black", label="P (target)")
-    (q_line,) = ax.plot(GRID, q, color="tab:red", label="Q")
-    q_peak = max(float(_densities(m, s)[1].max()) for m, s in zip(result.mu[shown], result.sigma[shown]))
-    ax.set(xlabel="x", ylim=(0, max(0.45, 1.05 * q_peak)))
-    ax.legend(loc="upper left")
-    title = ax.set_title("")
-
-    def draw(k):
-        step = shown[k]
-        q_line.set_ydata(_densities(result.mu[step], result.sigma[step])[1])
-        title.set_text(f"{result.loss_name}: step {step}, mu={result.mu[step]:.2f}, sigma={result.sigma[step]:.2f}")
-        return q_line, title
-
-    animation = FuncAnimation(fig, draw, frames=len(shown), blit=False)
-    animation.save(path, writer=PillowWriter(fps=fps))
-    return path
-
-
-# ---------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------
 
@@ -544,9 +430,12 @@ def work(args) -> int:
         return 0
     result = fit_gaussian(args.loss, args.mu0, args.sigma0, args.steps, args.learning_rate,
                           print_every=args.print_every)
-    written = [rundir.write_figure(out / "fit.png", plot_fit(result), dpi=90)]
+    from vae_tf import plots
+
+    target = np.exp(target_log_density(GRID).numpy())
+    written = [rundir.write_figure(out / "fit.png", plots.fit_summary(result, GRID, target, PEAKS), dpi=90)]
     if not args.no_gif:
-        written.append(save_animation(result, out / "fit.gif", frames=args.frames))
+        written.append(plots.save_fit_animation(result, out / "fit.gif", GRID, target, frames=args.frames))
     history = "step,loss,mu,sigma\n" + "".join(
         f"{step},{loss:.9g},{mu:.9g},{sigma:.9g}\n"
         for step, (loss, mu, sigma) in enumerate(zip(result.loss, result.mu, result.sigma)))

@@ -1,42 +1,44 @@
-"""The report's figures, as functions from arrays (or a run directory) to matplotlib figures.
+"""Every figure of the package, as functions from arrays (or results) to matplotlib figures.
+
+The VAE's figures (the report's):
 
     fig = latent_scatter(z, y, title="with KL")           # the report's scatter
     fig = generated_grid(decode, lo=z.min(0), hi=z.max(0))  # the report's 10x10 grid
     fig = comparison({"kl": (z_kl, y), "none": (z_none, y), "mse": (z_mse, y)})
     fig.savefig("latent_scatter.png")
 
+The KL primers' and the fitting experiment's (`vae_tf.primers`, `vae_tf.fit`):
+
+    fig = histograms(primers.histogram_example())
+    fig = forward_reverse(landscape, x, p)                 # p: the target's density on x
+    fig = fit_summary(result, fit.GRID, target, fit.PEAKS)  # target: P on the grid
+    save_fit_animation(result, "fit.gif", fit.GRID, target)
+
 Figures are built with `matplotlib.figure.Figure`, not `pyplot`: nothing is shown, nothing
 leaks into a global figure list, and `savefig` renders through the Agg backend. In a notebook,
 a figure as the last expression of a cell is displayed inline. Nothing here trains or reads
-files, except `run_title`, which reads a `Run`'s settings.
+files; densities are NumPy arrays and SciPy's, so importing this module does not import
+TensorFlow.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from scipy.stats import norm
 
+from vae_tf.config import VARIANT_TITLES
 from vae_tf.data import CLASS_NAMES
-from vae_tf.spread import VARIANT_TITLES
 
 IMAGE_SIDE = 28
 _ORDINALS = ("first", "second")
 
-
-def run_title(run) -> str:
-    """A figure title for a `vae_tf.rundir.Run`: the variant as the report names it, then what differs."""
-    settings = run.settings
-    title = VARIANT_TITLES.get(settings["regularizer"], settings["regularizer"])
-    extras = []
-    if settings.get("reduction", "report") != "report":
-        extras.append(f"reduction={settings['reduction']}")
-    if settings.get("beta", 1.0) != 1.0:
-        extras.append(f"beta={settings['beta']:g}")
-    if settings.get("latent_dim", 2) != 2:
-        extras.append(f"latent_dim={settings['latent_dim']}")
-    return title + (f" ({', '.join(extras)})" if extras else "")
+# ---------------------------------------------------------------------------------------------
+# The VAE
+# ---------------------------------------------------------------------------------------------
 
 
 def latent_axis_labels(latent_dim: int) -> tuple[str, str]:
@@ -59,8 +61,18 @@ def _scatter(ax, z, y, class_names, size, rasterized=True):
     handles = []
     for label, name in enumerate(class_names):
         mask = y == label
-        handles.append(ax.scatter(z[mask, 0], second[mask], s=size, color=colours[label % 10], alpha=0.5,
-                                  linewidths=0, label=name, rasterized=rasterized))
+        handles.append(
+            ax.scatter(
+                z[mask, 0],
+                second[mask],
+                s=size,
+                color=colours[label % 10],
+                alpha=0.5,
+                linewidths=0,
+                label=name,
+                rasterized=rasterized,
+            )
+        )
     xlabel, ylabel = latent_axis_labels(z.shape[1])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -70,15 +82,15 @@ def _scatter(ax, z, y, class_names, size, rasterized=True):
 
 
 def _legend(owner, handles, **kwargs):
-    legend = owner.legend(handles=handles, markerscale=6 / max(handles[0].get_sizes()[0], 1) ** 0.5,
-                          frameon=False, **kwargs)
+    legend = owner.legend(
+        handles=handles, markerscale=6 / max(handles[0].get_sizes()[0], 1) ** 0.5, frameon=False, **kwargs
+    )
     for handle in legend.legend_handles:
         handle.set_alpha(1)
     return legend
 
 
-def latent_scatter(z, y, title: str = "", class_names: Sequence[str] = CLASS_NAMES,
-                   point_size: float = 1.0) -> Figure:
+def latent_scatter(z, y, title: str = "", class_names: Sequence[str] = CLASS_NAMES, point_size: float = 1.0) -> Figure:
     """The report's scatter of latent codes coloured by class.
 
     Args:
@@ -99,8 +111,12 @@ def latent_scatter(z, y, title: str = "", class_names: Sequence[str] = CLASS_NAM
     return fig
 
 
-def comparison(latents: Mapping[str, tuple], titles: Mapping[str, str] | None = None,
-               class_names: Sequence[str] = CLASS_NAMES, point_size: float = 0.5) -> Figure:
+def comparison(
+    latents: Mapping[str, tuple],
+    titles: Mapping[str, str] | None = None,
+    class_names: Sequence[str] = CLASS_NAMES,
+    point_size: float = 0.5,
+) -> Figure:
     """The variants' scatters side by side: top row on each panel's own axes, bottom row on shared axes.
 
     The shared row draws every panel with the same limits (the union of all codes), so that a
@@ -173,8 +189,15 @@ def tile_images(images, rows: int, columns: int, side: int = IMAGE_SIDE) -> np.n
     return images.transpose(0, 2, 1, 3).reshape(rows * side, columns * side)
 
 
-def generated_grid(decode: Callable[[np.ndarray], np.ndarray], lo, hi, n: int = 10, fill=None,
-                   title: str = "", latent_dim: int | None = None) -> Figure:
+def generated_grid(
+    decode: Callable[[np.ndarray], np.ndarray],
+    lo,
+    hi,
+    n: int = 10,
+    fill=None,
+    title: str = "",
+    latent_dim: int | None = None,
+) -> Figure:
     """The report's grid of decoded images over a regular grid of codes (see `grid_codes`).
 
     Args:
@@ -201,8 +224,7 @@ def generated_grid(decode: Callable[[np.ndarray], np.ndarray], lo, hi, n: int = 
     xlabel, ylabel = latent_axis_labels(latent_dim or dims)
     ax.set_xlabel(xlabel)
     if rows > 1:
-        ax.set_yticks(IMAGE_SIDE * np.arange(rows) + (IMAGE_SIDE - 1) / 2,
-                      [f"{value:.3g}" for value in codes[:, 0, 1]])
+        ax.set_yticks(IMAGE_SIDE * np.arange(rows) + (IMAGE_SIDE - 1) / 2, [f"{value:.3g}" for value in codes[:, 0, 1]])
         ax.set_ylabel(ylabel)
     else:
         ax.set_yticks([])
@@ -263,3 +285,198 @@ def loss_curves(history: Sequence[Mapping[str, float]], title: str = "", regular
             ax.set_xticks(epochs)
     fig.suptitle(title)
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# The KL primers
+# ---------------------------------------------------------------------------------------------
+
+# The report's names for its samples: A is the data, B and C two ways of compressing it.
+HISTOGRAM_LABELS = {
+    "A": "A: original data",
+    "B": "B: conventional compression",
+    "C": "C: deep-learning compression",
+}
+
+
+def histograms(results: Mapping[str, object], labels: Mapping[str, str] = HISTOGRAM_LABELS) -> Figure:
+    """The report's histograms: A against each other sample on their shared bins, as densities.
+
+    Args:
+      results: {name: `vae_tf.kl.HistogramKL` of A against that sample}, one panel each, e.g.
+        `vae_tf.primers.histogram_example()` ({"B": ..., "C": ...}).
+      labels: legend entries, {"A": ..., name: ...}.
+
+    Returns:
+      A Figure with one panel per entry of `results`, titled with the report's figure and the
+      true KL.
+    """
+    fig = Figure(figsize=(5.5 * len(results), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(results), sharey=True, squeeze=False)[0]
+    for ax, (name, result) in zip(axes, results.items()):
+        ax.stairs(result.p_density, result.bin_edges, fill=True, alpha=0.5, color="black", label=labels["A"])
+        ax.stairs(result.q_density, result.bin_edges, fill=True, alpha=0.5, color="tab:red", label=labels[name])
+        ax.set(
+            xlabel="value",
+            title=f"report's figure {result.report_value:.4f}, true KL {result.kl:.4f} {result.units}",
+        )
+        ax.legend(loc="upper left", fontsize="small")
+    axes[0].set_ylabel("density")
+    return fig
+
+
+def forward_reverse(landscape, x, target) -> Figure:
+    """P with the forward-KL and reverse-KL fits, and both KL landscapes over (mu, sigma).
+
+    Args:
+      landscape: a `vae_tf.primers.Landscape` (its grid minima are drawn as Gaussians and stars).
+      x: where to draw the densities, shape (N,).
+      target: P's density on x, shape (N,).
+
+    Returns:
+      A Figure with three panels.
+    """
+    from matplotlib.colors import LogNorm
+
+    fig = Figure(figsize=(14, 4), layout="constrained")
+    ax_density, ax_forward, ax_reverse = fig.subplots(1, 3)
+    ax_density.plot(x, target, color="black", label="P (two peaks)")
+    mu, sigma, _ = landscape.forward_best
+    ax_density.plot(
+        x, norm.pdf(x, mu, sigma), color="tab:blue", label=f"argmin KL(P||Q): mu={mu:.2f}, sigma={sigma:.2f}"
+    )
+    for (mu, sigma, _), style in zip(landscape.reverse_local, ("-", "--")):
+        ax_density.plot(
+            x,
+            norm.pdf(x, mu, sigma),
+            color="tab:red",
+            ls=style,
+            label=f"local min KL(Q||P): mu={mu:.2f}, sigma={sigma:.2f}",
+        )
+    ax_density.set(xlabel="x", ylabel="density", title="forward covers, reverse picks a peak")
+    ax_density.legend(fontsize="small", loc="upper left")
+    for ax, values, name, points in (
+        (ax_forward, landscape.forward, "forward KL(P||Q)", [landscape.forward_best]),
+        (ax_reverse, landscape.reverse, "reverse KL(Q||P)", landscape.reverse_local),
+    ):
+        image = ax.pcolormesh(
+            landscape.mus,
+            landscape.sigmas,
+            values,
+            shading="auto",
+            cmap="viridis",
+            norm=LogNorm(vmin=max(values.min(), 1e-3), vmax=values.max()),
+        )
+        for mu, sigma, _ in points:
+            ax.plot(mu, sigma, marker="*", color="white", markersize=12, markeredgecolor="black")
+        ax.set(xlabel="mu", ylabel="sigma", title=f"{name} in nats (log colour)")
+        fig.colorbar(image, ax=ax)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# The fitting experiment
+# ---------------------------------------------------------------------------------------------
+
+
+def fit_summary(result, x, target, peaks: Sequence[float] = ()) -> Figure:
+    """Three panels: the loss per step, mu and sigma per step, and the final Q over P.
+
+    Args:
+      result: a `vae_tf.fit.FitResult`.
+      x: the grid, shape (N,), e.g. `vae_tf.fit.GRID`.
+      target: P on the grid, shape (N,).
+      peaks: where P's peaks are (e.g. `vae_tf.fit.PEAKS`), marked on the mu panel.
+
+    Returns:
+      A Figure.
+    """
+    fig = Figure(figsize=(13, 3.6), layout="constrained")
+    ax_loss, ax_params, ax_density = fig.subplots(1, 3)
+    steps = np.arange(result.steps_done + 1)
+    ax_loss.plot(steps, result.loss, color="tab:blue")
+    ax_loss.set(xlabel="Adam step", ylabel=f"{result.loss_name} loss", title="loss per step")
+    ax_params.plot(steps, result.mu, label="mu", color="tab:red")
+    ax_params.plot(steps, result.sigma, label="sigma", color="tab:green")
+    for peak in peaks:
+        ax_params.axhline(peak, color="grey", lw=0.8, ls=":")
+    ax_params.set(xlabel="Adam step", title="mu and sigma per step")
+    ax_params.legend(loc="best")
+    q_final = norm.pdf(x, result.final_mu, result.final_sigma)
+    ax_density.plot(x, target, color="black", label="P (target)")
+    ax_density.plot(x, norm.pdf(x, result.mu0, result.sigma0), color="tab:orange", ls="--", lw=1, label="Q at start")
+    ax_density.plot(x, q_final, color="tab:red", label="Q at the end")
+    ax_density.set(
+        xlabel="x",
+        title=f"mu={result.final_mu:.3f}, sigma={result.final_sigma:.3f}",
+        ylim=(0, max(0.45, 1.05 * float(q_final.max()))),
+    )
+    ax_density.legend(loc="upper left", fontsize="small")
+    fig.suptitle(f"{result.loss_name} from mu0={result.mu0:g}, sigma0={result.sigma0:g}, {result.steps_done} steps")
+    return fig
+
+
+def final_fits(results, x, target) -> Figure:
+    """Final Q over P for many fits: one panel per fit, a row per start.
+
+    Args:
+      results: `vae_tf.fit.FitResult`s, e.g. from `fit_table` (ordered by start, then loss).
+      x: the grid, shape (N,); target: P on it, shape (N,).
+
+    Returns:
+      A Figure.
+    """
+    starts = list(dict.fromkeys((r.mu0, r.sigma0) for r in results))
+    names = list(dict.fromkeys(r.loss_name for r in results))
+    fig = Figure(figsize=(2.8 * len(names), 2.4 * len(starts)), layout="constrained")
+    axes = fig.subplots(len(starts), len(names), sharex=True, sharey=True, squeeze=False)
+    for r in results:
+        ax = axes[starts.index((r.mu0, r.sigma0)), names.index(r.loss_name)]
+        ax.plot(x, target, color="black", lw=1)
+        ax.plot(x, norm.pdf(x, r.mu0, r.sigma0), color="tab:orange", ls="--", lw=1)
+        ax.plot(x, norm.pdf(x, r.final_mu, r.final_sigma), color="tab:red")
+        ax.set_title(f"{r.loss_name}, mu0={r.mu0:g}\nmu={r.final_mu:.2f}, sigma={r.final_sigma:.2f}", fontsize=9)
+        ax.set_ylim(0, 0.45)
+    fig.suptitle("P (black), Q at the start (dashed) and after the fit (red)")
+    return fig
+
+
+def save_fit_animation(result, path, x, target, frames: int = 50, fps: int = 10) -> Path:
+    """An animated GIF of Q moving toward P (matplotlib's PillowWriter; no external programs).
+
+    Args:
+      result: a `vae_tf.fit.FitResult`.
+      path: where to write the GIF.
+      x: the grid, shape (N,); target: P on it, shape (N,).
+      frames: how many evenly spaced steps to show (at most steps_done + 1), >= 2.
+      fps: frames per second.
+
+    Returns:
+      the path written.
+    """
+    from matplotlib.animation import FuncAnimation, PillowWriter
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if frames < 2:
+        raise ValueError(f"frames must be >= 2, got {frames}")
+    path = Path(path)
+    shown = np.unique(np.linspace(0, result.steps_done, frames).round().astype(int))
+    fig = Figure(figsize=(6, 3.4), layout="constrained", dpi=80)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.plot(x, target, color="black", label="P (target)")
+    (q_line,) = ax.plot(x, norm.pdf(x, result.mu0, result.sigma0), color="tab:red", label="Q")
+    q_peak = max(float(norm.pdf(x, m, s).max()) for m, s in zip(result.mu[shown], result.sigma[shown]))
+    ax.set(xlabel="x", ylim=(0, max(0.45, 1.05 * q_peak)))
+    ax.legend(loc="upper left")
+    title = ax.set_title("")
+
+    def draw(k):
+        step = shown[k]
+        q_line.set_ydata(norm.pdf(x, result.mu[step], result.sigma[step]))
+        title.set_text(f"{result.loss_name}: step {step}, mu={result.mu[step]:.2f}, sigma={result.sigma[step]:.2f}")
+        return q_line, title
+
+    animation = FuncAnimation(fig, draw, frames=len(shown), blit=False)
+    animation.save(path, writer=PillowWriter(fps=fps))
+    return path

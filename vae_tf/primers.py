@@ -7,6 +7,7 @@
   on a parameter grid, for a two-peaked P; their minimisers show mode covering vs mode seeking.
 
 No formula lives here: every KL comes from `vae_tf.kl`.
+Their figures are `vae_tf.plots.histograms` and `vae_tf.plots.forward_reverse`.
 """
 
 from __future__ import annotations
@@ -76,33 +77,6 @@ def histogram_example(seed: int = HISTOGRAM_SEED, smoothing: float = 0.0, units:
         name: kl.histogram_kl(a, other, HISTOGRAM_BINS, smoothing=smoothing, units=units)
         for name, other in (("B", b), ("C", c))
     }
-
-
-def plot_histograms(seed: int = HISTOGRAM_SEED):
-    """The report's three histograms (A, B, C) on the shared bins, as densities.
-
-    Returns:
-      a `matplotlib.figure.Figure`.
-    """
-    from matplotlib.figure import Figure
-
-    a, b, c = histogram_samples(seed)
-    results = histogram_example(seed)
-    fig = Figure(figsize=(11, 3.4), layout="constrained")
-    axes = fig.subplots(1, 2, sharey=True)
-    for ax, (name, sample, label) in zip(
-        axes, (("B", b, "B: conventional compression"), ("C", c, "C: deep-learning compression"))
-    ):
-        ax.hist(a, bins=HISTOGRAM_BINS, density=True, alpha=0.5, color="black", label="A: original data")
-        ax.hist(sample, bins=HISTOGRAM_BINS, density=True, alpha=0.5, color="tab:red", label=label)
-        r = results[name]
-        ax.set(
-            xlabel="value",
-            title=f"report's figure {r.report_value:.4f}, true KL {r.kl:.4f} nats",
-        )
-        ax.legend(loc="upper left", fontsize="small")
-    axes[0].set_ylabel("density")
-    return fig
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,53 +166,3 @@ def forward_reverse_landscape(
         reverse_best=best(reverse),
         reverse_local=[best(reverse, left), best(reverse, ~left)],
     )
-
-
-def plot_forward_reverse(landscape: Landscape, target=None):
-    """P with the forward-KL and reverse-KL fits, and both KL landscapes over (mu, sigma).
-
-    Returns:
-      a `matplotlib.figure.Figure` with three panels.
-    """
-    from matplotlib.colors import LogNorm
-    from matplotlib.figure import Figure
-
-    target = two_peaked_target() if target is None else target
-    x = np.linspace(-20, 25, 1500)
-    fig = Figure(figsize=(14, 4), layout="constrained")
-    ax_density, ax_forward, ax_reverse = fig.subplots(1, 3)
-    ax_density.plot(x, target.prob(x).numpy(), color="black", label="P (two peaks)")
-    mu, sigma, value = landscape.forward_best
-    ax_density.plot(
-        x,
-        tfd.Normal(mu, sigma).prob(x).numpy(),
-        color="tab:blue",
-        label=f"argmin KL(P||Q): mu={mu:.2f}, sigma={sigma:.2f}",
-    )
-    for (mu, sigma, _), style in zip(landscape.reverse_local, ("-", "--")):
-        ax_density.plot(
-            x,
-            tfd.Normal(mu, sigma).prob(x).numpy(),
-            color="tab:red",
-            ls=style,
-            label=f"local min KL(Q||P): mu={mu:.2f}, sigma={sigma:.2f}",
-        )
-    ax_density.set(xlabel="x", ylabel="density", title="forward covers, reverse picks a peak")
-    ax_density.legend(fontsize="small", loc="upper left")
-    for ax, values, name, points in (
-        (ax_forward, landscape.forward, "forward KL(P||Q)", [landscape.forward_best]),
-        (ax_reverse, landscape.reverse, "reverse KL(Q||P)", landscape.reverse_local),
-    ):
-        image = ax.pcolormesh(
-            landscape.mus,
-            landscape.sigmas,
-            values,
-            shading="auto",
-            cmap="viridis",
-            norm=LogNorm(vmin=max(values.min(), 1e-3), vmax=values.max()),
-        )
-        for mu, sigma, _ in points:
-            ax.plot(mu, sigma, marker="*", color="white", markersize=12, markeredgecolor="black")
-        ax.set(xlabel="mu", ylabel="sigma", title=f"{name} in nats (log colour)")
-        fig.colorbar(image, ax=ax)
-    return fig

@@ -1,0 +1,131 @@
+"""Write every figure in docs/figures: the KL ones computed here, the VAE ones from a compare directory.
+
+    python docs/make_figures.py --runs runs/compare-report   # every figure
+    python docs/make_figures.py --only kl                    # the KL and fitting figures alone
+
+The KL figures (kl_*, fit_*) are computed: the primers' examples and the 10,000-step fits take
+seconds each. The VAE figures (vae_*) are drawn from a finished `python -m vae_tf.compare --out DIR`
+directory (its kl, none and mse runs); this script never trains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FIGURES = REPO / "docs" / "figures"
+GROUPS = ("kl", "vae")
+KL_DPI = 80
+HOW_TO_COMPARE = "python -m vae_tf.compare --out runs/compare-report"
+
+
+def kl_figures(out: Path, progress=print) -> None:
+    """kl_histograms.png, kl_forward_reverse.png, fit_final_fits.png, fit_kl_div_mu0.png and the two GIFs."""
+    import numpy as np
+
+    from vae_tf import fit, plots, primers, rundir
+
+    def save(fig, name):
+        rundir.write_figure(out / name, fig, KL_DPI)
+        progress(f"wrote {out / name}")
+
+    save(plots.histograms(primers.histogram_example()), "kl_histograms.png")
+    x = np.linspace(-20, 25, 1500)
+    target = primers.two_peaked_target().prob(x).numpy()
+    save(plots.forward_reverse(primers.forward_reverse_landscape(), x, target), "kl_forward_reverse.png")
+
+    results = fit.fit_table()  # every loss from (0, 1), then from (5, 1); 10,000 steps each
+    grid_target = np.exp(fit.target_log_density(fit.GRID).numpy())
+    save(plots.final_fits(results, fit.GRID, grid_target), "fit_final_fits.png")
+    save(plots.fit_summary(results[0], fit.GRID, grid_target, fit.PEAKS), "fit_kl_div_mu0.png")
+    mse_from_5 = next(r for r in results if r.loss_name == "mse" and r.mu0 == 5.0)
+    for result, name in ((results[0], "fit_kl_div_mu0.gif"), (mse_from_5, "fit_mse_mu5.gif")):
+        plots.save_fit_animation(result, out / name, fit.GRID, grid_target, frames=50)
+        progress(f"wrote {out / name}")
+
+
+def vae_figures(runs: dict, out: Path, progress=print) -> None:
+    """vae_comparison.png (as compare draws it) and vae_generated_grid_{kl,none}.png (as plot draws them)."""
+    from vae_tf import compare, plot, plots, rundir
+
+    latents = {variant: run.latents() for variant, run in runs.items()}
+    fig = plots.comparison(
+        {variant: (arrays["z"], arrays["y"]) for variant, arrays in latents.items()},
+        titles={variant: run.title for variant, run in runs.items()},
+    )
+    rundir.write_figure(out / "vae_comparison.png", fig, compare.DPI)
+    progress(f"wrote {out / 'vae_comparison.png'}")
+    for variant in ("kl", "none"):
+        z = latents[variant]["z"]
+        model = runs[variant].model()
+        lo, hi, fill, where = plot.grid_bounds(z)
+        fig = plots.generated_grid(
+            model.decode,
+            lo,
+            hi,
+            10,
+            fill,
+            title=f"{runs[variant].title}: decoded {where}",
+            latent_dim=z.shape[1],
+        )
+        rundir.write_figure(out / f"vae_generated_grid_{variant}.png", fig, plot.DPI)
+        progress(f"wrote {out / f'vae_generated_grid_{variant}.png'}")
+
+
+def open_compare_dir(path) -> dict:
+    """{variant: Run} of a compare directory; a `UsageError` that says how to make one if it is not."""
+    from vae_tf.cli import UsageError
+    from vae_tf.compare import open_runs
+    from vae_tf.config import REGULARIZERS as VARIANTS
+    from vae_tf.rundir import RunDirError
+
+    path = Path(path)
+    try:
+        return open_runs([path / variant for variant in VARIANTS])
+    except (RunDirError, UsageError) as error:
+        raise UsageError(
+            f"{path} is not a finished compare directory ({str(error).rstrip('.')}); make one with `{HOW_TO_COMPARE}`"
+        ) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python docs/make_figures.py",
+        description=__doc__.splitlines()[0],
+        epilog=f"--runs DIR is a directory written by `{HOW_TO_COMPARE}` (about 3 x 15 s on 2 CPU cores).",
+    )
+    parser.add_argument("--runs", metavar="DIR", default=None, help="a compare directory (DIR/kl, DIR/none, DIR/mse)")
+    parser.add_argument("--only", choices=GROUPS, default=None, help="write only the kl_*/fit_* or the vae_* figures")
+    parser.add_argument("--out", metavar="DIR", type=Path, default=FIGURES, help="where to write (docs/figures)")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    groups = [args.only] if args.only else list(GROUPS)
+    if "vae" in groups and args.runs is None:
+        print(
+            f"error: the vae_* figures need --runs DIR, a directory made by `{HOW_TO_COMPARE}`; "
+            "or pass --only kl for the KL figures alone",
+            file=sys.stderr,
+        )
+        return 2
+    sys.path.insert(0, str(REPO))  # run from a checkout without `pip install -e .`
+    from vae_tf.cli import run_command
+
+    def body():
+        runs = open_compare_dir(args.runs) if "vae" in groups else None  # fail before the slow part
+        args.out.mkdir(parents=True, exist_ok=True)
+        if "kl" in groups:
+            kl_figures(args.out)
+        if runs is not None:
+            vae_figures(runs, args.out)
+        return 0
+
+    return run_command(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
