@@ -107,6 +107,7 @@ def test_the_grid_matrix_product_equals_summing_the_cross_entropy(vae, test_imag
 def test_chunked_results_equal_unchunked(vae, test_images):
     whole = importance_sampled(vae, test_images, 60, images_per_chunk=6, samples_per_chunk=60)
     pieces = importance_sampled(vae, test_images, 60, images_per_chunk=4, samples_per_chunk=7)
+    assert {"neg_elbo", "iwae"} <= set(whole) and set(pieces) == set(whole)
     for name in whole:
         np.testing.assert_allclose(pieces[name], whole[name], rtol=1e-5, err_msg=name)
     whole_grid = grid_log_marginal(vae, test_images, **GRID, points_per_chunk=10**6)

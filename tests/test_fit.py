@@ -126,14 +126,12 @@ def test_cli_writes_png_gif_history_and_result(tmp_path):
     assert summary["loss"] == "mse" and summary["final_mu"] == pytest.approx(history[-1, 2], abs=1e-6)
 
 
-def test_cli_never_overwrites_out_without_overwrite(tmp_path, capsys):
+def test_cli_never_overwrites_out_without_overwrite(tmp_path, refused):
     out = tmp_path / "run"
     out.mkdir()
     (out / "fit.png").write_bytes(b"an earlier run")
-    with pytest.raises(SystemExit) as exit_info:
-        fit.main(["--steps", "5", "--no-gif", "--out", str(out)])
-    assert exit_info.value.code == 2
-    assert "already exists and is not empty; pass --overwrite" in capsys.readouterr().err
+    refused(fit.main, ["--steps", "5", "--no-gif", "--out", str(out)],
+            "already exists and is not empty; pass --overwrite")
     assert (out / "fit.png").read_bytes() == b"an earlier run"
     assert fit.main(["--steps", "5", "--no-gif", "--out", str(out), "--overwrite"]) == 0
     assert (out / "fit.png").read_bytes().startswith(b"\x89PNG")
@@ -151,13 +149,9 @@ def test_cli_never_overwrites_out_without_overwrite(tmp_path, capsys):
         (["--frames", "1"], "--frames must be >= 2"),
     ],
 )
-def test_cli_rejects_bad_flags_in_one_line(argv, message, capsys, tmp_path):
-    with pytest.raises(SystemExit) as exit_info:
-        fit.main(argv + ["--out", str(tmp_path / "never")])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert message in err
-    assert err.count("\n") == 1 and err.startswith("python -m vae_tf.fit: error: ")
+def test_cli_rejects_bad_flags_in_one_line(argv, message, tmp_path, refused):
+    err = refused(fit.main, argv + ["--out", str(tmp_path / "never")], message)
+    assert err.count("\n") == 1 and err.startswith("python -m vae_tf.fit: error: ")  # no usage lines
     assert not (tmp_path / "never").exists()
 
 
