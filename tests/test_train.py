@@ -31,7 +31,7 @@ def cli_run(tmp_path_factory):
 
 def test_cli_run_writes_every_file_of_the_run_directory(cli_run):
     out, stdout = cli_run
-    assert all((out / name).is_file() for name in RUN_FILES)
+    assert sorted(path.name for path in out.iterdir()) == sorted(RUN_FILES)  # and nothing else: no leftovers
     assert stdout.strip().endswith(f"run directory: {out}")
     assert stdout.count("10/10") == 3  # 1000 images / batch 100 = 10 steps, for 3 epochs
     config = json.loads((out / "config.json").read_text())
