@@ -18,9 +18,7 @@ from vae_tf.compress import (
     psnr,
     report_sizes,
 )
-from vae_tf.config import TrainConfig
 from vae_tf.model import build_decoder
-from vae_tf.train import train
 
 
 def test_the_reports_sizes_to_the_last_digit():
@@ -103,31 +101,32 @@ def test_pca_with_every_component_is_lossless_and_more_components_help(images):
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    return train(TrainConfig(limit=1000, epochs=1), tmp_path_factory.mktemp("runs") / "kl", verbose=0)
+def run(copy_of_tiny_run):
+    """The shared tiny run (2,000 training images, 2-d codes), copied: compress writes into it."""
+    return copy_of_tiny_run()
 
 
 @pytest.fixture(scope="module")
-def compressed(tiny_run):
-    assert main([str(tiny_run)]) == 0
-    return json.loads((tiny_run / "compression.json").read_text())
+def compressed(run):
+    assert main([str(run)]) == 0
+    return json.loads((run / "compression.json").read_text())
 
 
 def test_compress_writes_the_reports_comparison_for_the_runs_images(compressed):
-    assert compressed["train_images"] == 1000 and compressed["latent_dim"] == 2
-    assert compressed["report"]["images_float64"]["bytes"] == 1000 * 784 * 8
-    assert compressed["report"]["codes_float32"]["bytes"] == 1000 * 2 * 4
+    assert compressed["train_images"] == 2000 and compressed["latent_dim"] == 2
+    assert compressed["report"]["images_float64"]["bytes"] == 2000 * 784 * 8
+    assert compressed["report"]["codes_float32"]["bytes"] == 2000 * 2 * 4
     assert compressed["report"]["ratio"] == 784
     assert compressed["decoder_parameters"] == 79_484
 
 
 def test_compress_sizes_are_what_the_shapes_imply(compressed):
     sizes = {entry["name"]: entry for entry in compressed["sizes"]}
-    assert sizes["images as uint8 (as stored)"]["bytes"] == 784_000
-    assert sizes["codes z as float16"]["bytes"] == 4_000
+    assert sizes["images as uint8 (as stored)"]["bytes"] == 1_568_000
+    assert sizes["codes z as float16"]["bytes"] == 8_000
     assert sizes["decoder weights as float32"]["bytes"] == 79_484 * 4
-    assert sizes["VAE: float32 codes + decoder"]["bytes"] == 8_000 + 79_484 * 4
-    assert sizes["PCA (2 components): float32 codes + components + mean"]["bytes"] == 8_000 + 3 * 784 * 4
+    assert sizes["VAE: float32 codes + decoder"]["bytes"] == 16_000 + 79_484 * 4
+    assert sizes["PCA (2 components): float32 codes + components + mean"]["bytes"] == 16_000 + 3 * 784 * 4
     gz = sizes["images as the gzip'd IDX file (all 60,000)"]
     assert gz["bytes"] == os.path.getsize(gz["file"]) and gz["measured"] == "file size on disk"
     assert gz["bits_per_image"] == gz["bytes"] * 8 / 60_000
@@ -136,7 +135,7 @@ def test_compress_sizes_are_what_the_shapes_imply(compressed):
         assert entry["times_smaller_than_uint8"] == pytest.approx(784 * 8 / entry["bits_per_image"])
 
 
-def test_compress_measures_quality_on_the_test_set(compressed, tiny_run, fashion_mnist):
+def test_compress_measures_quality_on_the_test_set(compressed, run, fashion_mnist):
     quality = compressed["quality"]
     assert quality["test_images"] == 10_000
     for key in ("vae_float32_codes", "vae_float16_codes", "pca", "mean_image"):
@@ -146,7 +145,7 @@ def test_compress_measures_quality_on_the_test_set(compressed, tiny_run, fashion
 
     # The mean image's error, recomputed by hand from the run's training images.
     (x_train, _), (x_test, _) = fashion_mnist
-    mean = x_train[:1000].reshape(1000, 784).mean(axis=0) / 255
+    mean = x_train[:2000].reshape(2000, 784).mean(axis=0) / 255
     mse = np.mean((x_test.reshape(-1, 784) / 255 - mean) ** 2)
     assert quality["mean_image"]["psnr_db"] == pytest.approx(10 * np.log10(1 / mse), rel=1e-6)  # float32 pixels
 
@@ -155,31 +154,26 @@ def test_the_printed_table_gives_the_reports_sizes_in_full(compressed):
     from vae_tf.compress import format_table
 
     lines = format_table(compressed).splitlines()
-    assert lines[0] == "The report's comparison (1,000 training images):"
-    assert lines[1].endswith("(1000, 784)     6,272,000 bytes  5.9814453125 MiB")
-    assert lines[2].endswith("(1000, 2)         8,000 bytes  0.00762939453125 MiB")
+    assert lines[0] == "The report's comparison (2,000 training images):"
+    assert lines[1].endswith("(2000, 784)    12,544,000 bytes  11.962890625 MiB")
+    assert lines[2].endswith("(2000, 2)        16,000 bytes  0.0152587890625 MiB")
     assert lines[3] == "  ratio 784"
 
 
-def test_compress_does_not_replace_files_without_overwrite(compressed, tiny_run, tmp_path, capsys):
-    before = (tiny_run / "compression.json").read_text()
-    assert main([str(tiny_run)]) == 1
-    assert capsys.readouterr().err == (
-        f"error: {tiny_run} already has compression.json; pass --overwrite to replace it, or choose another --out.\n")
-    assert (tiny_run / "compression.json").read_text() == before
+def test_compress_does_not_replace_files_without_overwrite(compressed, run, tmp_path, refused):
+    before = (run / "compression.json").read_text()
+    refused(main, [str(run)],
+            f"error: {run} already has compression.json; pass --overwrite to replace it, or choose another --out.")
+    assert (run / "compression.json").read_text() == before
 
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "compression.json").write_text("my own notes")
-    assert main([str(tiny_run), "--out", str(mine)]) == 1
-    assert capsys.readouterr().err.startswith(f"error: {mine} already has compression.json")
+    refused(main, [str(run), "--out", str(mine)], f"error: {mine} already has compression.json")
     assert (mine / "compression.json").read_text() == "my own notes"
 
 
-def test_compress_refuses_what_is_not_a_run_in_one_line(tmp_path, capsys):
+def test_compress_refuses_what_is_not_a_run_in_one_line(tmp_path, refused):
     (tmp_path / "notes.txt").write_text("mine")
-    assert main([str(tmp_path)]) == 1
-    err = capsys.readouterr().err
-    assert len(err.splitlines()) == 1
-    assert err.startswith(f"error: {tmp_path} is not a finished vae_tf run directory (missing config.json")
+    refused(main, [str(tmp_path)], f"error: {tmp_path} is not a finished vae_tf run directory (missing config.json")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt"]

@@ -115,5 +115,6 @@ def test_one_step_on_two_replicas_equals_one_step_on_one_device(images):
         assert (one["replicas"], two["replicas"]) == (1, 2)
         for name in ("loss", "reconstruction_loss", "kl_loss"):
             assert two["logs"][name] == pytest.approx(one["logs"][name], rel=1e-5), (reduction, name)
+        assert len(one["weights"]) == len(two["weights"]) == 10  # kernel and bias of 5 dense layers
         for w_one, w_two in zip(one["weights"], two["weights"]):
             np.testing.assert_allclose(w_two, w_one, rtol=1e-4, atol=2e-6)

@@ -31,13 +31,9 @@ GRID = {"extent": 8.0, "points": 321}
 
 
 @pytest.fixture(scope="module")
-def small_run(tmp_path_factory):
-    return Run.open(train(TrainConfig(limit=2000, epochs=2), tmp_path_factory.mktemp("runs") / "small", verbose=0))
-
-
-@pytest.fixture(scope="module")
-def vae(small_run):
-    return small_run.model()
+def vae(tiny_run):
+    """The shared tiny run's model: 2,000 training images, 2 epochs, 2-d codes."""
+    return Run.open(tiny_run).model()
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +107,7 @@ def test_the_grid_matrix_product_equals_summing_the_cross_entropy(vae, test_imag
 def test_chunked_results_equal_unchunked(vae, test_images):
     whole = importance_sampled(vae, test_images, 60, images_per_chunk=6, samples_per_chunk=60)
     pieces = importance_sampled(vae, test_images, 60, images_per_chunk=4, samples_per_chunk=7)
+    assert {"neg_elbo", "iwae"} <= set(whole) and set(pieces) == set(whole)
     for name in whole:
         np.testing.assert_allclose(pieces[name], whole[name], rtol=1e-5, err_msg=name)
     whole_grid = grid_log_marginal(vae, test_images, **GRID, points_per_chunk=10**6)
@@ -153,10 +150,16 @@ def test_iwae_climbs_toward_the_grid_value_and_the_elbo_stays_below_both(vae, te
 
 
 @pytest.fixture(scope="module")
-def evaluated(small_run):
-    assert main([str(small_run.path), "--k", "20", "--limit", "30", "--exact", "--grid-extent", "6",
+def run(copy_of_tiny_run):
+    """A copy of the shared tiny run: the command writes evaluation.json into it."""
+    return copy_of_tiny_run()
+
+
+@pytest.fixture(scope="module")
+def evaluated(run):
+    assert main([str(run), "--k", "20", "--limit", "30", "--exact", "--grid-extent", "6",
                  "--grid-points", "101", "--verbose", "0"]) == 0
-    return small_run.path / "evaluation.json"
+    return run / "evaluation.json"
 
 
 def test_cli_writes_evaluation_json_with_overall_and_per_class_numbers(evaluated, capsys):
@@ -173,18 +176,17 @@ def test_cli_writes_evaluation_json_with_overall_and_per_class_numbers(evaluated
         assert weighted == pytest.approx(overall[name])
 
 
-def test_cli_never_overwrites_an_evaluation_without_overwrite(evaluated, small_run, capsys):
+def test_cli_never_overwrites_an_evaluation_without_overwrite(evaluated, run, refused):
     before = evaluated.read_bytes()
-    assert main([str(small_run.path), "--k", "2", "--limit", "3", "--verbose", "0"]) == 1
-    assert capsys.readouterr().err.startswith(f"error: {evaluated.parent} already has evaluation.json; "
-                                              "pass --overwrite")
+    refused(main, [str(run), "--k", "2", "--limit", "3", "--verbose", "0"],
+            f"error: {evaluated.parent} already has evaluation.json; pass --overwrite")
     assert evaluated.read_bytes() == before
-    assert main([str(small_run.path), "--k", "2", "--limit", "3", "--verbose", "0", "--overwrite"]) == 0
+    assert main([str(run), "--k", "2", "--limit", "3", "--verbose", "0", "--overwrite"]) == 0
     assert json.loads(evaluated.read_text())["test_images"] == 3
 
 
-def test_cli_out_names_a_file_or_a_directory(small_run, tmp_path):
-    quick = [str(small_run.path), "--k", "2", "--limit", "2", "--verbose", "0"]
+def test_cli_out_names_a_file_or_a_directory(tiny_run, tmp_path):
+    quick = [str(tiny_run), "--k", "2", "--limit", "2", "--verbose", "0"]
     assert main([*quick, "--out", str(tmp_path / "a.json")]) == 0
     assert main([*quick, "--out", str(tmp_path / "b")]) == 0
     assert json.loads((tmp_path / "a.json").read_text())["k"] == 2
@@ -209,17 +211,11 @@ def three_dimensional_run(tmp_path_factory):
         (["{small}", "--limit", "0"], "must be at least 1"),
     ],
 )
-def test_cli_rejects_bad_input_in_one_line(arguments, message, small_run, three_dimensional_run, tmp_path, capsys):
-    places = {"missing": tmp_path / "nowhere", "empty": tmp_path, "three": three_dimensional_run,
-              "small": small_run.path}
+def test_cli_rejects_bad_input_in_one_line(arguments, message, tiny_run, three_dimensional_run, tmp_path, refused):
+    places = {"missing": tmp_path / "nowhere", "empty": tmp_path, "three": three_dimensional_run, "small": tiny_run}
     argv = [argument.format(**places) for argument in arguments] + ["--verbose", "0", "--out", str(tmp_path / "e.json")]
-    try:
-        code = main(argv)
-    except SystemExit as exit:  # argparse's rejections
-        code = exit.code
-    assert code != 0
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    err = refused(main, argv, message)
+    assert err.startswith("error: ") and err.count("\n") == 1  # no usage lines either: this parser prints one
     assert not (tmp_path / "e.json").exists()
 
 

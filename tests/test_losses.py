@@ -76,6 +76,7 @@ def test_shares_of_a_split_batch_add_up_to_the_whole(reduction, regularizer):
         vae_losses(X[s], LOGITS[s], Z_MEAN[s], Z_LOG_VAR[s], regularizer, reduction, global_batch_size=B)
         for s in (slice(0, 2), slice(2, 4))
     ]
+    assert {"loss", "reconstruction_loss", "kl_loss"} <= set(whole)
     for name in whole:
         np.testing.assert_allclose(halves[0][name] + halves[1][name], whole[name], rtol=1e-5)
 

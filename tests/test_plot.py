@@ -8,37 +8,30 @@ import numpy as np
 import pytest
 
 from vae_tf import plots
-from vae_tf.config import TrainConfig
 from vae_tf.data import CLASS_NAMES
 from vae_tf.plot import FIGURES, grid_bounds, main
-from vae_tf.train import train
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    return train(TrainConfig(limit=1000, epochs=1, regularizer="none"), tmp_path_factory.mktemp("runs") / "none",
-                 verbose=0)
-
-
-def test_plot_writes_the_four_figures_into_the_run_directory(tiny_run, capsys):
-    assert main([str(tiny_run)]) == 0
+def test_plot_writes_the_four_figures_into_the_run_directory(copy_of_tiny_run, capsys, refused):
+    run = copy_of_tiny_run()
+    assert main([str(run)]) == 0
     printed = capsys.readouterr().out.splitlines()
+    assert len(FIGURES) == 4
     for name in FIGURES:
-        assert (tiny_run / name).read_bytes()[:8] == PNG, name
-        assert f"wrote {tiny_run / name}" in printed
-    assert main([str(tiny_run)]) == 1  # a second time: the figures are there now
-    err = capsys.readouterr().err.strip()
-    assert err.startswith(f"error: {tiny_run} already has latent_scatter.png, generated_grid.png") and \
-        err.endswith("pass --overwrite to replace them, or choose another --out.")
-    stamps = [os.stat(tiny_run / name).st_mtime_ns for name in FIGURES]
-    assert main([str(tiny_run), "--overwrite", "--grid-range", "-3", "3"]) == 0
-    assert [os.stat(tiny_run / name).st_mtime_ns for name in FIGURES] != stamps
+        assert (run / name).read_bytes()[:8] == PNG, name
+        assert f"wrote {run / name}" in printed
+    # A second time: the figures are there now.
+    err = refused(main, [str(run)], f"error: {run} already has latent_scatter.png, generated_grid.png")
+    assert err.endswith("pass --overwrite to replace them, or choose another --out.\n")
+    stamps = [os.stat(run / name).st_mtime_ns for name in FIGURES]
+    assert main([str(run), "--overwrite", "--grid-range", "-3", "3"]) == 0
+    assert [os.stat(run / name).st_mtime_ns for name in FIGURES] != stamps
 
 
 def test_plot_writes_elsewhere_with_out(tiny_run, tmp_path):
-    out = tmp_path / "figures" / "none"
+    out = tmp_path / "figures" / "kl"
     assert main([str(tiny_run), "--out", str(out), "--grid-size", "4", "--examples", "3"]) == 0
     assert sorted(path.name for path in out.iterdir()) == sorted(FIGURES)
 
@@ -51,20 +44,15 @@ def test_plot_writes_elsewhere_with_out(tiny_run, tmp_path):
     (["--grid-range", "-3"], "argument --grid-range: expected 2 arguments"),
     (["--grid-size", "0"], "argument --grid-size: '0' must be at least 1"),
 ])
-def test_bad_options_are_refused_in_one_line(args, reason, tiny_run, capsys):
-    with pytest.raises(SystemExit) as exited:
-        main([str(tiny_run), "--out", str(tiny_run / "never"), *args])
-    assert exited.value.code == 2
-    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
-    assert len(errors) == 1 and reason in errors[0]
-    assert not (tiny_run / "never").exists()
+def test_bad_options_are_refused_in_one_line(args, reason, tiny_run, tmp_path, refused):
+    refused(main, [str(tiny_run), "--out", str(tmp_path / "never"), *args], reason)
+    assert not (tmp_path / "never").exists()
 
 
-def test_a_directory_that_is_not_a_run_is_refused(tmp_path, capsys):
+def test_a_directory_that_is_not_a_run_is_refused(tmp_path, refused):
     (tmp_path / "notes.txt").write_text("not a run")
-    assert main([str(tmp_path)]) == 1
-    assert capsys.readouterr().err.startswith(
-        f"error: {tmp_path} is not a finished vae_tf run directory (missing config.json, history.csv")
+    refused(main, [str(tmp_path)],
+            f"error: {tmp_path} is not a finished vae_tf run directory (missing config.json, history.csv")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt"]
 
 
