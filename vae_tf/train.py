@@ -23,6 +23,7 @@ from pathlib import Path
 
 from vae_tf.cli import UsageError, number, run_command
 from vae_tf.config import STRATEGIES, TrainConfig
+from vae_tf.distributed import WorkerLost, is_chief
 from vae_tf.losses import REDUCTIONS, REGULARIZERS
 from vae_tf.rundir import FORMAT, FORMAT_VERSION, RUN_FILES
 
@@ -214,7 +215,9 @@ def train(config: TrainConfig, out=None, overwrite: bool = False, verbose: int =
       UsageError: `out` is not empty and `overwrite` is False.
       NonFiniteLoss: the loss became NaN or infinite; the last good epoch stays checkpointed.
     """
-    out = prepare_out_dir(out if out is not None else default_out_dir(config), overwrite)
+    out = Path(out if out is not None else default_out_dir(config))
+    if is_chief(config.strategy):  # [multiworker] only the chief writes the run directory
+        out = prepare_out_dir(out, overwrite)
     return _run(config, out, verbose, command=command)
 
 
@@ -257,6 +260,7 @@ def _run(config: TrainConfig, out: Path, verbose: int, command=None, state: dict
     from vae_tf import rundir
     from vae_tf.callbacks import EpochCheckpoint, EpochTimer, NonFiniteLoss, StopOnNonFiniteLoss
     from vae_tf.data import flatten_images, load_fashion_mnist
+    from vae_tf.distributed import stop_if_a_worker_is_lost, weights_fingerprint, writable_run_dir
     from vae_tf.engine import build_vae, fit_inputs, make_strategy, training_images
 
     started = time.time()
@@ -264,6 +268,9 @@ def _run(config: TrainConfig, out: Path, verbose: int, command=None, state: dict
         strategy = make_strategy(config.strategy, config.devices)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    # [multiworker] every worker saves every file (saving takes part in collectives); only the
+    # chief's land in the run directory, the others' in a temporary one deleted at exit.
+    run_dir, out = out, writable_run_dir(out, is_chief(config.strategy))
     ((x_train, y_train), _), source = load_fashion_mnist(config.data_dir, return_source=True)
     y = y_train[: config.limit]
     x = flatten_images(x_train[: config.limit])
@@ -295,14 +302,15 @@ def _run(config: TrainConfig, out: Path, verbose: int, command=None, state: dict
     keras.utils.set_random_seed(config.seed)
     vae = build_vae(config, len(x), strategy)
     if state:
-        _restore(vae, out / "checkpoint", state, strategy)
+        _restore(vae, run_dir / "checkpoint", state, strategy)
 
     names = [metric.name for metric in vae.metrics]
     timer = EpochTimer()
     checkpoint = EpochCheckpoint(out / "checkpoint", state["history"] if state else [], names, timer)
     watchdog = StopOnNonFiniteLoss(vae.steps_per_execution)
-    vae.fit(**fit_inputs(x, config, first_epoch), epochs=config.epochs, initial_epoch=first_epoch,
-            verbose=verbose, callbacks=[timer, watchdog, checkpoint])
+    with stop_if_a_worker_is_lost(config.strategy, run_dir):  # [multiworker] no hang if one dies
+        vae.fit(**fit_inputs(x, config, first_epoch, strategy), epochs=config.epochs,
+                initial_epoch=first_epoch, verbose=verbose, callbacks=[timer, watchdog, checkpoint])
     if watchdog.failure:
         kept = (f"the last good state (epoch {checkpoint.history[-1]['epoch']}) is kept in {out / 'checkpoint'}"
                 if checkpoint.history else "no epoch completed")
@@ -330,7 +338,9 @@ def _run(config: TrainConfig, out: Path, verbose: int, command=None, state: dict
     })
     shutil.rmtree(out / "checkpoint", ignore_errors=True)  # the finished run supersedes it
     assert all((out / name).is_file() for name in RUN_FILES)
-    return out
+    if config.strategy == "multiworker":  # [multiworker] equal on every worker, by construction
+        print(f"final weights fingerprint: {weights_fingerprint(vae.get_weights())}", flush=True)
+    return run_dir
 
 
 def _restore(vae, checkpoint_dir: Path, state: dict, strategy) -> None:
@@ -375,7 +385,9 @@ def main(argv=None) -> int:
         if args.resume is not None:
             out = resume(args.resume, verbose)
         else:
-            out = prepare_out_dir(args.out if args.out is not None else default_out_dir(config), args.overwrite)
+            out = Path(args.out if args.out is not None else default_out_dir(config))
+            if is_chief(config.strategy):  # [multiworker] only the chief writes the run directory
+                out = prepare_out_dir(out, args.overwrite)
             out = train(config, out, overwrite=True, verbose=verbose,
                         command=["python", "-m", "vae_tf.train", *argv])
         print(f"run directory: {out}")
@@ -385,7 +397,7 @@ def main(argv=None) -> int:
         return (f"\ninterrupted: {out} keeps every completed epoch; continue with "
                 f"`python -m vae_tf.train --resume {out}`")
 
-    return run_command(body, interrupted, errors=(NonFiniteLoss,))
+    return run_command(body, interrupted, errors=(NonFiniteLoss, WorkerLost))
 
 
 if __name__ == "__main__":
