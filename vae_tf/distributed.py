@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -127,7 +128,7 @@ def writable_run_dir(out: Path, chief: bool) -> Path:
 
 
 def collective_timeout() -> float:
-    """Seconds a collective may wait: $VAE_TF_COLLECTIVE_TIMEOUT, else COLLECTIVE_TIMEOUT_SECONDS."""
+    """Seconds a collective may wait: $VAE_TF_COLLECTIVE_TIMEOUT (0: forever), else COLLECTIVE_TIMEOUT_SECONDS."""
     text = os.environ.get(COLLECTIVE_TIMEOUT_VARIABLE)
     if text is None:
         return COLLECTIVE_TIMEOUT_SECONDS
@@ -135,8 +136,8 @@ def collective_timeout() -> float:
         seconds = float(text)
     except ValueError:
         seconds = float("nan")
-    if not seconds > 0 or seconds == float("inf"):
-        raise ValueError(f"${COLLECTIVE_TIMEOUT_VARIABLE}={text!r} is not a positive number of seconds; "
+    if not 0 <= seconds < float("inf"):
+        raise ValueError(f"${COLLECTIVE_TIMEOUT_VARIABLE}={text!r} is not a number of seconds (0: no timeout); "
                          f"unset it for the default of {COLLECTIVE_TIMEOUT_SECONDS:g}.")
     return seconds
 
@@ -149,7 +150,7 @@ def make_multiworker_strategy():
     import tensorflow as tf
 
     read_tf_config()
-    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=collective_timeout())
+    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=collective_timeout() or None)
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
 
 
@@ -232,20 +233,38 @@ LOST_WORKER_ERRORS = ("UnavailableError", "DeadlineExceededError", "CancelledErr
                       "InternalError", "FailedPreconditionError")
 
 
+def lost_worker_message(error: Exception, run_dir: Path) -> str:
+    """One line for a collective that failed because another worker died or hung: who, and the fix."""
+    text = str(error)
+    if "stopped sending heartbeats" in text or "unhealthy" in text:
+        tasks = sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", text))) or ["a worker"]
+        what = f"{', '.join(tasks)} stopped sending heartbeats"
+    elif "coordination service" in text:
+        what = "the chief (which runs the cluster's coordination service) cannot be reached"
+    elif type(error).__name__ == "DeadlineExceededError":
+        what = (f"a collective waited longer than {collective_timeout():g} s "
+                f"(${COLLECTIVE_TIMEOUT_VARIABLE}) for the other workers")
+    else:  # TensorFlow's message starts with where the op was defined; keep its cause
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        causes = [line.split("aborted by:", 1)[1].strip() for line in lines if "aborted by:" in line] or [
+            line for line in lines if not line.startswith(("Graph execution error", "Detected at", "File "))]
+        what = f"{type(error).__name__}: {(causes[0] if causes else '')[:200]}"
+    return (f"a worker of the cluster was lost ({what}); training stopped. Restart every worker with "
+            f"`python -m vae_tf.train --resume {run_dir}` to continue from the chief's last checkpoint.")
+
+
 @contextlib.contextmanager
 def stop_if_a_worker_is_lost(strategy_name: str, run_dir: Path):
     """Turn the errors a dead or unreachable worker causes into `WorkerLost`, naming the fix.
 
     Only under `multiworker`: elsewhere these errors are real bugs and keep their traceback.
+    TensorFlow's coordination service notices a dead worker by its missing heartbeats (about
+    10 s here) and aborts the collectives; the collective timeout catches a worker that is
+    alive but stuck.
     """
     try:
         yield
     except Exception as error:
         if strategy_name != "multiworker" or type(error).__name__ not in LOST_WORKER_ERRORS:
             raise
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise WorkerLost(
-            f"another worker stopped answering ({type(error).__name__}: {first_line[:200]}); training "
-            f"stopped. Restart every worker with `python -m vae_tf.train --resume {run_dir}` to continue "
-            "from the chief's last checkpoint."
-        ) from None
+        raise WorkerLost(lost_worker_message(error, run_dir)) from None
