@@ -115,7 +115,7 @@ def test_a_dead_worker_stops_the_other_with_one_line_and_resume_continues(one_pr
     out = tmp_path / "shared" / "run"  # both workers are given the same --out, as on a shared disk
     state = out / "checkpoint" / "state.json"
     workers = start_cluster(lambda i: [*RUN, "--epochs", "4", "--strategy", "multiworker", "--out", str(out)],
-                            tmp_path, VAE_TF_COLLECTIVE_TIMEOUT="20")
+                            tmp_path)
     deadline = time.time() + 120
     while not state.is_file() and time.time() < deadline and workers[0].poll() is None:
         time.sleep(0.05)

@@ -10,7 +10,7 @@ the strategy itself:
   saves every file (saving reads the loss trackers, and reading them is a collective that all
   workers must join); the others save into a temporary directory that is deleted at exit.
 - `distribute_batches`: each worker gathers only its replicas' shares of every global batch.
-- `stop_if_a_worker_is_lost`: a worker that dies turns the others' hang into a one-line error.
+- `stop_if_a_worker_is_lost`: a worker that dies stops the others with a one-line error.
 
 Nothing here imports TensorFlow at module level, so the CLI can check $TF_CONFIG cheaply.
 """
@@ -27,13 +27,6 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-
-# How long one collective (e.g. a step's gradient all-reduce) may wait for the other workers
-# before this worker gives up. A worker that dies makes the others wait in their next
-# collective; after this many seconds they stop with `WorkerLost`. It must exceed the longest
-# time one worker can run ahead of another: the first step's tracing, an epoch's checkpoint.
-COLLECTIVE_TIMEOUT_SECONDS = 60.0
-COLLECTIVE_TIMEOUT_VARIABLE = "VAE_TF_COLLECTIVE_TIMEOUT"
 
 TF_CONFIG_EXAMPLE = ('TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
                      '"task": {"type": "worker", "index": 0}}\'')
@@ -127,31 +120,21 @@ def writable_run_dir(out: Path, chief: bool) -> Path:
     return scratch
 
 
-def collective_timeout() -> float:
-    """Seconds a collective may wait: $VAE_TF_COLLECTIVE_TIMEOUT (0: forever), else COLLECTIVE_TIMEOUT_SECONDS."""
-    text = os.environ.get(COLLECTIVE_TIMEOUT_VARIABLE)
-    if text is None:
-        return COLLECTIVE_TIMEOUT_SECONDS
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = float("nan")
-    if not 0 <= seconds < float("inf"):
-        raise ValueError(f"${COLLECTIVE_TIMEOUT_VARIABLE}={text!r} is not a number of seconds (0: no timeout); "
-                         f"unset it for the default of {COLLECTIVE_TIMEOUT_SECONDS:g}.")
-    return seconds
-
-
 def make_multiworker_strategy():
-    """`MultiWorkerMirroredStrategy` from $TF_CONFIG, with collectives that time out.
+    """`MultiWorkerMirroredStrategy` from $TF_CONFIG, checked first.
 
     Must run before TensorFlow runs any op. It returns once every worker has started.
+
+    No collective timeout is set (`CommunicationOptions(timeout_seconds=...)`): TensorFlow
+    starts a thread per collective that lives as long as the timeout, and with 60 s two workers
+    ran out of threads ("Resource temporarily unavailable") in the second epoch of the full
+    data set. A dead worker is noticed by TensorFlow's coordination service instead (missing
+    heartbeats, or a reset connection), which aborts the other workers' collectives.
     """
     import tensorflow as tf
 
     read_tf_config()
-    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=collective_timeout() or None)
-    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def ensure_cpu_devices(devices) -> None:
@@ -241,9 +224,6 @@ def lost_worker_message(error: Exception, run_dir: Path) -> str:
         what = f"{', '.join(tasks)} stopped sending heartbeats"
     elif "coordination service" in text:
         what = "the chief (which runs the cluster's coordination service) cannot be reached"
-    elif type(error).__name__ == "DeadlineExceededError":
-        what = (f"a collective waited longer than {collective_timeout():g} s "
-                f"(${COLLECTIVE_TIMEOUT_VARIABLE}) for the other workers")
     else:  # TensorFlow's message starts with where the op was defined; keep its cause
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         causes = [line.split("aborted by:", 1)[1].strip() for line in lines if "aborted by:" in line] or [
@@ -258,9 +238,8 @@ def stop_if_a_worker_is_lost(strategy_name: str, run_dir: Path):
     """Turn the errors a dead or unreachable worker causes into `WorkerLost`, naming the fix.
 
     Only under `multiworker`: elsewhere these errors are real bugs and keep their traceback.
-    TensorFlow's coordination service notices a dead worker by its missing heartbeats (about
-    10 s here) and aborts the collectives; the collective timeout catches a worker that is
-    alive but stuck.
+    TensorFlow's coordination service notices a dead worker at once (a reset connection) or by
+    its missing heartbeats (within 10 s here), and aborts the other workers' collectives.
     """
     try:
         yield
