@@ -220,7 +220,8 @@ def lost_worker_message(error: Exception, run_dir: Path) -> str:
     """One line for a collective that failed because another worker died or hung: who, and the fix."""
     text = str(error)
     if "stopped sending heartbeats" in text or "unhealthy" in text:
-        tasks = sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", text))) or ["a worker"]
+        listed = text.split("stopped sending heartbeats", 1)[-1]  # the unhealthy tasks follow
+        tasks = sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", listed))) or ["a worker"]
         what = f"{', '.join(tasks)} stopped sending heartbeats"
     elif "coordination service" in text:
         what = "the chief (which runs the cluster's coordination service) cannot be reached"
