@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vae_tf import distributed
 from vae_tf.config import STRATEGIES, TrainConfig
 from vae_tf.model import VAE
 
@@ -61,16 +62,20 @@ def make_dataset(images, batch_size: int, seed: int, first_epoch: int = 0,
       A `tf.data.Dataset` of uint8 batches (b, 784).
     """
     pixels = training_images(images)
-    num_images = int(pixels.shape[0])
+    batches = index_batches(int(pixels.shape[0]), batch_size, seed, first_epoch, epochs)
+    return batches.map(lambda indices: tf.gather(pixels, indices),
+                       num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
+
+def index_batches(num_images: int, batch_size: int, seed: int, first_epoch: int = 0,
+                  epochs: int | None = None) -> tf.data.Dataset:
+    """The image indices of every batch of `make_dataset`, int32 (b,): each epoch's permutation, batched."""
     def one_epoch(epoch):
         order = epoch_permutation(num_images, seed, tf.cast(epoch, tf.int32))
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size).map(
-            lambda indices: tf.gather(pixels, indices), num_parallel_calls=tf.data.AUTOTUNE)
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
     last = None if epochs is None else first_epoch + epochs
-    epochs_range = tf.data.Dataset.range(first_epoch, last if last is not None else 2**62)
-    return epochs_range.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE)
+    return tf.data.Dataset.range(first_epoch, last if last is not None else 2**62).flat_map(one_epoch)
 
 
 def training_images(images) -> tf.Tensor:
@@ -84,19 +89,21 @@ def training_images(images) -> tf.Tensor:
 
 def make_strategy(name: str = "default", devices=None) -> tf.distribute.Strategy:
     """The tf.distribute strategy for `name`: "default" (one device), "mirrored" (the visible
-    GPUs, or `devices`), or "multiworker" (configured from $TF_CONFIG)."""
+    GPUs, or `devices`, e.g. /cpu:0 /cpu:1), or "multiworker" (configured from $TF_CONFIG).
+
+    Call it before TensorFlow runs any op: both the logical CPUs of "mirrored" and the
+    cluster of "multiworker" must exist before TensorFlow initialises.
+
+    Raises:
+      ValueError: an unknown name, or a missing or malformed $TF_CONFIG (one line).
+    """
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
+        distributed.ensure_cpu_devices(devices)
         return tf.distribute.MirroredStrategy(devices=devices or None)
     if name == "multiworker":
-        if not os.environ.get("TF_CONFIG"):
-            raise ValueError(
-                "--strategy multiworker needs $TF_CONFIG describing the cluster and this worker's task, "
-                'e.g. TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
-                '"task": {"type": "worker", "index": 0}}\'.'
-            )
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return distributed.make_multiworker_strategy()
     raise ValueError(f"strategy={name!r}: choose one of {', '.join(STRATEGIES)}.")
 
 
@@ -128,11 +135,24 @@ def compile_options(config: TrainConfig, num_images: int, distributed: bool = Fa
     return {"jit_compile": False, "steps_per_execution": 1}
 
 
-def fit_inputs(images: np.ndarray, config: TrainConfig, first_epoch: int = 0) -> dict:
-    """`fit` keyword arguments that feed `images` (uint8 (N, 784)) the way `config` says."""
+def fit_inputs(images: np.ndarray, config: TrainConfig, first_epoch: int = 0,
+               strategy: tf.distribute.Strategy | None = None) -> dict:
+    """`fit` keyword arguments that feed `images` (uint8 (N, 784)) the way `config` says.
+
+    Under a strategy with several replicas the fast path's batches are distributed here, not
+    by Keras: each worker gathers only its replicas' shares of every global batch
+    (`vae_tf.distributed.distribute_batches`).
+    """
     if config.fast:
+        epochs = config.epochs - first_epoch
+        if strategy is not None and strategy.num_replicas_in_sync > 1:
+            pixels = training_images(images)
+            batches = index_batches(int(pixels.shape[0]), config.batch_size, config.seed, first_epoch, epochs)
+            x = distributed.distribute_batches(strategy, batches, pixels)
+        else:
+            x = make_dataset(images, config.batch_size, config.seed, first_epoch, epochs)
         return {
-            "x": make_dataset(images, config.batch_size, config.seed, first_epoch, config.epochs - first_epoch),
+            "x": x,
             "steps_per_epoch": steps_per_epoch(len(images), config.batch_size),
             "shuffle": False,  # the dataset is shuffled, epoch by epoch
         }

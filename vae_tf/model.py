@@ -39,14 +39,20 @@ BATCH = 4096
 class Sampling(keras.layers.Layer):
     """Draws z = z_mean + exp(0.5 * z_log_var) * eps with eps ~ N(0, I), shape (B, D).
 
-    Under a `tf.distribute` strategy each replica folds its replica id into the seed, so the
-    replicas draw independent noise for their shares of the batch.
+    In training under a `tf.distribute` strategy, `VAE` draws the noise of the whole global
+    batch and gives each replica its rows (`draw`), so R replicas use the noise one device
+    would. Called on its own under a strategy, each replica folds its replica id into the seed,
+    so the replicas draw independent noise for their shares of the batch.
     """
 
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def draw(self, shape, dtype=tf.float32):
+        """eps ~ N(0, I) of `shape`, from this layer's seed generator, the same on every replica."""
+        return tf.random.stateless_normal(shape, seed=self.seed_generator.next(), dtype=dtype)
 
     def noise(self, z_mean):
         """eps ~ N(0, I) of the shape and dtype of `z_mean`, from this layer's seed generator."""
@@ -118,6 +124,41 @@ def build_decoder(latent_dim: int = 2, hidden_units: int = 100) -> keras.Model:
     logits = keras.layers.Dense(IMAGE_SIZE, name="decoder_logits")(hidden)
     images = keras.layers.Activation("sigmoid", name="pixel_probabilities")(logits)
     return keras.Model(z, images, name="decoder")
+
+
+def rows_of_this_replica(local_size):
+    """Where this replica's share of the global batch starts, and the global batch's size.
+
+    Call in a replica context. The shares are consecutive in replica order, as
+    `vae_tf.distributed.distribute_batches` and `tf.distribute`'s own rebatching make them.
+
+    Args:
+      local_size: int32 scalar, the rows of this replica's share.
+
+    Returns:
+      (first_row, global_batch_size), int32 scalars.
+    """
+    context = tf.distribute.get_replica_context()
+    sizes = context.all_gather(tf.reshape(local_size, [1]), axis=0)  # (R,), in replica order
+    replica = context.replica_id_in_sync_group
+    return tf.reduce_sum(sizes[:replica]), tf.reduce_sum(sizes)
+
+
+def across_workers() -> bool:
+    """Whether the current strategy spans several worker processes (Keras' own test for it)."""
+    strategy = tf.distribute.get_strategy()
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and \
+        strategy.extended._in_multi_worker_mode()
+
+
+def one_replicas_share(strategy, batch):
+    """The first local replica's part of each distributed value in `batch` (other values as given)."""
+    def local(value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(value)[0]
+        return value
+
+    return tf.nest.map_structure(local, batch)
 
 
 def as_pixels(x):
@@ -237,8 +278,25 @@ class VAE(keras.Model):
         if self._replicas() > 1:
             # Shares of a global batch need not be equal (the last batch of an epoch).
             local = tf.shape(x)[0]
-            global_batch_size = tf.distribute.get_replica_context().all_reduce("sum", local)
+            first_row, global_batch_size = rows_of_this_replica(local)
+            if eps is None:
+                # This replica's rows of the noise the whole batch gets on one device: R replicas
+                # then train on exactly what one device would (tested against a one-process run).
+                eps = self.sampling.draw((global_batch_size, self.latent_dim))[first_row:first_row + local]
         return self.compute_losses(x, training=training, eps=eps, global_batch_size=global_batch_size)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3.15 (TF backend), under a strategy, learns the shape and dtype of a batch by
+        # all-reducing ("MEAN") the first batch over the replicas: a collective over the data
+        # itself. Across workers it is a CollectiveReduceV2, which takes no uint8, so two
+        # workers crash before the first step. One replica's share has the shape and dtype
+        # needed; take it instead. (Private Keras API: tests/test_multiworker.py guards it.)
+        if iterator is not None and data_batch is None and self._distribute_strategy is not None:
+            for _, _, batches in iterator:
+                data_batch = one_replicas_share(self._distribute_strategy, next(batches))
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def _update_trackers(self, losses):
         replicas = self._replicas()
@@ -249,6 +307,11 @@ class VAE(keras.Model):
                 # Each replica holds its share of the global batch's loss and the trackers'
                 # states are summed over replicas: weigh 1/R so a step counts once.
                 tracker.update_state(losses[name] * replicas, sample_weight=1.0 / replicas)
+        if across_workers():
+            # Keras 3.15 averages each logged value over the workers with
+            # `strategy.reduce("MEAN", value, axis=0)`, which fails on a scalar ("Invalid
+            # reduction dimension 0"); a one-element vector reduces to the same scalar.
+            return {name: tf.reshape(tracker.result(), [1]) for name, tracker in self.trackers.items()}
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def train_step(self, data):

@@ -23,6 +23,7 @@ even by a power cut, leaves either the old file or the new one, never half of on
 
 from __future__ import annotations
 
+import atexit
 import csv
 import datetime
 import io
@@ -239,15 +240,28 @@ def load_model(path):
 
 class RunWriter:
     """Writes one training run's directory. `RunWriter.create(out)` for a new run, `.resume(out)` for
-    an interrupted one; then `write_config` (new runs), `save_checkpoint` after every epoch, `finish`."""
+    an interrupted one; then `write_config` (new runs), `save_checkpoint` after every epoch, `finish`.
 
-    def __init__(self, path, state: dict | None = None):
+    `path` is where it writes; `home` is the run directory, where a resumed run's checkpoint is
+    read from: the same, except for a `scratch` writer.
+    """
+
+    def __init__(self, path, state: dict | None = None, home=None):
         self.path = Path(path)
+        self.home = Path(home) if home is not None else self.path
         self.state = state  # the last checkpoint's state.json, when resuming
 
     @classmethod
     def create(cls, path, overwrite: bool = False) -> RunWriter:
         return cls(claim(path, None, overwrite))
+
+    def scratch(self) -> RunWriter:
+        """The same run written into a temporary directory deleted at exit, for a worker whose files
+        nobody keeps (a non-chief worker of a cluster: it must save too, because saving takes part in
+        the workers' collectives). It reads the checkpoint from this writer's `home`."""
+        directory = Path(tempfile.mkdtemp(prefix="vae_tf-worker-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        return RunWriter(directory, self.state, home=self.home)
 
     @classmethod
     def resume(cls, path) -> tuple[RunWriter, dict]:
@@ -313,7 +327,7 @@ class RunWriter:
 
     def checkpoint_model(self):
         """The model saved with the last checkpoint (a `vae_tf.VAE` with its optimizer)."""
-        return load_model(self.path / CHECKPOINT / self.state["model"])
+        return load_model(self.home / CHECKPOINT / self.state["model"])
 
     def finish(self, model, history: list[dict], latents: dict, labels, **summary) -> Path:
         """Write the finished run's files and drop the checkpoint, which they supersede.
@@ -339,4 +353,4 @@ class RunWriter:
             **summary,
         })
         shutil.rmtree(self.path / CHECKPOINT, ignore_errors=True)
-        return self.path
+        return self.home

@@ -74,9 +74,12 @@ def train(settings: TrainConfig, out=None, overwrite: bool = False, verbose: int
       RunDirError: `out` is not empty and `overwrite` is False.
       NonFiniteLoss: the loss became NaN or infinite; the last good epoch stays checkpointed.
     """
+    from vae_tf.distributed import is_chief
     from vae_tf.rundir import RunWriter
 
-    run = RunWriter.create(out if out is not None else default_out_dir(settings), overwrite)
+    out = out if out is not None else default_out_dir(settings)
+    # Under a cluster only the chief writes the run directory; the other workers write nothing there.
+    run = RunWriter.create(out, overwrite) if is_chief(settings.strategy) else RunWriter(out).scratch()
     return _run(settings, run, verbose, command)
 
 
@@ -87,6 +90,7 @@ def resume(run_dir, verbose: int = 2) -> Path:
     never stopped (exactly so under `deterministic`): the batches of each epoch, the weights,
     Adam's state and the sampling noise's state all continue where they were.
     """
+    from vae_tf.distributed import is_chief
     from vae_tf.rundir import RunDirError, RunWriter
 
     run, stored = RunWriter.resume(run_dir)
@@ -94,7 +98,7 @@ def resume(run_dir, verbose: int = 2) -> Path:
         settings = TrainConfig.from_dict(stored)
     except (TypeError, ValueError) as error:
         raise RunDirError(f"{run.path / 'config.json'}: unusable settings ({error}).") from None
-    return _run(settings, run, verbose)
+    return _run(settings, run if is_chief(settings.strategy) else run.scratch(), verbose)
 
 
 def _run(settings: TrainConfig, run, verbose: int, command=None) -> Path:
@@ -105,6 +109,7 @@ def _run(settings: TrainConfig, run, verbose: int, command=None) -> Path:
     from vae_tf import engine
     from vae_tf.callbacks import EpochCheckpoint, EpochTimer, NonFiniteLoss, StopOnNonFiniteLoss
     from vae_tf.data import load_split
+    from vae_tf.distributed import stop_if_a_worker_is_lost, weights_fingerprint
 
     started = time.time()
     try:  # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op
@@ -133,13 +138,16 @@ def _run(settings: TrainConfig, run, verbose: int, command=None) -> Path:
     timer = EpochTimer()
     checkpoint = EpochCheckpoint(run, [metric.name for metric in vae.metrics], timer)
     watchdog = StopOnNonFiniteLoss(vae.steps_per_execution)
-    vae.fit(**engine.fit_inputs(x, settings, first_epoch), epochs=settings.epochs,
-            initial_epoch=first_epoch, verbose=verbose, callbacks=[timer, watchdog, checkpoint])
+    with stop_if_a_worker_is_lost(settings.strategy, run.home):  # one line, not a hang, if a worker dies
+        vae.fit(**engine.fit_inputs(x, settings, first_epoch, strategy), epochs=settings.epochs,
+                initial_epoch=first_epoch, verbose=verbose, callbacks=[timer, watchdog, checkpoint])
     if watchdog.failure:
-        kept = (f"the last good state (epoch {checkpoint.history[-1]['epoch']}) is kept in {run.path / 'checkpoint'}"
+        kept = (f"the last good state (epoch {checkpoint.history[-1]['epoch']}) is kept in {run.home / 'checkpoint'}"
                 if checkpoint.history else "no epoch completed")
         raise NonFiniteLoss(f"{watchdog.failure} Training stopped; {kept}.")
 
+    if settings.strategy == "multiworker":  # equal on every worker, by construction
+        print(f"final weights fingerprint: {weights_fingerprint(vae.get_weights())}", flush=True)
     return run.finish(vae, checkpoint.history, vae.sample_codes(x, settings.seed), y, device=device,
                       wall_seconds=time.time() - started, resumed_after_epoch=first_epoch or None)
 

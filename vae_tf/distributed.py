@@ -1,0 +1,236 @@
+"""Training on several worker processes: the cluster, who writes, the data split, a lost worker.
+
+With `--strategy multiworker` every worker runs the same `python -m vae_tf.train` command and
+`MultiWorkerMirroredStrategy` keeps their copies of the model identical (the gradients of each
+step are summed over the workers by an all-reduce). This module holds what that needs beyond
+the strategy itself:
+
+- `read_tf_config`: $TF_CONFIG checked before TensorFlow starts, with one-line errors.
+- `is_chief`: only the chief writes the run directory. Every worker still saves every file
+  (saving reads the loss trackers, and reading them is a collective that all workers must
+  join); the others save into a scratch directory deleted at exit (`RunWriter.scratch`).
+- `distribute_batches`: each worker gathers only its replicas' shares of every global batch.
+- `stop_if_a_worker_is_lost`: a worker that dies stops the others with a one-line error.
+
+Nothing here imports TensorFlow at module level, so the CLI can check $TF_CONFIG cheaply.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from vae_tf.cli import CommandError
+
+TF_CONFIG_EXAMPLE = ('TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                     '"task": {"type": "worker", "index": 0}}\'')
+
+
+class WorkerLost(CommandError):
+    """Another worker of the cluster stopped answering; training cannot continue without it."""
+
+
+@dataclass(frozen=True)
+class ClusterTask:
+    """This process's place in the cluster described by $TF_CONFIG."""
+
+    workers: int  # training tasks: "chief" plus "worker" entries
+    task_type: str  # "worker" or "chief"
+    index: int
+
+    @property
+    def is_chief(self) -> bool:
+        """The chief writes the run directory: task "chief" if there is one, else worker 0."""
+        return self.task_type == "chief" or (self.task_type == "worker" and self.index == 0
+                                             and not self._has_chief)
+
+    _has_chief: bool = False
+
+
+def read_tf_config(text: str | None = None) -> ClusterTask:
+    """$TF_CONFIG (or `text`) parsed and checked.
+
+    Raises:
+      ValueError: a one-line message naming what is wrong and the fix (missing, not JSON, no
+        cluster, no task, an index out of range, an unknown task type).
+    """
+    text = os.environ.get("TF_CONFIG") if text is None else text
+    if not text:
+        raise ValueError(f"--strategy multiworker needs $TF_CONFIG describing the cluster and this "
+                         f"worker's task, e.g. {TF_CONFIG_EXAMPLE}.")
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"$TF_CONFIG is not valid JSON ({error}): {text!r}; it should look like "
+                         f"{TF_CONFIG_EXAMPLE}.") from None
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    if not isinstance(cluster, dict) or not any(isinstance(cluster.get(job), list) and cluster[job]
+                                                for job in ("worker", "chief")):
+        raise ValueError(f'$TF_CONFIG has no "cluster" with a list of "worker" addresses: {text!r}; '
+                         f"it should look like {TF_CONFIG_EXAMPLE}.")
+    task = config.get("task")
+    if not isinstance(task, dict) or "type" not in task or "index" not in task:
+        raise ValueError(f'$TF_CONFIG has no "task" with "type" and "index" (which worker this process is): '
+                         f'{text!r}; add e.g. "task": {{"type": "worker", "index": 0}}.')
+    task_type, index = task["type"], task["index"]
+    addresses = cluster.get(task_type)
+    if task_type not in ("worker", "chief") or not isinstance(addresses, list):
+        raise ValueError(f"$TF_CONFIG task type {task_type!r} is not a training job of its cluster "
+                         f"({', '.join(map(repr, cluster))}); use \"worker\".")
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(addresses):
+        raise ValueError(f"$TF_CONFIG task index {index!r} is out of range: the cluster has {len(addresses)} "
+                         f"{task_type} address{'es' if len(addresses) != 1 else ''}, so use 0 to "
+                         f"{len(addresses) - 1}.")
+    workers = len(cluster.get("worker") or []) + len(cluster.get("chief") or [])
+    return ClusterTask(workers, task_type, index, _has_chief=bool(cluster.get("chief")))
+
+
+def is_chief(strategy_name: str) -> bool:
+    """Whether this process writes the run directory: always, except a non-chief multiworker task.
+
+    Raises:
+      UsageError: under "multiworker", a missing or malformed $TF_CONFIG (one line).
+    """
+    if strategy_name != "multiworker":
+        return True
+    from vae_tf.cli import UsageError
+
+    try:
+        return read_tf_config().is_chief
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def make_multiworker_strategy():
+    """`MultiWorkerMirroredStrategy` from $TF_CONFIG, checked first.
+
+    Must run before TensorFlow runs any op. It returns once every worker has started.
+
+    No collective timeout is set (`CommunicationOptions(timeout_seconds=...)`): TensorFlow
+    starts a thread per collective that lives as long as the timeout, and with 60 s two workers
+    ran out of threads ("Resource temporarily unavailable") in the second epoch of the full
+    data set. A dead worker is noticed by TensorFlow's coordination service instead (missing
+    heartbeats, or a reset connection), which aborts the other workers' collectives.
+    """
+    import tensorflow as tf
+
+    read_tf_config()
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def ensure_cpu_devices(devices) -> None:
+    """Split the CPU into as many logical devices as `devices` names ("/cpu:0 /cpu:1" -> 2).
+
+    For `--strategy mirrored --devices /cpu:0 /cpu:1` on a machine without GPUs. Must run
+    before TensorFlow initialises its devices; does nothing if no `/cpu:N` with N > 0 is named.
+    """
+    import tensorflow as tf
+
+    indices = []
+    for device in devices or ():
+        spec = tf.DeviceSpec.from_string(device)
+        if (spec.device_type or "").upper() == "CPU" and spec.device_index is not None:
+            indices.append(spec.device_index)
+    needed = max(indices, default=0) + 1
+    if needed > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * needed)
+
+
+def share_bounds(size, replica, replicas):
+    """Rows [start, end) of a batch of `size` that replica `replica` of `replicas` trains on.
+
+    Consecutive, in replica order, sizes differing by at most one: 57 rows on 2 replicas give
+    rows 0..27 and 28..56. Works on Python ints and on tensors.
+    """
+    return (replica * size) // replicas, ((replica + 1) * size) // replicas
+
+
+def distribute_batches(strategy, index_batches, pixels):
+    """A distributed dataset of uint8 image batches, each replica getting its share of a global batch.
+
+    Args:
+      strategy: the tf.distribute strategy.
+      index_batches: a `tf.data.Dataset` of int index batches (b,), the global batches, the same
+        on every worker (a function of the seed and the epoch only).
+      pixels: the uint8 images (N, 784), a host tensor.
+
+    Returns:
+      A `tf.distribute` distributed dataset: at each step replica r gets the rows
+      `share_bounds(b, r, R)` of the global batch, gathered by its own worker's input pipeline,
+      so each worker reads only its replicas' images.
+    """
+    import tensorflow as tf
+
+    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        replicas = context.num_replicas_in_sync
+        local = replicas // context.num_input_pipelines
+        first = context.input_pipeline_id * local
+
+        def shares(indices):  # this worker's replicas' shares of one global batch, in replica order
+            size = tf.size(indices, out_type=tf.int64)
+
+            def share(replica):
+                start, end = share_bounds(size, replica, replicas)
+                return indices[start:end]
+
+            return tf.data.Dataset.range(first, first + local).map(share)
+
+        return index_batches.flat_map(shares).map(
+            lambda indices: tf.gather(pixels, indices), num_parallel_calls=tf.data.AUTOTUNE
+        ).prefetch(tf.data.AUTOTUNE)
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def weights_fingerprint(weights) -> str:
+    """A short SHA-256 of a model's weights (a list of arrays): equal weights, equal fingerprints."""
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for array in weights:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
+
+
+LOST_WORKER_ERRORS = ("UnavailableError", "DeadlineExceededError", "CancelledError", "AbortedError",
+                      "InternalError", "FailedPreconditionError")
+
+
+def lost_worker_message(error: Exception, run_dir: Path) -> str:
+    """One line for a collective that failed because another worker died or hung: who, and the fix."""
+    text = str(error)
+    if "stopped sending heartbeats" in text or "unhealthy" in text:
+        listed = text.split("stopped sending heartbeats", 1)[-1]  # the unhealthy tasks follow
+        tasks = sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", listed))) or ["a worker"]
+        what = f"{', '.join(tasks)} stopped sending heartbeats"
+    elif "coordination service" in text:
+        what = "the chief (which runs the cluster's coordination service) cannot be reached"
+    else:  # TensorFlow's message starts with where the op was defined; keep its cause
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        causes = [line.split("aborted by:", 1)[1].strip() for line in lines if "aborted by:" in line] or [
+            line for line in lines if not line.startswith(("Graph execution error", "Detected at", "File "))]
+        what = f"{type(error).__name__}: {(causes[0] if causes else '')[:200]}"
+    return (f"a worker of the cluster was lost ({what}); training stopped. Restart every worker with "
+            f"`python -m vae_tf.train --resume {run_dir}` to continue from the chief's last checkpoint.")
+
+
+@contextlib.contextmanager
+def stop_if_a_worker_is_lost(strategy_name: str, run_dir: Path):
+    """Turn the errors a dead or unreachable worker causes into `WorkerLost`, naming the fix.
+
+    Only under `multiworker`: elsewhere these errors are real bugs and keep their traceback.
+    TensorFlow's coordination service notices a dead worker at once (a reset connection) or by
+    its missing heartbeats (within 10 s here), and aborts the other workers' collectives.
+    """
+    try:
+        yield
+    except Exception as error:
+        if strategy_name != "multiworker" or type(error).__name__ not in LOST_WORKER_ERRORS:
+            raise
+        raise WorkerLost(lost_worker_message(error, run_dir)) from None
