@@ -83,8 +83,8 @@ class TrainConfig:
                                    group="data and devices", optional=True, metavar="DIR")
     # The KL axis (formulas: vae_tf/schedules.py). t = epochs completed, fractions included.
     beta_schedule: str = setting("constant", "how the KL weight grows: constant (beta throughout); linear (beta * "
-                                 "min(1, t / --warmup-epochs)); cyclical (Fu et al. 2019: the training cut into --cycles "
-                                 "cycles, each ramping beta up from 0 over its first --ramp-fraction, then holding it)",
+                                 "min(1, t / --warmup-epochs)); cyclical (Fu et al. 2019: --cycles cycles over the "
+                                 "training, each ramping beta up from 0 over its first --ramp-fraction, then holding)",
                                  group="KL schedule", model=True, choices=SCHEDULES)
     warmup_epochs: float = setting(5.0, "epochs over which the linear schedule ramps beta up from 0",
                                    group="KL schedule", model=True, kind=float, above=0, metavar="E")
