@@ -7,7 +7,7 @@ import pytest
 
 from vae_tf.config import TrainConfig
 from vae_tf.rundir import RunWriter, read_config
-from vae_tf.sweep import active_units, main
+from vae_tf.sweep import active_units, main, redraw
 
 train_module = importlib.import_module("vae_tf.train")
 TINY = ["--limit", "300", "--epochs", "1", "--no-fast", "--test-limit", "100", "--k", "5", "--verbose", "0"]
@@ -35,6 +35,8 @@ def test_the_sweep_trains_a_run_per_beta_and_writes_the_plane(swept):
     rows = [line for line in (swept / "rd.md").read_text().splitlines() if line.startswith("| `beta-")]
     assert [row.split(" | ")[1] for row in rows] == ["0.5", "4"]
     assert (swept / "rd.png").read_bytes()[:4] == b"\x89PNG"
+    plane, codes = redraw(swept)  # docs/make_figures.py --sweep: the same figures from the directory
+    assert len(plane.axes) in (1, 2) and len(codes.axes) == 2 * 2
 
 
 def test_finished_runs_are_reused_never_retrained(swept, monkeypatch, capsys):

@@ -180,17 +180,22 @@ def measure(run, x, k: int, seed: int = 0) -> tuple[dict, dict]:
 
     vae = run.model()
     sampled = importance_sampled(vae, x, k, seed=seed)
-    z_mean, _ = vae.encode(x)
-    draws = np.random.default_rng(seed).standard_normal((SAMPLES_SHOWN, vae.latent_dim)).astype(np.float32)
+    codes = codes_of(vae, x, seed)
     point = {
         "run": str(run.path), "title": run.title, "beta": float(run.settings["beta"]),
         "reduction": run.settings["reduction"], "regularizer": run.settings["regularizer"],
         "latent_dim": vae.latent_dim,
         "rate": float(np.mean(sampled["kl"])), "distortion": float(np.mean(sampled["reconstruction"])),
         "neg_elbo": float(np.mean(sampled["neg_elbo"])), "neg_iwae": float(-np.mean(sampled["iwae"])),
-        "active_units": active_units(z_mean),
+        "active_units": active_units(codes["z_mean"]),
     }
-    return point, {"z_mean": z_mean, "samples": vae.decode(draws)}
+    return point, codes
+
+
+def codes_of(vae, x, seed: int = 0) -> dict:
+    """`z_mean` (N, D) of images x and `samples`: SAMPLES_SHOWN images (784,) decoded from N(0, I) draws."""
+    draws = np.random.default_rng(seed).standard_normal((SAMPLES_SHOWN, vae.latent_dim)).astype(np.float32)
+    return {"z_mean": vae.encode(x)[0], "samples": vae.decode(draws)}
 
 
 def rd_markdown(report: dict) -> str:
@@ -251,6 +256,23 @@ def read_report(out) -> dict:
         raise cli.UsageError(f"{out} is not a sweep directory (no rd.json); make one with "
                              "`python -m vae_tf.sweep --out DIR`.")
     return json.loads(path.read_text())
+
+
+def redraw(out, data_dir=None) -> tuple:
+    """The figures of a finished sweep directory again, from its rd.json and its runs: (rd.png, rd_codes.png)."""
+    from vae_tf.data import load_split
+    from vae_tf.rundir import Run
+
+    out = Path(out)
+    report = read_report(out)
+    x, y, _ = load_split("test", data_dir, report["test_images"])
+    codes = {}
+    for point in report["points"]:
+        if point["kind"] == "sweep":
+            inside = out / Path(point["run"]).name
+            codes[point["beta"]] = codes_of(Run.open(inside if inside.is_dir() else point["run"]).model(), x,
+                                            report["seed"])
+    return figures(report, codes, y)
 
 
 def measure_all(sweep_runs: dict, extras: list, k: int, test_limit=None, data_dir=None, progress=print):
