@@ -318,8 +318,7 @@ def work(args) -> int:
     runs = {**given, **{beta: Run.open(out / run_name(beta)) for beta in actions}}
     report, codes, y = measure_all(runs, extras, args.k, args.test_limit, args.data_dir)
     write_outputs(claim(out, OUTPUTS, args.overwrite), report, codes, y)
-    print()
-    print((out / "rd.md").read_text(), end="")
+    print("\n" + rd_markdown(report), end="")
     return 0
 
 
