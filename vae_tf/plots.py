@@ -512,7 +512,7 @@ def _rd_points(ax, points, zoom=None):
                         fontsize=8)
     for index, p in enumerate(extras):
         ax.plot(p["rate"], p["distortion"], marker="*", markersize=12, linestyle="none", color=f"C{index + 1}",
-                label=f"{p['title']}")
+                label=p["title"] if "reduction=" in p["title"] else f"{p['title']} ({p['reduction']} reduction)")
     ax.set_xlim(*x_range)
     ax.set_ylim(*y_range)
     ax.set_xlabel("rate: KL(q(z|x) || N(0, I)), nats per image")
@@ -529,10 +529,10 @@ def rate_distortion(points: Sequence[Mapping], title: str = "The rate-distortion
 
     Returns:
       A Figure: the plane with dashed lines of equal -ELBO (rate + distortion = c); when some runs
-      lie far to the right (rate above 3x the median), a second panel zooms in on the others.
+      lie far to the right (rate above 10x the median), a second panel zooms in on the others.
     """
     rates = np.array([p["rate"] for p in points])
-    zoom = 3 * float(np.median(rates))
+    zoom = 10 * float(np.median(rates))
     far = bool(np.any(rates > zoom))
     fig = Figure(figsize=(13 if far else 7.5, 5.5), layout="constrained")
     axes = fig.subplots(1, 2 if far else 1, squeeze=False)[0]
