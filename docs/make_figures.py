@@ -2,10 +2,12 @@
 
     python docs/make_figures.py --runs runs/compare-report   # every figure
     python docs/make_figures.py --only kl                    # the KL and fitting figures alone
+    python docs/make_figures.py --only sweep --sweep runs/sweep   # the KL axis figures alone
 
 The KL figures (kl_*, fit_*) are computed: the primers' examples and the 10,000-step fits take
 seconds each. The VAE figures (vae_*) are drawn from a finished `python -m vae_tf.compare --out DIR`
-directory (its kl, none and mse runs); this script never trains.
+directory (its kl, none and mse runs); the KL axis figures (kl_axis_*) from a finished
+`python -m vae_tf.sweep --out DIR` directory (its rd.json and runs). This script never trains.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 FIGURES = REPO / "docs" / "figures"
-GROUPS = ("kl", "vae")
+GROUPS = ("kl", "vae", "sweep")
 KL_DPI = 80
 HOW_TO_COMPARE = "python -m vae_tf.compare --out runs/compare-report"
+HOW_TO_SWEEP = ("python -m vae_tf.sweep --betas 0 0.1 0.3 1 3 6.125 10 30 --out runs/sweep "
+                "--extra runs/kl-report runs/none-report")
 
 
 def kl_figures(out: Path, progress=print) -> None:
@@ -74,6 +78,16 @@ def vae_figures(runs: dict, out: Path, progress=print) -> None:
         progress(f"wrote {out / f'vae_generated_grid_{variant}.png'}")
 
 
+def sweep_figures(sweep_dir, out: Path, progress=print) -> None:
+    """kl_axis_rd.png and kl_axis_codes.png, as `python -m vae_tf.sweep` draws rd.png and rd_codes.png."""
+    from vae_tf import rundir, sweep
+
+    plane, panel = sweep.redraw(sweep_dir)
+    for fig, name in ((plane, "kl_axis_rd.png"), (panel, "kl_axis_codes.png")):
+        rundir.write_figure(out / name, fig, sweep.DPI)
+        progress(f"wrote {out / name}")
+
+
 def open_compare_dir(path) -> dict:
     """{variant: Run} of a compare directory; a `UsageError` that says how to make one if it is not."""
     from vae_tf.cli import UsageError
@@ -97,14 +111,20 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"--runs DIR is a directory written by `{HOW_TO_COMPARE}` (about 3 x 15 s on 2 CPU cores).",
     )
     parser.add_argument("--runs", metavar="DIR", default=None, help="a compare directory (DIR/kl, DIR/none, DIR/mse)")
-    parser.add_argument("--only", choices=GROUPS, default=None, help="write only the kl_*/fit_* or the vae_* figures")
+    parser.add_argument("--sweep", metavar="DIR", default=None,
+                        help=f"a sweep directory (rd.json and its runs), for the kl_axis_* figures: `{HOW_TO_SWEEP}`")
+    parser.add_argument("--only", choices=GROUPS, default=None,
+                        help="write only the kl_*/fit_*, the vae_* or the kl_axis_* (sweep) figures")
     parser.add_argument("--out", metavar="DIR", type=Path, default=FIGURES, help="where to write (docs/figures)")
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    groups = [args.only] if args.only else list(GROUPS)
+    groups = [args.only] if args.only else ["kl", "vae"] + (["sweep"] if args.sweep else [])
+    if "sweep" in groups and args.sweep is None:
+        print(f"error: the kl_axis_* figures need --sweep DIR, a directory made by `{HOW_TO_SWEEP}`", file=sys.stderr)
+        return 2
     if "vae" in groups and args.runs is None:
         print(
             f"error: the vae_* figures need --runs DIR, a directory made by `{HOW_TO_COMPARE}`; "
@@ -117,11 +137,17 @@ def main(argv=None) -> int:
 
     def body():
         runs = open_compare_dir(args.runs) if "vae" in groups else None  # fail before the slow part
+        if "sweep" in groups:
+            from vae_tf.sweep import read_report
+
+            read_report(args.sweep)
         args.out.mkdir(parents=True, exist_ok=True)
         if "kl" in groups:
             kl_figures(args.out)
         if runs is not None:
             vae_figures(runs, args.out)
+        if "sweep" in groups:
+            sweep_figures(args.sweep, args.out)
         return 0
 
     return run_command(body)

@@ -22,6 +22,7 @@ REGULARIZERS = ("kl", "none", "mse")
 VARIANT_TITLES = {"kl": "with KL", "none": "without KL", "mse": "MSE instead of KL"}
 REDUCTIONS = ("report", "elbo")
 STRATEGIES = ("default", "mirrored", "multiworker")
+SCHEDULES = ("constant", "linear", "cyclical")
 
 
 def setting(default, help: str, *, group: str = "training", model: bool = False, choices=None, kind=None,
@@ -80,6 +81,26 @@ class TrainConfig:
     data_dir: str | None = setting(None, "directory with the Fashion-MNIST IDX files (default: $VAE_TF_DATA_DIR, "
                                    "Keras' cache, /usr/share/datasets/fashion-mnist, then download)",
                                    group="data and devices", optional=True, metavar="DIR")
+    # The KL axis (formulas: vae_tf/schedules.py). t = epochs completed, fractions included.
+    beta_schedule: str = setting("constant", "how the KL weight grows: constant (beta throughout); linear (beta * "
+                                 "min(1, t / --warmup-epochs)); cyclical (Fu et al. 2019: --cycles cycles over the "
+                                 "training, each ramping beta up from 0 over its first --ramp-fraction, then holding)",
+                                 group="KL schedule", model=True, choices=SCHEDULES)
+    warmup_epochs: float = setting(5.0, "epochs over which the linear schedule ramps beta up from 0",
+                                   group="KL schedule", model=True, kind=float, above=0, metavar="E")
+    cycles: int = setting(4, "cycles of the cyclical schedule over the whole training", group="KL schedule",
+                          model=True, kind=int, at_least=1, metavar="M")
+    ramp_fraction: float = setting(0.5, "share of each cycle over which the cyclical schedule ramps beta up",
+                                   group="KL schedule", model=True, kind=float, above=0, metavar="R")
+    free_bits: float = setting(0.0, "free bits (Kingma et al. 2016): the KL term becomes sum_d max(LAMBDA, KL_d), "
+                               "KL_d the batch mean of dimension d's KL, in nats; 0: off (--regularizer kl only)",
+                               group="KL schedule", model=True, kind=float, at_least=0, metavar="LAMBDA")
+    capacity: float = setting(0.0, "capacity target C in nats (Burgess et al. 2018): the KL term becomes |KL - C_t|, "
+                              "C_t growing linearly from 0 to C over --capacity-epochs, weighed by --beta (gamma); "
+                              "0: off (--regularizer kl only)", group="KL schedule", model=True, kind=float,
+                              at_least=0, metavar="C")
+    capacity_epochs: float = setting(5.0, "epochs over which the capacity target grows from 0 to C",
+                                     group="KL schedule", model=True, kind=float, above=0, metavar="E")
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
@@ -184,6 +205,6 @@ def title(settings: dict) -> str:
     name = VARIANT_TITLES.get(settings["regularizer"], settings["regularizer"])
     defaults = TrainConfig()
     extras = [f"{key}={settings[key]:g}" if isinstance(settings[key], float) else f"{key}={settings[key]}"
-              for key in ("reduction", "beta", "latent_dim")
+              for key in ("reduction", "beta", "latent_dim", "beta_schedule", "free_bits", "capacity")
               if key in settings and settings[key] != getattr(defaults, key)]
     return name + (f" ({', '.join(extras)})" if extras else "")

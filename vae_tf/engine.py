@@ -111,7 +111,8 @@ def build_vae(config: TrainConfig, num_images: int, strategy: tf.distribute.Stra
     """A compiled VAE for `config` and a training set of `num_images`, its variables placed by `strategy`."""
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
-        vae = VAE(**config.model_settings())
+        vae = VAE(**config.model_settings(), steps_per_epoch=steps_per_epoch(num_images, config.batch_size),
+                  epochs=config.epochs)
         optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
         vae.compile(optimizer=optimizer, **compile_options(config, num_images, tf.distribute.has_strategy()))
     return vae

@@ -25,7 +25,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from vae_tf.config import REDUCTIONS, REGULARIZERS
-from vae_tf.kl import kl_standard_normal_tfp
+from vae_tf.kl import kl_gaussian, kl_standard_normal_tfp
 
 
 def check_choice(name: str, value: str, choices) -> str:
@@ -93,6 +93,27 @@ def kl_loss(z_mean, z_log_var, global_batch_size=None):
     return _batch_mean(kl_standard_normal_tfp(z_mean, z_log_var), global_batch_size)
 
 
+def free_bits_kl(z_mean, z_log_var, free_bits: float, global_batch_size=None):
+    """The free-bits KL (Kingma et al. 2016): sum_d max(lambda, KL_d), KL_d the batch mean of dimension d's KL.
+
+    A dimension whose KL is below lambda costs lambda and gets no gradient from the KL term, so
+    the encoder is not pushed to switch it off. Under tf.distribute each replica floors its own
+    share of the batch (not exactly the floor of the global batch's KL_d).
+
+    Args:
+      z_mean, z_log_var: float tensors (B, D).
+      free_bits: lambda, in nats per dimension.
+      global_batch_size: see the module docstring.
+
+    Returns:
+      Scalar tensor, nats.
+    """
+    per_dimension = kl_gaussian(z_mean, tf.exp(0.5 * z_log_var), 0.0, 1.0)  # (B, D)
+    count = tf.shape(per_dimension)[0] if global_batch_size is None else global_batch_size
+    kl_d = tf.reduce_sum(per_dimension, axis=0) / tf.cast(count, per_dimension.dtype)
+    return tf.reduce_sum(tf.maximum(tf.cast(free_bits, kl_d.dtype), kl_d))
+
+
 def mse_loss(z_mean, z_log_var, reduction: str = "report", global_batch_size=None):
     """The report's "MSE instead of KL" regulariser. Scalar.
 
@@ -116,6 +137,8 @@ def vae_losses(
     reduction: str = "report",
     beta: float = 1.0,
     global_batch_size=None,
+    free_bits: float = 0.0,
+    capacity=None,
 ) -> dict:
     """All loss terms of one batch.
 
@@ -127,6 +150,9 @@ def vae_losses(
       reduction: "report" or "elbo".
       beta: weight of the regulariser in the total.
       global_batch_size: the whole batch's size when this is one replica's share of it.
+      free_bits: lambda > 0 replaces the KL term by `free_bits_kl` ("kl" only).
+      capacity: C_t (nats) replaces the KL term KL' by |KL' - C_t| ("kl" only; None: off). See
+        `vae_tf.schedules` for how beta and C_t follow the training step.
 
     Returns:
       dict of scalar tensors: `loss` (what is minimised), `reconstruction_loss`, `kl_loss`
@@ -141,7 +167,12 @@ def vae_losses(
     }
     total = terms["reconstruction_loss"]
     if regularizer == "kl":
-        total = total + beta * terms["kl_loss"]
+        penalty = terms["kl_loss"]
+        if free_bits > 0:
+            penalty = free_bits_kl(z_mean, z_log_var, free_bits, global_batch_size)
+        if capacity is not None:
+            penalty = tf.abs(penalty - capacity)
+        total = total + beta * penalty
     elif regularizer == "mse":
         terms["mse_loss"] = mse_loss(z_mean, z_log_var, reduction, global_batch_size)
         total = total + beta * terms["mse_loss"]

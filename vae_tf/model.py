@@ -29,6 +29,7 @@ from vae_tf.config import REDUCTIONS, REGULARIZERS
 from vae_tf.data import check_images
 from vae_tf.kl import diag_gaussian
 from vae_tf.losses import check_choice, vae_losses
+from vae_tf.schedules import KLSchedule
 
 IMAGE_SIZE = 784
 # Images per batch when encoding or decoding many at once (memory: 4096 x 784 floats).
@@ -190,9 +191,15 @@ class VAE(keras.Model):
         see `vae_tf.losses`.
       beta: weight of the regulariser.
       seed: seed of the sampling noise.
+      beta_schedule, warmup_epochs, cycles, ramp_fraction, free_bits, capacity, capacity_epochs:
+        how the KL term is weighed and shaped as training goes (`vae_tf.schedules`); the
+        defaults leave the loss as above.
+      steps_per_epoch, epochs: the training's length, which the schedules follow (set by
+        `vae_tf.engine.build_vae`; needed only by a schedule or a capacity).
 
     `fit` accepts uint8 images (scaled inside the graph) or floats in [0, 1], shaped (N, 784)
-    or (N, 28, 28). It logs `loss`, `reconstruction_loss`, `kl_loss` and, for "mse", `mse_loss`.
+    or (N, 28, 28). It logs `loss`, `reconstruction_loss`, `kl_loss` and, for "mse", `mse_loss`;
+    with a schedule, the epoch's mean `beta`, and with a capacity, the mean target `capacity`.
     """
 
     def __init__(
@@ -203,6 +210,15 @@ class VAE(keras.Model):
         reduction: str = "report",
         beta: float = 1.0,
         seed=None,
+        beta_schedule: str = "constant",
+        warmup_epochs: float = 5.0,
+        cycles: int = 4,
+        ramp_fraction: float = 0.5,
+        free_bits: float = 0.0,
+        capacity: float = 0.0,
+        capacity_epochs: float = 5.0,
+        steps_per_epoch: int | None = None,
+        epochs: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -210,7 +226,14 @@ class VAE(keras.Model):
         self.settings = {"latent_dim": int(latent_dim), "hidden_units": int(hidden_units),
                          "regularizer": check_choice("regularizer", regularizer, REGULARIZERS),
                          "reduction": check_choice("reduction", reduction, REDUCTIONS),
-                         "beta": float(beta), "seed": seed}
+                         "beta": float(beta), "seed": seed,
+                         "beta_schedule": beta_schedule, "warmup_epochs": float(warmup_epochs), "cycles": int(cycles),
+                         "ramp_fraction": float(ramp_fraction), "free_bits": float(free_bits),
+                         "capacity": float(capacity), "capacity_epochs": float(capacity_epochs),
+                         "steps_per_epoch": steps_per_epoch, "epochs": epochs}
+        self.kl_schedule = KLSchedule(self.settings["beta"], beta_schedule, float(warmup_epochs), int(cycles),
+                                      float(ramp_fraction), float(capacity), float(capacity_epochs),
+                                      steps_per_epoch, epochs)
         for name, value in self.settings.items():
             setattr(self, name, value)
         self.encoder = build_encoder(self.latent_dim, self.hidden_units)
@@ -220,11 +243,14 @@ class VAE(keras.Model):
         if self.regularizer == "mse":
             names.append("mse_loss")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        # The schedule's values, averaged over each epoch; only where they change.
+        varying = ["beta"] * (beta_schedule != "constant") + ["capacity"] * (self.kl_schedule.capacity > 0)
+        self.schedule_trackers = {name: keras.metrics.Mean(name=name) for name in varying}
         self.built = True
 
     @property
     def metrics(self):
-        return list(self.trackers.values())
+        return list(self.trackers.values()) + list(self.schedule_trackers.values())
 
     def fit(self, x=None, *args, **kwargs):
         """Keras' `fit`; image arrays are checked first (shape, dtype, NaN, [0, 1])."""
@@ -250,15 +276,21 @@ class VAE(keras.Model):
           training: passed to the encoder and decoder.
           eps: optional noise (B, D) for the sampling; drawn from the seed generator if None.
           global_batch_size: the whole batch's size when `data` is one replica's share.
+
+        With a KL schedule the weights are those of the optimizer's current step (before
+        compiling: the end of training's), and the result also holds them (`beta`, `capacity`).
         """
         x = as_pixels(data)
         z_mean, z_log_var = self.encoder(x, training=training)
         z = self.sampling([z_mean, z_log_var], eps=eps)
         logits = self.decode_logits(z)
-        return vae_losses(
-            x, logits, z_mean, z_log_var, self.regularizer, self.reduction, self.beta,
-            global_batch_size,
+        optimizer = getattr(self, "optimizer", None)
+        schedule = self.kl_schedule.at(optimizer.iterations if optimizer is not None else None)
+        losses = vae_losses(
+            x, logits, z_mean, z_log_var, self.regularizer, self.reduction, schedule["beta"],
+            global_batch_size, self.free_bits, schedule["capacity"],
         )
+        return {**losses, **{name: schedule[name] for name in self.schedule_trackers}}
 
     @staticmethod
     def _unpack(data):
@@ -319,7 +351,11 @@ class VAE(keras.Model):
             losses = self._step_losses(data, training=True)
         gradients = tape.gradient(losses["loss"], self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
-        return self._update_trackers(losses)
+        logs = self._update_trackers(losses)
+        for name, tracker in self.schedule_trackers.items():
+            tracker.update_state(losses[name])
+            logs[name] = tracker.result()
+        return logs
 
     def test_step(self, data):
         return self._update_trackers(self._step_losses(data, training=False))

@@ -480,3 +480,94 @@ def save_fit_animation(result, path, x, target, frames: int = 50, fps: int = 10)
     animation = FuncAnimation(fig, draw, frames=len(shown), blit=False)
     animation.save(path, writer=PillowWriter(fps=fps))
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# The KL axis (`vae_tf.sweep`)
+# ---------------------------------------------------------------------------------------------
+
+
+def _rd_points(ax, points, zoom=None):
+    """The plane on one axes: the sweep as a line in beta order, extra runs as stars, lines of equal -ELBO."""
+    sweep = [p for p in points if p["kind"] == "sweep"]
+    extras = [p for p in points if p["kind"] != "sweep"]
+    shown = [p for p in points if zoom is None or p["rate"] <= zoom]
+    rates = np.array([p["rate"] for p in shown])
+    distortions = np.array([p["distortion"] for p in shown])
+    pad_r, pad_d = 0.08 * (np.ptp(rates) or 1), 0.08 * (np.ptp(distortions) or 1)
+    x_range = (max(rates.min() - pad_r, 0), rates.max() + pad_r)
+    y_range = (distortions.min() - pad_d, distortions.max() + pad_d)
+    # Lines of equal -ELBO: rate + distortion = c, slope -1, at round values across the shown points.
+    totals = rates + distortions
+    step = 10 ** np.floor(np.log10(max(np.ptp(totals), 1e-9) / 2))
+    for c in np.arange(np.floor(totals.min() / step) * step, totals.max() + step, step)[:8]:
+        ax.plot(x_range, [c - x_range[0], c - x_range[1]], color="0.8", linewidth=0.8, linestyle="--", zorder=0)
+        ax.annotate(f"-ELBO {c:g}", (x_range[1], c - x_range[1]), fontsize=7, color="0.5", ha="right", va="bottom",
+                    annotation_clip=True)
+    ax.plot([p["rate"] for p in sweep], [p["distortion"] for p in sweep], marker="o", color="C0",
+            label=f"sweep ({sweep[0]['reduction']} reduction)" if sweep else None)
+    for p in sweep:
+        if zoom is None or p["rate"] <= zoom:
+            ax.annotate(f"β={p['beta']:g}", (p["rate"], p["distortion"]), textcoords="offset points", xytext=(5, 4),
+                        fontsize=8)
+    for index, p in enumerate(extras):
+        ax.plot(p["rate"], p["distortion"], marker="*", markersize=12, linestyle="none", color=f"C{index + 1}",
+                label=p["title"] if "reduction=" in p["title"] else f"{p['title']} ({p['reduction']} reduction)")
+    ax.set_xlim(*x_range)
+    ax.set_ylim(*y_range)
+    ax.set_xlabel("rate: KL(q(z|x) || N(0, I)), nats per image")
+    ax.set_ylabel("distortion: E_q[-log p(x|z)], nats per image")
+
+
+def rate_distortion(points: Sequence[Mapping], title: str = "The rate-distortion plane (test images)") -> Figure:
+    """Runs on the rate-distortion plane (Alemi et al. 2018), each sweep point labelled by its beta.
+
+    Args:
+      points: dicts with `rate`, `distortion` (nats per image), `kind` ("sweep" or "extra"),
+        `beta`, `reduction` and `title` (see `vae_tf.sweep.measure`), the sweep in beta order.
+      title: the figure's title.
+
+    Returns:
+      A Figure: the plane with dashed lines of equal -ELBO (rate + distortion = c); when some runs
+      lie far to the right (rate above 10x the median), a second panel zooms in on the others.
+    """
+    rates = np.array([p["rate"] for p in points])
+    zoom = 10 * float(np.median(rates))
+    far = bool(np.any(rates > zoom))
+    fig = Figure(figsize=(13 if far else 7.5, 5.5), layout="constrained")
+    axes = fig.subplots(1, 2 if far else 1, squeeze=False)[0]
+    _rd_points(axes[0], points)
+    axes[0].legend(fontsize=8, loc="upper right")
+    if far:
+        _rd_points(axes[1], points, zoom)
+        axes[1].set_title(f"zoom: rate up to {zoom:.3g} nats", fontsize=10)
+    fig.suptitle(title)
+    return fig
+
+
+def sweep_codes(columns: Sequence[tuple], class_names: Sequence[str] = CLASS_NAMES) -> Figure:
+    """A few betas side by side: their test codes (top) and images decoded from the prior (bottom).
+
+    Args:
+      columns: (title, z_mean (N, D), y (N,), samples (S, 784) with S a square) per beta.
+      class_names: legend entries.
+
+    Returns:
+      A Figure of 2 x len(columns) panels; each panel of codes on its own axes, its title giving
+      the standard deviation of the first two coordinates.
+    """
+    fig = Figure(figsize=(3.4 * len(columns) + 1.6, 7.2), layout="constrained")
+    axes = fig.subplots(2, len(columns), squeeze=False)
+    handles = None
+    for column, (name, z_mean, y, samples) in enumerate(columns):
+        top, bottom = axes[0, column], axes[1, column]
+        handles = _scatter(top, z_mean, y, class_names, 0.5)
+        spread = ", ".join(f"{value:.2g}" for value in np.std(np.asarray(z_mean), axis=0)[:2])
+        top.set_title(f"{name}: test z_mean (std {spread})", fontsize=9)
+        side = int(round(len(samples) ** 0.5))
+        bottom.imshow(tile_images(samples[: side * side], side, side), cmap="Greys_r", vmin=0, vmax=1,
+                      interpolation="nearest")
+        bottom.set_axis_off()
+        bottom.set_title(f"{name}: decoded z ~ N(0, I)", fontsize=9)
+    _legend(fig, handles, loc="outside right center")
+    return fig

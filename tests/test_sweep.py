@@ -1,0 +1,94 @@
+"""`python -m vae_tf.sweep`: one run per beta on the rate-distortion plane, finished runs reused, bad lists refused."""
+
+import importlib
+import json
+
+import pytest
+
+from vae_tf.config import TrainConfig
+from vae_tf.rundir import RunWriter, read_config
+from vae_tf.sweep import active_units, main, redraw
+
+train_module = importlib.import_module("vae_tf.train")
+TINY = ["--limit", "300", "--epochs", "1", "--no-fast", "--test-limit", "100", "--k", "5", "--verbose", "0"]
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep") / "out"
+    assert main(["--betas", "0.5", "4", "--out", str(out), *TINY]) == 0
+    return out
+
+
+def test_the_sweep_trains_a_run_per_beta_and_writes_the_plane(swept):
+    assert sorted(path.name for path in swept.iterdir()) == [
+        "beta-0.5", "beta-4", "rd.json", "rd.md", "rd.png", "rd_codes.png"]
+    for beta in (0.5, 4):
+        settings = read_config(swept / f"beta-{beta:g}")["config"]
+        assert (settings["beta"], settings["reduction"], settings["regularizer"], settings["limit"]) == (
+            beta, "elbo", "kl", 300)
+    report = json.loads((swept / "rd.json").read_text())
+    assert [point["beta"] for point in report["points"]] == [0.5, 4.0] and report["test_images"] == 100
+    for point in report["points"]:
+        assert point["neg_elbo"] == pytest.approx(point["rate"] + point["distortion"])
+        assert point["neg_iwae"] <= point["neg_elbo"] and point["rate"] > 0
+    rows = [line for line in (swept / "rd.md").read_text().splitlines() if line.startswith("| `beta-")]
+    assert [row.split(" | ")[1] for row in rows] == ["0.5", "4"]
+    assert (swept / "rd.png").read_bytes()[:4] == b"\x89PNG"
+    plane, codes = redraw(swept)  # docs/make_figures.py --sweep: the same figures from the directory
+    assert len(plane.axes) in (1, 2) and len(codes.axes) == 2 * 2
+
+
+def test_finished_runs_are_reused_never_retrained(swept, monkeypatch, capsys):
+    before = {path: path.stat().st_mtime_ns for path in swept.glob("beta-*/*")}
+    trained = []
+    real_train = train_module.train
+
+    def recording_train(settings, out, *args, **kwargs):
+        trained.append(settings.beta)
+        return real_train(settings, out, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train", recording_train)
+    assert main(["--betas", "0.5", "4", "2", "--out", str(swept), "--overwrite", *TINY]) == 0
+    assert trained == [2.0]  # only the new beta
+    assert {path: path.stat().st_mtime_ns for path in before} == before
+    assert "reusing the finished run" in capsys.readouterr().out
+    assert [p["beta"] for p in json.loads((swept / "rd.json").read_text())["points"]] == [0.5, 2.0, 4.0]
+
+
+def test_an_unfinished_run_is_refused_with_what_to_do(tmp_path, capsys):
+    writer = RunWriter.create(tmp_path / "out" / "beta-1")
+    writer.write_config(TrainConfig(beta=1.0, reduction="elbo").to_dict(), data={}, device="cpu", versions={})
+    assert main(["--betas", "1", "--out", str(tmp_path / "out"), *TINY]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "--resume" in error and "--overwrite" in error
+
+
+@pytest.mark.parametrize("betas, message", [
+    (["-1"], "argument --betas: '-1' must be at least 0"),
+    (["0.1", "nan"], "argument --betas: 'nan' is not a finite number"),
+    (["1e999"], "'1e999' is not a finite number"),
+    (["0.3", "1", "0.3"], "argument --betas: 0.3 given more than once"),
+    ([], "argument --betas: expected at least one argument"),
+    (["one"], "'one' is not a number"),
+])
+def test_bad_beta_lists_are_refused_in_one_line(betas, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["--betas", *betas, "--out", str(tmp_path / "out")])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_sweep_sets_beta_itself(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--beta", "2", "--out", str(tmp_path / "out")])
+    assert "drop --beta" in capsys.readouterr().err
+
+
+def test_active_units_count_dimensions_whose_mean_code_varies():
+    import numpy as np
+
+    z_mean = np.stack([np.linspace(-1, 1, 50), np.full(50, 3.0), 0.05 * np.linspace(-1, 1, 50)], axis=1)
+    assert active_units(z_mean) == 1  # variance 0.35, 0 and 0.0009

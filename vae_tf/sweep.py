@@ -1,0 +1,330 @@
+"""The KL axis: one VAE per beta, each placed on the rate-distortion plane (Alemi et al. 2018).
+
+    python -m vae_tf.sweep --betas 0.1 0.3 1 3 10 --out runs/sweep
+    python -m vae_tf.sweep --betas 0.1 1 10 --out runs/sweep --extra runs/kl-report runs/none-report
+    python -m vae_tf.sweep --betas 1 --latent-dim 16 --beta-schedule linear --out runs/warmup16
+    python -m vae_tf.sweep --out runs/sweep2 --runs runs/a runs/b      # place finished runs, train nothing
+
+Every beta is one run, OUT/beta-<beta>, trained with the textbook reduction (`elbo`) unless
+--reduction says otherwise and with every other training flag as given. A finished OUT/beta-<beta>
+is reused, never retrained; an unfinished one is refused (resume it, or --overwrite trains it
+again). Then every run, and every --extra run, is measured on the 10,000 test images the same way
+(`vae_tf.evaluate.importance_sampled`, K samples per image), in nats per image:
+
+- rate: the mean KL(q(z|x) || N(0, I)), analytic;
+- distortion: the mean of -log p(x|z) over z ~ q(z|x) (the reconstruction's negative log-likelihood);
+- -ELBO = rate + distortion, and -IWAE_K, a tighter bound on -log p(x);
+- active units: latent dimensions whose posterior mean varies across images, Var_x E_q[z_d] > 0.01
+  (Burda et al. 2016).
+
+Writes OUT/rd.json, OUT/rd.md (the table), OUT/rd.png (the plane, with lines of equal -ELBO) and
+OUT/rd_codes.png (the test codes and samples from the prior of a few betas side by side).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from vae_tf import cli, config
+from vae_tf.cli import number
+
+DEFAULT_BETAS = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+OUTPUTS = ("rd.json", "rd.md", "rd.png", "rd_codes.png")
+# K = 100 importance samples: about 10 s per run for the 10,000 test images on 2 CPU cores, so a
+# 7-beta sweep (and two extra runs) is measured in under two minutes.
+DEFAULT_K = 100
+ACTIVE_VARIANCE = 0.01
+CODES_SHOWN = 4
+SAMPLES_SHOWN = 16
+DPI = 80
+
+
+def build_parser():
+    from vae_tf.train import add_verbosity
+
+    parser = cli.parser(
+        "python -m vae_tf.sweep",
+        "Train one VAE per beta (into OUT/beta-<beta>, reusing finished ones) and place each, with any --extra "
+        "run, on the rate-distortion plane measured on the test images: rate = mean KL, distortion = mean "
+        "reconstruction negative log-likelihood, -ELBO, -IWAE_K, active units. Writes OUT/rd.json, OUT/rd.md, "
+        "OUT/rd.png and OUT/rd_codes.png.",
+    )
+    parser.add_argument("--betas", nargs="+", type=number(float, at_least=0), default=None, metavar="BETA",
+                        help="the KL weights, one run each (default: " + " ".join(f"{b:g}" for b in DEFAULT_BETAS)
+                             + "; none with --runs alone)")
+    parser.add_argument("--out", metavar="DIR", required=True, help="the sweep's directory (created if missing)")
+    parser.add_argument("--runs", nargs="+", metavar="RUNDIR", default=None,
+                        help="finished runs to place at their own beta instead of training that beta")
+    parser.add_argument("--extra", nargs="+", metavar="RUNDIR", default=[],
+                        help="more finished runs to measure and place on the plane (e.g. the report's default run "
+                             "and its 'without KL' run), labelled by their settings")
+    parser.add_argument("--k", type=number(int, at_least=1), default=DEFAULT_K, metavar="K",
+                        help="importance samples per test image for -IWAE_K")
+    parser.add_argument("--test-limit", type=number(int, at_least=1), default=None, metavar="N",
+                        help="measure on the first N test images only (default: all 10,000)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace OUT's rd.* files, and train unfinished OUT/beta-* runs again from scratch "
+                             "(a finished run is always reused)")
+    # The sweep sets beta and the regularizer itself: their flags are hidden, None says one was given.
+    config.add_arguments(parser, hide=("beta", "regularizer"))
+    parser.set_defaults(beta=None, regularizer=None, reduction="elbo")
+    add_verbosity(parser)
+    return parser
+
+
+def check_arguments(parser, args) -> None:
+    """Refuse what cannot be swept, through `parser.error` (one line, exit code 2)."""
+    for name in ("beta", "regularizer"):
+        if getattr(args, name) is not None:
+            parser.error(f"argument --{name}: the sweep trains --regularizer kl at each of --betas; drop --{name}")
+    betas = args.betas or []
+    repeated = sorted({beta for beta in betas if betas.count(beta) > 1})
+    if repeated:
+        parser.error(f"argument --betas: {', '.join(f'{b:g}' for b in repeated)} given more than once; "
+                     "each beta is one run")
+    try:
+        sweep_settings(args)
+    except ValueError as error:
+        parser.error(str(error))
+
+
+def sweep_settings(args) -> config.TrainConfig:
+    """The settings every trained run shares (its beta is replaced)."""
+    return config.TrainConfig.from_args(args, beta=1.0, regularizer="kl")
+
+
+def run_name(beta: float) -> str:
+    """OUT's directory of one beta: beta-0.3, beta-1, beta-10."""
+    return f"beta-{beta:g}"
+
+
+def open_given(paths) -> dict:
+    """{beta: Run} of the --runs directories (finished, --regularizer kl, one per beta)."""
+    from vae_tf.rundir import Run
+
+    given = {}
+    for path in paths or []:
+        run = Run.open(path)
+        beta = float(run.settings["beta"])
+        if run.settings["regularizer"] != "kl":
+            raise cli.UsageError(f"--runs {path} was trained with --regularizer {run.settings['regularizer']}; the "
+                                 "sweep places KL-weighted runs (pass it with --extra instead).")
+        if beta in given:
+            raise cli.UsageError(f"--runs {given[beta].path} and {path} both have beta {beta:g}; give one run a beta.")
+        given[beta] = run
+    return given
+
+
+def _differences(asked: dict, found: dict) -> list[str]:
+    defaults = config.TrainConfig().to_dict()
+    return [f"{key} {found.get(key, defaults[key])!r} (asked: {value!r})" for key, value in asked.items()
+            if key != "data_dir" and found.get(key, defaults[key]) != value]
+
+
+def plan(betas, given: dict, out: Path, settings, overwrite: bool) -> dict:
+    """{beta: "reuse" or "train"} for OUT/beta-*, checked before anything trains.
+
+    Raises:
+      UsageError: OUT/beta-B holds an unfinished run (without --overwrite), or a finished one trained
+        with other settings.
+    """
+    from vae_tf.rundir import Run, RunDirError
+
+    actions = {}
+    for beta in betas:
+        path = out / run_name(beta)
+        if beta in given:
+            continue
+        if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+            actions[beta] = "train"
+            continue
+        try:
+            run = Run.open(path)
+        except RunDirError:
+            if overwrite:
+                actions[beta] = "train"
+                continue
+            raise cli.UsageError(
+                f"{path} holds an unfinished or unreadable run; continue it with `python -m vae_tf.train --resume "
+                f"{path}` and sweep again, or pass --overwrite to train it again from scratch.") from None
+        differences = _differences(dataclasses.replace(settings, beta=beta).to_dict(), run.settings)
+        if differences:
+            raise cli.UsageError(
+                f"{path} is a finished run with other settings ({'; '.join(differences)}); the sweep never retrains "
+                "a finished run: choose another --out, or remove that directory.")
+        actions[beta] = "reuse"
+    return actions
+
+
+def active_units(z_mean, threshold: float = ACTIVE_VARIANCE) -> int:
+    """Latent dimensions d with Var over images of E_q[z_d] above `threshold` (Burda et al. 2016).
+
+    (vae_tf.diagnostics, issue 11, holds the package's collapse diagnostics; this is the sweep's count.)
+    """
+    return int(np.sum(np.var(np.asarray(z_mean, dtype=np.float64), axis=0) > threshold))
+
+
+def measure(run, x, k: int, seed: int = 0) -> tuple[dict, dict]:
+    """One run on the test images x: (its point on the plane, its codes).
+
+    Returns:
+      point: `rate`, `distortion`, `neg_elbo`, `neg_iwae` (nats per image, means over x),
+        `active_units`, `latent_dim`, the run's `beta`, `reduction`, `title` and path.
+      codes: `z_mean` (N, D) of x and `samples`, SAMPLES_SHOWN images (784,) decoded from N(0, I) draws.
+    """
+    from vae_tf.evaluate import importance_sampled
+
+    vae = run.model()
+    sampled = importance_sampled(vae, x, k, seed=seed)
+    codes = codes_of(vae, x, seed)
+    point = {
+        "run": str(run.path), "title": run.title, "beta": float(run.settings["beta"]),
+        "reduction": run.settings["reduction"], "regularizer": run.settings["regularizer"],
+        "latent_dim": vae.latent_dim,
+        "rate": float(np.mean(sampled["kl"])), "distortion": float(np.mean(sampled["reconstruction"])),
+        "neg_elbo": float(np.mean(sampled["neg_elbo"])), "neg_iwae": float(-np.mean(sampled["iwae"])),
+        "active_units": active_units(codes["z_mean"]),
+    }
+    return point, codes
+
+
+def codes_of(vae, x, seed: int = 0) -> dict:
+    """`z_mean` (N, D) of images x and `samples`: SAMPLES_SHOWN images (784,) decoded from N(0, I) draws."""
+    draws = np.random.default_rng(seed).standard_normal((SAMPLES_SHOWN, vae.latent_dim)).astype(np.float32)
+    return {"z_mean": vae.encode(x)[0], "samples": vae.decode(draws)}
+
+
+def rd_markdown(report: dict) -> str:
+    """rd.md: one row per run, then whether rate falls and distortion rises along the sweep."""
+    k = report["k"]
+    lines = [f"Measured on {report['test_images']:,} test images, nats per image (K = {k} importance samples).", "",
+             f"| run | beta | rate (KL) | distortion | -ELBO | -IWAE_{k} | active units |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for point in report["points"]:
+        name = f"`{Path(point['run']).name}`" if point["kind"] == "sweep" else f"{point['title']} (`{point['run']}`)"
+        lines.append(f"| {name} | {point['beta']:g} | {point['rate']:.2f} | {point['distortion']:.2f} | "
+                     f"{point['neg_elbo']:.2f} | {point['neg_iwae']:.2f} | {point['active_units']} of "
+                     f"{point['latent_dim']} |")
+    sweep = [point for point in report["points"] if point["kind"] == "sweep"]
+    if len(sweep) > 1:
+        rates, distortions = [p["rate"] for p in sweep], [p["distortion"] for p in sweep]
+        lines += ["", f"As beta grows from {sweep[0]['beta']:g} to {sweep[-1]['beta']:g}: the rate "
+                      f"{'falls at every step' if _monotone(rates, -1) else 'does not fall at every step'} "
+                      f"({rates[0]:.2f} to {rates[-1]:.2f}), the distortion "
+                      f"{'rises at every step' if _monotone(distortions, 1) else 'does not rise at every step'} "
+                      f"({distortions[0]:.2f} to {distortions[-1]:.2f})."]
+    return "\n".join(lines) + "\n"
+
+
+def _monotone(values, sign: int) -> bool:
+    return all(sign * (after - before) > 0 for before, after in zip(values, values[1:]))
+
+
+def figures(report: dict, codes: dict, y):
+    """(rd.png, rd_codes.png) as matplotlib figures; `codes` maps a sweep beta to `measure`'s codes."""
+    from vae_tf import plots
+
+    shown = sorted(codes)
+    if len(shown) > CODES_SHOWN:
+        shown = [shown[i] for i in np.linspace(0, len(shown) - 1, CODES_SHOWN).round().astype(int)]
+    columns = [(f"beta = {beta:g}", codes[beta]["z_mean"], y, codes[beta]["samples"]) for beta in shown]
+    return plots.rate_distortion(report["points"]), plots.sweep_codes(columns)
+
+
+def write_outputs(out: Path, report: dict, codes: dict, y, progress=print) -> None:
+    from vae_tf import rundir
+
+    plane, panel = figures(report, codes, y)
+    for name, write in (("rd.json", lambda path: rundir.write_json(path, report)),
+                        ("rd.md", lambda path: rundir.write_text(path, rd_markdown(report))),
+                        ("rd.png", lambda path: rundir.write_figure(path, plane, DPI)),
+                        ("rd_codes.png", lambda path: rundir.write_figure(path, panel, DPI))):
+        write(out / name)
+        progress(f"wrote {out / name}")
+
+
+def read_report(out) -> dict:
+    """A sweep directory's rd.json (written by `write_outputs`)."""
+    import json
+
+    path = Path(out) / "rd.json"
+    if not path.is_file():
+        raise cli.UsageError(f"{out} is not a sweep directory (no rd.json); make one with "
+                             "`python -m vae_tf.sweep --out DIR`.")
+    return json.loads(path.read_text())
+
+
+def redraw(out, data_dir=None) -> tuple:
+    """The figures of a finished sweep directory again, from its rd.json and its runs: (rd.png, rd_codes.png)."""
+    from vae_tf.data import load_split
+    from vae_tf.rundir import Run
+
+    out = Path(out)
+    report = read_report(out)
+    x, y, _ = load_split("test", data_dir, report["test_images"])
+    codes = {}
+    for point in report["points"]:
+        if point["kind"] == "sweep":
+            inside = out / Path(point["run"]).name
+            codes[point["beta"]] = codes_of(Run.open(inside if inside.is_dir() else point["run"]).model(), x,
+                                            report["seed"])
+    return figures(report, codes, y)
+
+
+def measure_all(sweep_runs: dict, extras: list, k: int, test_limit=None, data_dir=None, progress=print):
+    """Measure {beta: Run} and the extra runs on the test images: (report, {beta: codes}, labels y)."""
+    from vae_tf.data import load_split
+
+    x, y, _ = load_split("test", data_dir, test_limit)
+    points, codes = [], {}
+    for kind, beta, run in [*(("sweep", beta, run) for beta, run in sorted(sweep_runs.items())),
+                            *(("extra", None, run) for run in extras)]:
+        progress(f"sweep: measuring {run.path} on {len(x):,} test images (K = {k})")
+        point, codes_of_run = measure(run, x, k)
+        points.append({"kind": kind, **point})
+        if kind == "sweep":
+            codes[beta] = codes_of_run
+    report = {"k": k, "test_images": len(x), "seed": 0, "active_variance": ACTIVE_VARIANCE,
+              "units": "nats per test image (means); rate = KL(q(z|x) || N(0, I)), distortion = E_q[-log p(x|z)], "
+                       "neg_elbo = rate + distortion >= neg_iwae",
+              "points": points}
+    return report, codes, y
+
+
+def work(args) -> int:
+    from vae_tf.rundir import Run, claim
+    from vae_tf.train import fit_verbosity, train
+
+    out = claim(args.out, OUTPUTS, args.overwrite)
+    settings = sweep_settings(args)
+    given = open_given(args.runs)
+    extras = [Run.open(path) for path in args.extra]
+    betas = list(args.betas) if args.betas is not None else ([] if given else list(DEFAULT_BETAS))
+    actions = plan(betas, given, out, settings, args.overwrite)
+    if not betas and not given:
+        raise cli.UsageError("nothing to sweep: give --betas, or --runs")
+    for count, (beta, action) in enumerate(sorted(actions.items()), start=1):
+        path = out / run_name(beta)
+        if action == "reuse":
+            print(f"sweep: reusing the finished run {path}", flush=True)
+            continue
+        print(f"sweep: training beta = {beta:g} ({count} of {len(actions)}) into {path}", flush=True)
+        train(dataclasses.replace(settings, beta=beta), path, args.overwrite, fit_verbosity(args),
+              command=["python", "-m", "vae_tf.sweep", *sys.argv[1:]])
+    runs = {**given, **{beta: Run.open(out / run_name(beta)) for beta in actions}}
+    report, codes, y = measure_all(runs, extras, args.k, args.test_limit, args.data_dir)
+    write_outputs(claim(out, OUTPUTS, args.overwrite), report, codes, y)
+    print("\n" + rd_markdown(report), end="")
+    return 0
+
+
+def main(argv=None) -> int:
+    return cli.run(build_parser(), argv, work, check=check_arguments)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
