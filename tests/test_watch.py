@@ -16,7 +16,7 @@ from vae_tf import compare, diagnostics, kl, monitor, plot, plots
 from vae_tf.callbacks import EpochCheckpoint
 from vae_tf.config import TrainConfig
 from vae_tf.model import VAE
-from vae_tf.rundir import Run, read_history
+from vae_tf.rundir import Run
 from vae_tf.train import resume, train
 
 # 2,000 images, batch 100: 20 steps per epoch; validation on all 10,000 test images (100 batches).
@@ -102,7 +102,8 @@ def test_tensorboard_scalars_are_history_csv(runs, name):
 
 
 def test_tensorboard_images_are_pngs_one_per_epoch(runs):
-    events = EventAccumulator(str(runs["watched"].path / "tensorboard" / "images"), size_guidance={"tensors": 0})
+    log_dir = runs["watched"].path / "tensorboard"
+    events = EventAccumulator(str(log_dir / "images"), size_guidance={"tensors": 0})
     events.Reload()
     assert sorted(events.Tags()["tensors"]) == ["generated_grid", "latent_scatter", "reconstructions"]
     for tag in events.Tags()["tensors"]:
@@ -111,6 +112,9 @@ def test_tensorboard_images_are_pngs_one_per_epoch(runs):
         width, height, png = shown[-1].tensor_proto.string_val
         with Image.open(io.BytesIO(png)) as image:
             assert image.format == "PNG" and image.size == (int(width), int(height))
+    images = monitor.read_tensorboard_images(log_dir)  # what docs/make_figures.py saves as PNG files
+    assert [step for step, _ in images["latent_scatter"]] == [0, 1]
+    assert all(png.startswith(b"\x89PNG") for shown in images.values() for _, png in shown)
 
 
 def test_snapshots_hold_one_frame_per_epoch_and_survive_resume(runs, fashion_mnist):

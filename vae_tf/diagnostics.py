@@ -111,7 +111,9 @@ def mutual_information(z_mean, z_log_var, *, samples: int = 1, scored: int | Non
     z_mean, z_log_var = _codes(z_mean, z_log_var)
     count, dims = z_mean.shape
     rng = np.random.default_rng(seed)
-    chosen = np.arange(count) if scored is None or scored >= count else np.sort(rng.choice(count, scored, replace=False))
+    chosen = np.arange(count)
+    if scored is not None and scored < count:
+        chosen = np.sort(rng.choice(count, scored, replace=False))
     total = 0.0
     for _ in range(samples):
         z = z_mean[chosen] + np.exp(0.5 * z_log_var[chosen]) * rng.standard_normal((len(chosen), dims))

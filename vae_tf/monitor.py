@@ -78,8 +78,21 @@ class LatentSnapshots(keras.callbacks.Callback):
 def tensorboard_callbacks(log_dir, images, labels, title: str) -> list:
     """Keras' `TensorBoard` (every logged loss term and the learning rate per epoch, in log_dir/train
     and log_dir/validation) and `TensorBoardImages` (log_dir/images), steps = epochs counted from 0."""
-    return [keras.callbacks.TensorBoard(str(log_dir), write_graph=False, update_freq="epoch", profile_batch=0),
+    return [EpochTensorBoard(str(log_dir), write_graph=False, update_freq="epoch", profile_batch=0),
             TensorBoardImages(log_dir, images, labels, title)]
+
+
+class EpochTensorBoard(keras.callbacks.TensorBoard):
+    """Keras' `TensorBoard`, its event files flushed after every epoch.
+
+    Its writers otherwise flush every ten summaries or two minutes: a run killed mid-training
+    would lose the scalars of epochs that its checkpoint (and so its resumed history) keeps.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        for writer in getattr(self, "_writers", {}).values():  # Keras' own writers (train, val)
+            writer.flush()
 
 
 def png(figure, dpi: int = 72) -> bytes:
@@ -159,3 +172,13 @@ def watchers(settings, run, x_test, y_test) -> tuple[list, dict, LatentSnapshots
     if settings.tensorboard:
         callbacks += tensorboard_callbacks(run.tensorboard_dir, fixed, labels, title(settings.to_dict()))
     return callbacks, inputs, snapshots
+
+
+def read_tensorboard_images(log_dir) -> dict:
+    """The images `TensorBoardImages` wrote under log_dir/images: {tag: [(step, PNG bytes), ...]} by step."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(log_dir / "images"), size_guidance={"tensors": 0})
+    events.Reload()
+    return {tag: [(event.step, event.tensor_proto.string_val[2]) for event in events.Tensors(tag)]
+            for tag in events.Tags()["tensors"]}

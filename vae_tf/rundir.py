@@ -91,6 +91,14 @@ def write_text(path, text: str) -> Path:
     return _atomic_write(path, write)
 
 
+def write_bytes(path, data: bytes) -> Path:
+    def write(temporary):
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+
+    return _atomic_write(path, write)
+
+
 def write_json(path, payload) -> Path:
     return write_text(path, json.dumps(payload, indent=2, sort_keys=False) + "\n")
 
