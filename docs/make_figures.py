@@ -90,9 +90,7 @@ def watch_figures(runs: dict, out: Path, progress=print) -> None:
     if missing:
         raise UsageError(f"{', '.join(missing)}: trained without --validation --snapshots --tensorboard; "
                          f"make the runs with `{HOW_TO_WATCH}`")
-    compare.write_evolution(runs, out, progress)
-    (out / compare.EVOLUTION).replace(out / "watch_evolution.gif")
-    progress(f"renamed it {out / 'watch_evolution.gif'}")
+    compare.write_evolution(runs, out, progress, name="watch_evolution.gif")
     kl = runs["kl"]
     fig = plots.loss_curves(kl.history(), title=kl.title, regularizer="kl")
     rundir.write_figure(out / "watch_loss_curves_kl.png", fig, plot.DPI)

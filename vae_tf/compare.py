@@ -133,8 +133,8 @@ def all_snapshotted(runs: dict) -> bool:
     return all((run.path / "snapshots.npz").is_file() for run in runs.values())
 
 
-def write_evolution(runs: dict, out: Path, progress=print) -> Path:
-    """Write evolution.gif: the runs' snapshots side by side, frame by frame (see `vae_tf.plots.evolution`)."""
+def write_evolution(runs: dict, out: Path, progress=print, name: str = EVOLUTION) -> Path:
+    """Write evolution.gif (or `name`): the runs' snapshots side by side, frame by frame (see `vae_tf.plots.evolution`)."""
     from vae_tf import plots, rundir
     from vae_tf.plot import FPS
 
@@ -146,7 +146,7 @@ def write_evolution(runs: dict, out: Path, progress=print) -> Path:
     frames = plots.evolution({variant: (arrays["epoch"], arrays["z_mean"], arrays["y"])
                               for variant, arrays in snapshots.items()},
                              titles={variant: run.title for variant, run in runs.items()})
-    path = rundir.write_gif(out / EVOLUTION, frames, FPS)
+    path = rundir.write_gif(out / name, frames, FPS)
     progress(f"wrote {path}")
     return path
 
