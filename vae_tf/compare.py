@@ -134,7 +134,7 @@ def all_snapshotted(runs: dict) -> bool:
 
 
 def write_evolution(runs: dict, out: Path, progress=print, name: str = EVOLUTION) -> Path:
-    """Write evolution.gif (or `name`): the runs' snapshots side by side, frame by frame (see `vae_tf.plots.evolution`)."""
+    """Write evolution.gif (or `name`): the runs' snapshots side by side, frame by frame (`plots.evolution`)."""
     from vae_tf import plots, rundir
     from vae_tf.plot import FPS
 
