@@ -1,13 +1,17 @@
-"""Write every figure in docs/figures: the KL ones computed here, the VAE ones from a compare directory.
+"""Write every figure in docs/figures: the KL ones computed here, the VAE ones from compare directories.
 
-    python docs/make_figures.py --runs runs/compare-report   # every figure
+    python docs/make_figures.py --runs runs/compare-report --watch-runs runs/compare-watch   # every figure
     python docs/make_figures.py --only kl                    # the KL and fitting figures alone
     python docs/make_figures.py --only sweep --sweep runs/sweep   # the KL axis figures alone
+    python docs/make_figures.py --only watch --watch-runs runs/compare-watch
 
 The KL figures (kl_*, fit_*) are computed: the primers' examples and the 10,000-step fits take
 seconds each. The VAE figures (vae_*) are drawn from a finished `python -m vae_tf.compare --out DIR`
 directory (its kl, none and mse runs); the KL axis figures (kl_axis_*) from a finished
-`python -m vae_tf.sweep --out DIR` directory (its rd.json and runs). This script never trains.
+`python -m vae_tf.sweep --out DIR` directory (its rd.json and runs); the watch_* figures from a
+compare directory trained with `--validation --snapshots --tensorboard` (the evolution GIF, the
+kl run's loss curves and the images its TensorBoard log holds after the last epoch). This script
+never trains.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 FIGURES = REPO / "docs" / "figures"
-GROUPS = ("kl", "vae", "sweep")
+GROUPS = ("kl", "vae", "sweep", "watch")
 KL_DPI = 80
 HOW_TO_COMPARE = "python -m vae_tf.compare --out runs/compare-report"
 HOW_TO_SWEEP = ("python -m vae_tf.sweep --betas 0 0.1 0.3 1 3 6.125 10 30 --out runs/sweep "
                 "--extra runs/kl-report runs/none-report")
+HOW_TO_WATCH = "python -m vae_tf.compare --out runs/compare-watch --validation --snapshots --tensorboard"
 
 
 def kl_figures(out: Path, progress=print) -> None:
@@ -88,7 +93,29 @@ def sweep_figures(sweep_dir, out: Path, progress=print) -> None:
         progress(f"wrote {out / name}")
 
 
-def open_compare_dir(path) -> dict:
+def watch_figures(runs: dict, out: Path, progress=print) -> None:
+    """watch_evolution.gif (as compare draws it), watch_loss_curves_kl.png (as plot draws it) and
+    watch_tensorboard_{latent_scatter,generated_grid,reconstructions}.png (the kl run's last TensorBoard images)."""
+    from vae_tf import compare, monitor, plot, plots, rundir
+    from vae_tf.cli import UsageError
+
+    missing = [str(run.path) for run in runs.values()
+               if run.snapshots() is None or not (run.path / "tensorboard").is_dir()
+               or not any(name.startswith("val_") for name in run.history()[0])]
+    if missing:
+        raise UsageError(f"{', '.join(missing)}: trained without --validation --snapshots --tensorboard; "
+                         f"make the runs with `{HOW_TO_WATCH}`")
+    compare.write_evolution(runs, out, progress, name="watch_evolution.gif")
+    kl = runs["kl"]
+    fig = plots.loss_curves(kl.history(), title=kl.title, regularizer="kl")
+    rundir.write_figure(out / "watch_loss_curves_kl.png", fig, plot.DPI)
+    progress(f"wrote {out / 'watch_loss_curves_kl.png'}")
+    for tag, shown in monitor.read_tensorboard_images(kl.path / "tensorboard").items():
+        rundir.write_bytes(out / f"watch_tensorboard_{tag}.png", shown[-1][1])
+        progress(f"wrote {out / f'watch_tensorboard_{tag}.png'} (step {shown[-1][0]})")
+
+
+def open_compare_dir(path, how: str = HOW_TO_COMPARE) -> dict:
     """{variant: Run} of a compare directory; a `UsageError` that says how to make one if it is not."""
     from vae_tf.cli import UsageError
     from vae_tf.compare import open_runs
@@ -100,7 +127,7 @@ def open_compare_dir(path) -> dict:
         return open_runs([path / variant for variant in VARIANTS])
     except (RunDirError, UsageError) as error:
         raise UsageError(
-            f"{path} is not a finished compare directory ({str(error).rstrip('.')}); make one with `{HOW_TO_COMPARE}`"
+            f"{path} is not a finished compare directory ({str(error).rstrip('.')}); make one with `{how}`"
         ) from None
 
 
@@ -113,8 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs", metavar="DIR", default=None, help="a compare directory (DIR/kl, DIR/none, DIR/mse)")
     parser.add_argument("--sweep", metavar="DIR", default=None,
                         help=f"a sweep directory (rd.json and its runs), for the kl_axis_* figures: `{HOW_TO_SWEEP}`")
+    parser.add_argument("--watch-runs", metavar="DIR", default=None,
+                        help=f"a compare directory trained with --validation --snapshots --tensorboard "
+                             f"(`{HOW_TO_WATCH}`)")
     parser.add_argument("--only", choices=GROUPS, default=None,
-                        help="write only the kl_*/fit_*, the vae_* or the kl_axis_* (sweep) figures")
+                        help="write only the kl_*/fit_*, the vae_*, the kl_axis_* (sweep) or the watch_* figures")
     parser.add_argument("--out", metavar="DIR", type=Path, default=FIGURES, help="where to write (docs/figures)")
     return parser
 
@@ -132,6 +162,10 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 2
+    if "watch" in groups and args.watch_runs is None:
+        print(f"error: the watch_* figures need --watch-runs DIR, a directory made by `{HOW_TO_WATCH}`; "
+              "or pass --only kl or --only vae", file=sys.stderr)
+        return 2
     sys.path.insert(0, str(REPO))  # run from a checkout without `pip install -e .`
     from vae_tf.cli import run_command
 
@@ -141,6 +175,7 @@ def main(argv=None) -> int:
             from vae_tf.sweep import read_report
 
             read_report(args.sweep)
+        watched = open_compare_dir(args.watch_runs, HOW_TO_WATCH) if "watch" in groups else None
         args.out.mkdir(parents=True, exist_ok=True)
         if "kl" in groups:
             kl_figures(args.out)
@@ -148,6 +183,8 @@ def main(argv=None) -> int:
             vae_figures(runs, args.out)
         if "sweep" in groups:
             sweep_figures(args.sweep, args.out)
+        if watched is not None:
+            watch_figures(watched, args.out)
         return 0
 
     return run_command(body)

@@ -7,7 +7,7 @@ import pytest
 
 from vae_tf.config import TrainConfig
 from vae_tf.rundir import RunWriter, read_config
-from vae_tf.sweep import active_units, main, redraw
+from vae_tf.sweep import main, redraw
 
 train_module = importlib.import_module("vae_tf.train")
 TINY = ["--limit", "300", "--epochs", "1", "--no-fast", "--test-limit", "100", "--k", "5", "--verbose", "0"]
@@ -87,8 +87,3 @@ def test_the_sweep_sets_beta_itself(tmp_path, capsys):
     assert "drop --beta" in capsys.readouterr().err
 
 
-def test_active_units_count_dimensions_whose_mean_code_varies():
-    import numpy as np
-
-    z_mean = np.stack([np.linspace(-1, 1, 50), np.full(50, 3.0), 0.05 * np.linspace(-1, 1, 50)], axis=1)
-    assert active_units(z_mean) == 1  # variance 0.35, 0 and 0.0009

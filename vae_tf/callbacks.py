@@ -11,18 +11,26 @@ from vae_tf.cli import CommandError
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Records each epoch's wall time in seconds, in `self.seconds`."""
+    """Records each epoch's training time in seconds, in `self.seconds`, and the validation that
+    follows it, if any, in `self.validation_seconds`."""
 
     def __init__(self):
         super().__init__()
         self.seconds: list[float] = []
-        self._start = None
+        self.validation_seconds: list[float] = []
+        self._start = self._validation_start = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
+        self._validation_start = None
+
+    def on_test_begin(self, logs=None):
+        self._validation_start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
+        end = time.perf_counter()
+        self.seconds.append((self._validation_start or end) - self._start)
+        self.validation_seconds.append(end - self._validation_start if self._validation_start else 0.0)
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
@@ -32,14 +40,18 @@ class EpochCheckpoint(keras.callbacks.Callback):
       run: the `vae_tf.rundir.RunWriter` of the run (its `history` holds a resumed run's earlier epochs).
       metric_names: the loss terms to record.
       timer: the `EpochTimer` whose seconds go into each row.
+      validation: record the validation terms (`val_` + each metric name) and `val_seconds` too.
+      snapshots: the run's `vae_tf.monitor.LatentSnapshots`, checkpointed with it, or None.
     """
 
-    def __init__(self, run, metric_names: list[str], timer: EpochTimer):
+    def __init__(self, run, metric_names: list[str], timer: EpochTimer, validation: bool = False, snapshots=None):
         super().__init__()
         self.run = run
         self.history = run.history
-        self.metric_names = list(metric_names)
+        self.metric_names = list(metric_names) + ([f"val_{name}" for name in metric_names] if validation else [])
+        self.validation = validation
         self.timer = timer
+        self.snapshots = snapshots
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -47,8 +59,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
                                                for name in self.metric_names):
             return  # an epoch cut short or gone non-finite is not a state to resume from
         self.history.append({"epoch": epoch + 1, **{name: float(logs[name]) for name in self.metric_names},
+                             **({"val_seconds": self.timer.validation_seconds[-1]} if self.validation else {}),
                              "seconds": self.timer.seconds[-1]})
         self.run.save_checkpoint(self.model, self.history,
+                                 self.snapshots.arrays() if self.snapshots is not None else None,
                                  sampling_state=self.model.sampling.seed_generator.state.numpy().tolist())
 
 

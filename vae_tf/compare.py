@@ -8,7 +8,9 @@ Training (only when no --runs are given) writes DIR/kl, DIR/none and DIR/mse, th
 directories trained from scratch with the same seed and settings. Then, into DIR:
 comparison.png (the scatters of the sampled codes, top row on each panel's own axes, bottom row
 on shared axes), spread.json and spread.md (per variant and latent dimension: min, max,
-standard deviation, and the share of codes inside [-3, 3]^2).
+standard deviation, and the share of codes inside [-3, 3]^2) and, when the three runs were
+trained with --snapshots, evolution.gif (their z_mean of the same test images, epoch by epoch,
+side by side; top row each on its own axes, bottom row on shared axes).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from vae_tf.config import REGULARIZERS as VARIANTS
 from vae_tf.config import VARIANT_TITLES
 
 OUTPUTS = ("comparison.png", "spread.json", "spread.md")
+EVOLUTION = "evolution.gif"
 DPI = 80
 
 
@@ -126,13 +129,35 @@ def write_comparison(runs: dict, out: Path, progress=print) -> dict:
     return report
 
 
+def all_snapshotted(runs: dict) -> bool:
+    return all((run.path / "snapshots.npz").is_file() for run in runs.values())
+
+
+def write_evolution(runs: dict, out: Path, progress=print, name: str = EVOLUTION) -> Path:
+    """Write evolution.gif (or `name`): the runs' snapshots side by side, frame by frame (`plots.evolution`)."""
+    from vae_tf import plots, rundir
+    from vae_tf.plot import FPS
+
+    snapshots = {variant: run.snapshots() for variant, run in runs.items()}
+    labels = [arrays["y"] for arrays in snapshots.values()]
+    if any(len(y) != len(labels[0]) or not (y == labels[0]).all() for y in labels):
+        raise cli.UsageError(f"{EVOLUTION}: the runs' snapshots are of different test images; retrain them with "
+                             "this version's --snapshots.")
+    frames = plots.evolution({variant: (arrays["epoch"], arrays["z_mean"], arrays["y"])
+                              for variant, arrays in snapshots.items()},
+                             titles={variant: run.title for variant, run in runs.items()})
+    path = rundir.write_gif(out / name, frames, FPS)
+    progress(f"wrote {path}")
+    return path
+
+
 def work(args) -> int:
     from vae_tf.rundir import Run, claim
     from vae_tf.train import fit_verbosity
 
     if args.runs is not None:
         runs = open_runs(args.runs)
-        out = claim(args.out, OUTPUTS, args.overwrite)
+        out = claim(args.out, OUTPUTS + ((EVOLUTION,) if all_snapshotted(runs) else ()), args.overwrite)
     else:
         out = claim(args.out, None, args.overwrite)
         settings = config.TrainConfig.from_args(args, regularizer="kl")
@@ -142,6 +167,10 @@ def work(args) -> int:
     if differences:
         print(f"note: the runs differ in more than the regularizer ({'; '.join(differences)})", file=sys.stderr)
     write_comparison(runs, out)
+    if all_snapshotted(runs):
+        write_evolution(runs, out)
+    else:
+        print(f"note: no {EVOLUTION}: it needs runs trained with --snapshots", file=sys.stderr)
     print()
     print((out / "spread.md").read_text(), end="")
     return 0

@@ -101,6 +101,13 @@ class TrainConfig:
                               at_least=0, metavar="C")
     capacity_epochs: float = setting(5.0, "epochs over which the capacity target grows from 0 to C",
                                      group="KL schedule", model=True, kind=float, above=0, metavar="E")
+    validation: bool = setting(False, "after every epoch, the same loss on the 10,000 test images (fixed noise, "
+                               "training's batch size): val_* in the log and history.csv", group="watching", kind=bool)
+    tensorboard: bool = setting(False, "write RUNDIR/tensorboard/: every loss term and the learning rate per epoch, "
+                                "and the latent scatter, decoded grid and reconstructions as images",
+                                group="watching", kind=bool)
+    snapshots: bool = setting(False, "store each epoch's z_mean of the first 2,000 test images (snapshots.npz), "
+                              "for `vae_tf.plot`'s latent_evolution.gif", group="watching", kind=bool)
 
     def __post_init__(self):
         for field in dataclasses.fields(self):

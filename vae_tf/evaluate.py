@@ -349,6 +349,7 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
       per pixel for the three bounds, and the settings that produced them.
     """
     from vae_tf.data import CLASS_NAMES, load_split
+    from vae_tf.diagnostics import latent_diagnostics
 
     vae = run.model()
     if exact and vae.latent_dim != 2:
@@ -403,6 +404,7 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
             for label, name in enumerate(CLASS_NAMES) if np.any(y == label)
         },
         "grid": grid_info,
+        "diagnostics": latent_diagnostics(*vae.encode(x), seed=seed),  # is every latent dimension used?
         "data": {"source": source.kind, "directory": source.directory},
         "seconds": seconds,
     }
@@ -485,6 +487,7 @@ def output_path(rundir: Path, out, overwrite: bool) -> Path:
 
 
 def work(args) -> int:
+    from vae_tf.diagnostics import format_diagnostics
     from vae_tf.rundir import Run, write_json
 
     run = Run.open(args.rundir)
@@ -497,6 +500,7 @@ def work(args) -> int:
     path = output_path(run.path, args.out, args.overwrite)  # again: another process may have written it
     write_json(path, evaluation)
     print(format_table(evaluation))
+    print(format_diagnostics(evaluation["diagnostics"]))
     print(f"wrote {path} ({evaluation['seconds']['total']:.0f} s)")
     return 0
 
@@ -507,3 +511,4 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -7,7 +7,9 @@
 Writes latent_scatter.png (the sampled codes coloured by class), generated_grid.png (10x10
 decoded images over a regular grid spanning each latent coordinate's min..max, or
 --grid-range), reconstructions.png (test images above their reconstructions) and
-loss_curves.png (each loss term per epoch). It reads the run directory; it never retrains.
+loss_curves.png (each loss term per epoch, with the validation loss of a --validation run) and,
+for a run trained with --snapshots, latent_evolution.gif (z_mean of fixed test images after each
+epoch, one frame per epoch, on fixed axes). It reads the run directory; it never retrains.
 """
 
 from __future__ import annotations
@@ -21,13 +23,16 @@ from vae_tf import cli
 from vae_tf.cli import number
 
 FIGURES = ("latent_scatter.png", "generated_grid.png", "reconstructions.png", "loss_curves.png")
+EVOLUTION = "latent_evolution.gif"
+FPS = 2
 DPI = 90
 
 
 def build_parser():
     parser = cli.parser(
         "python -m vae_tf.plot",
-        "Draw the report's figures of a run directory: " + ", ".join(FIGURES) + ". "
+        "Draw the report's figures of a run directory: " + ", ".join(FIGURES) + f" (and {EVOLUTION} for a run "
+        "trained with --snapshots). "
         "Reads the run (latents.npz, model.keras, history.csv) and the test images; never retrains.",
     )
     cli.add_rundir(parser)
@@ -75,7 +80,7 @@ def write_figures(run, out: Path, grid_range=None, grid_size: int = 10, examples
     """Draw and save the four figures of `run` (a `vae_tf.rundir.Run`) into `out`; return their paths."""
     from vae_tf import plots
     from vae_tf.data import load_split
-    from vae_tf.rundir import write_figure
+    from vae_tf.rundir import write_figure, write_gif
 
     title = run.title
     written = []
@@ -101,14 +106,24 @@ def write_figures(run, out: Path, grid_range=None, grid_size: int = 10, examples
     save(plots.reconstructions(images, model.decode(model.encode(images)[0]),
                                title=f"{title}: test images (top), decoded from their z_mean (bottom)"),
          "reconstructions.png")
+    snapshots = run.snapshots()
+    if snapshots is not None:
+        frames = plots.latent_evolution(snapshots["epoch"], snapshots["z_mean"], snapshots["y"], title=title)
+        written.append(write_gif(out / EVOLUTION, frames, FPS))
+        progress(f"wrote {out / EVOLUTION}")
     return written
+
+
+def figure_names(run) -> tuple[str, ...]:
+    """The files `write_figures` writes for `run`."""
+    return FIGURES + ((EVOLUTION,) if (run.path / "snapshots.npz").is_file() else ())
 
 
 def work(args) -> int:
     from vae_tf import rundir
 
     run = rundir.Run.open(args.rundir)
-    out = rundir.claim(args.out if args.out is not None else run.path, FIGURES, args.overwrite)
+    out = rundir.claim(args.out if args.out is not None else run.path, figure_names(run), args.overwrite)
     write_figures(run, out, args.grid_range, args.grid_size, args.examples, args.data_dir)
     return 0
 

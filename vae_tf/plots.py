@@ -264,20 +264,24 @@ def loss_curves(history: Sequence[Mapping[str, float]], title: str = "", regular
     """Each loss term per epoch, one panel per term (their scales differ by orders of magnitude).
 
     Args:
-      history: rows of `history.csv` (see `vae_tf.rundir.read_history`): `epoch` and the terms.
+      history: rows of `history.csv` (see `vae_tf.rundir.read_history`): `epoch` and the terms;
+        a term's validation values (`val_` + its name), if any, go on its panel.
       title: the run.
       regularizer: the run's; a `kl_loss` that was tracked but not minimised is marked so.
 
     Returns:
-      A Figure with one panel per column ending in "loss".
+      A Figure with one panel per column ending in "loss" (training and validation together).
     """
     if not history:
         raise ValueError("history is empty: the run has no epochs.")
-    names = [name for name in history[0] if name == "loss" or name.endswith("_loss")]
+    names = [name for name in history[0] if (name == "loss" or name.endswith("_loss")) and not name.startswith("val_")]
     epochs = [row["epoch"] for row in history]
     fig = Figure(figsize=(3.3 * len(names), 3.2), layout="constrained")
     for ax, name in zip(fig.subplots(1, len(names), squeeze=False)[0], names):
-        ax.plot(epochs, [row[name] for row in history], marker="o")
+        ax.plot(epochs, [row[name] for row in history], marker="o", label="training")
+        if f"val_{name}" in history[0]:
+            ax.plot(epochs, [row[f"val_{name}"] for row in history], marker="s", label="validation (test images)")
+            ax.legend(fontsize=8, frameon=False)
         tracked_only = name == "kl_loss" and regularizer is not None and regularizer != "kl"
         ax.set_title(name + (" (tracked, not minimised)" if tracked_only else ""), fontsize=10)
         ax.set_xlabel("epoch")
@@ -571,3 +575,85 @@ def sweep_codes(columns: Sequence[tuple], class_names: Sequence[str] = CLASS_NAM
         bottom.set_title(f"{name}: decoded z ~ N(0, I)", fontsize=9)
     _legend(fig, handles, loc="outside right center")
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# The latent space as it forms (snapshots.npz of `python -m vae_tf.train --snapshots`)
+# ---------------------------------------------------------------------------------------------
+
+
+def _limits(frames) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed axes for every frame: the min..max of the first two coordinates over all frames, plus 4%."""
+    codes = np.concatenate([np.asarray(frame)[..., :2].reshape(-1, min(2, np.asarray(frame).shape[-1]))
+                            for frame in frames])
+    low, high = codes.min(axis=0), codes.max(axis=0)
+    margin = 0.04 * np.maximum(high - low, 1e-6)
+    return low - margin, high + margin
+
+
+def _set_limits(ax, low, high) -> None:
+    ax.set_xlim(low[0], high[0])
+    if len(low) > 1:
+        ax.set_ylim(low[1], high[1])
+
+
+def latent_evolution(epochs, z_mean, y, title: str = "", class_names: Sequence[str] = CLASS_NAMES,
+                     point_size: float = 2.0) -> list[Figure]:
+    """One scatter per epoch of the same images' z_mean, coloured by class, on fixed axes.
+
+    Args:
+      epochs: (E,) the epoch of each frame (1-based).
+      z_mean: (E, N, D) the codes after each epoch.
+      y: (N,) the images' classes.
+      title: the run.
+
+    Returns:
+      E Figures of the same size (the frames of `vae_tf.rundir.write_gif`).
+    """
+    low, high = _limits(z_mean)
+    figures = []
+    for epoch, codes in zip(epochs, z_mean):
+        fig = Figure(figsize=(7.5, 5.5), dpi=72, layout="constrained")
+        ax = fig.add_subplot()
+        handles = _scatter(ax, codes, y, class_names, point_size)
+        _set_limits(ax, low, high)
+        ax.set_title(f"{title}: z_mean of {len(y):,} test images after epoch {int(epoch)}")
+        _legend(ax, handles, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        figures.append(fig)
+    return figures
+
+
+def evolution(snapshots: Mapping[str, tuple], titles: Mapping[str, str] | None = None,
+              class_names: Sequence[str] = CLASS_NAMES, point_size: float = 1.5) -> list[Figure]:
+    """The variants' codes side by side, epoch by epoch: top row each on its own fixed axes, bottom row
+    all on the same axes (as `comparison` does for the final codes).
+
+    Args:
+      snapshots: {variant: (epochs (E,), z_mean (E, N, D), y (N,))}, the same images for every
+        variant; a run with fewer epochs holds its last frame.
+      titles: {variant: title}; default: the report's names.
+
+    Returns:
+      max(E) Figures of the same size.
+    """
+    titles = {**VARIANT_TITLES, **(titles or {})}
+    own = {variant: _limits(z_mean) for variant, (_, z_mean, _) in snapshots.items()}
+    shared = _limits([z_mean for _, z_mean, _ in snapshots.values()])
+    count = max(len(epochs) for epochs, _, _ in snapshots.values())
+    columns = len(snapshots)
+    figures = []
+    for frame in range(count):
+        fig = Figure(figsize=(3.6 * columns + 1.8, 7), dpi=72, layout="constrained")
+        grid = fig.subplots(2, columns, squeeze=False)
+        handles = None
+        for column, (variant, (epochs, z_mean, y)) in enumerate(snapshots.items()):
+            index = min(frame, len(epochs) - 1)
+            for row, (low, high) in enumerate((own[variant], shared)):
+                ax = grid[row, column]
+                handles = _scatter(ax, z_mean[index], y, class_names, point_size)
+                _set_limits(ax, low, high)
+                which = "own axes" if row == 0 else "shared axes"
+                ax.set_title(f"{titles.get(variant, variant)}, epoch {int(epochs[index])} ({which})", fontsize=10)
+        _legend(fig, handles, loc="outside right center")
+        figures.append(fig)
+    return figures

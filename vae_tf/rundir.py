@@ -3,14 +3,19 @@
     RUNDIR/
       config.json     every setting, the seed, where the data came from, library versions
       history.csv     one row per epoch: epoch, loss, reconstruction_loss, kl_loss,
-                      [mse_loss,] seconds
+                      [mse_loss,] [the same as val_* and val_seconds,] seconds
       model.keras     the trained VAE (`vae_tf.load_model`)
       latents.npz     z_mean, z_log_var, z (sampled codes), y for the training images,
                       in dataset order
-      summary.json    final metrics, per-dimension min/max/std of z, wall time, device
+      summary.json    final metrics, per-dimension min/max/std of z, the latent diagnostics
+                      (`vae_tf.diagnostics`) of the test images, wall time, device
+      snapshots.npz   with --snapshots: epoch (E,), z_mean (E, N, D) of fixed test images, y (N,)
+      tensorboard/    with --tensorboard: TensorBoard's event files (train/, validation/, images/),
+                      appended to by TensorBoard's own writers
       checkpoint/     while training: the last completed epoch (removed when the run finishes)
         state.json    the epoch, the history so far, the sampling noise's state
         epoch-NNNN.keras   weights and optimizer state
+        snapshots.npz the snapshots so far (with --snapshots)
 
 Training writes through `RunWriter` (`RunWriter.create`, `.write_config`, `.save_checkpoint`,
 `.finish`); `RunWriter.resume` reopens an interrupted run; every later tool reads a finished run
@@ -40,6 +45,8 @@ FORMAT = "vae_tf.run"
 FORMAT_VERSION = 1
 RUN_FILES = ("config.json", "history.csv", "model.keras", "latents.npz", "summary.json")
 CHECKPOINT = "checkpoint"
+SNAPSHOTS = "snapshots.npz"
+TENSORBOARD = "tensorboard"
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -85,6 +92,14 @@ def write_text(path, text: str) -> Path:
     return _atomic_write(path, write)
 
 
+def write_bytes(path, data: bytes) -> Path:
+    def write(temporary):
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+
+    return _atomic_write(path, write)
+
+
 def write_json(path, payload) -> Path:
     return write_text(path, json.dumps(payload, indent=2, sort_keys=False) + "\n")
 
@@ -114,6 +129,26 @@ def write_figure(path, figure, dpi: int = 90) -> Path:
     """A matplotlib figure as an image file at `path` (its suffix says which format), atomically."""
     return _atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=dpi, format=Path(path).suffix[1:]),
                          suffix=Path(path).suffix)
+
+
+def write_gif(path, figures, fps: float = 2.0) -> Path:
+    """Matplotlib figures of one size as the frames of an animated GIF at `path` (looping), atomically."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    frames = []
+    for figure in figures:
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+        frames.append(Image.fromarray(np.asarray(canvas.buffer_rgba())).convert("RGB").quantize(colors=256))
+    if not frames:
+        raise ValueError(f"{path}: no frames to write.")
+
+    def write(temporary):
+        frames[0].save(temporary, format="GIF", save_all=True, append_images=frames[1:],
+                       duration=round(1000 / fps), loop=0)
+
+    return _atomic_write(path, write, suffix=".gif")
 
 
 def claim(directory, names=None, overwrite: bool = False, flag: str = "--out") -> Path:
@@ -220,11 +255,20 @@ class Run:
         return read_history(self.path / "history.csv")
 
     def latents(self) -> dict:
-        with np.load(self.path / "latents.npz") as arrays:
-            return {name: arrays[name] for name in arrays.files}
+        return read_npz(self.path / "latents.npz")
+
+    def snapshots(self) -> dict | None:
+        """snapshots.npz (`epoch`, `z_mean`, `y`), or None for a run trained without --snapshots."""
+        path = self.path / SNAPSHOTS
+        return read_npz(path) if path.is_file() else None
 
     def model(self):
         return load_model(self.path / "model.keras")
+
+
+def read_npz(path) -> dict:
+    with np.load(path) as arrays:
+        return {name: arrays[name] for name in arrays.files}
 
 
 def load_model(path):
@@ -304,19 +348,38 @@ class RunWriter:
             "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         })
 
-    def save_checkpoint(self, model, history: list[dict], **extra) -> None:
-        """After a completed epoch: the model (weights and optimizer state), then state.json naming it.
+    @property
+    def tensorboard_dir(self) -> Path:
+        """Where TensorBoard's writers put their event files (they append; a resumed run adds files)."""
+        return self.path / TENSORBOARD
+
+    @property
+    def snapshots(self) -> dict | None:
+        """A resumed run's snapshots of its completed epochs (None: none were stored)."""
+        path = self.path / CHECKPOINT / SNAPSHOTS
+        if not self.state or not path.is_file():
+            return None
+        arrays = read_npz(path)
+        keep = arrays["epoch"] <= self.epochs_done  # written before state.json: it may be an epoch ahead
+        return {**arrays, "epoch": arrays["epoch"][keep], "z_mean": arrays["z_mean"][keep]}
+
+    def save_checkpoint(self, model, history: list[dict], snapshots: dict | None = None, **extra) -> None:
+        """After a completed epoch: the snapshots and the model (weights and optimizer state), then
+        state.json naming them.
 
         state.json is replaced last, so it always names a complete model file.
 
         Args:
           model: the VAE.
           history: every row so far; its last row's `epoch` is the epoch just completed.
+          snapshots: the arrays of snapshots.npz so far, or None.
           **extra: more state to restore (JSON-serialisable), e.g. the sampling noise's state.
         """
         directory = self.path / CHECKPOINT
         directory.mkdir(exist_ok=True)
         epoch = history[-1]["epoch"]
+        if snapshots is not None:
+            write_npz(directory / SNAPSHOTS, **snapshots)
         model_file = f"epoch-{epoch:04d}.keras"
         save_model(directory / model_file, model)
         self.state = {"epochs_done": epoch, "model": model_file, "history": list(history), **extra}
@@ -329,7 +392,8 @@ class RunWriter:
         """The model saved with the last checkpoint (a `vae_tf.VAE` with its optimizer)."""
         return load_model(self.home / CHECKPOINT / self.state["model"])
 
-    def finish(self, model, history: list[dict], latents: dict, labels, **summary) -> Path:
+    def finish(self, model, history: list[dict], latents: dict, labels, snapshots: dict | None = None,
+               **summary) -> Path:
         """Write the finished run's files and drop the checkpoint, which they supersede.
 
         Args:
@@ -337,14 +401,18 @@ class RunWriter:
           history: one row per epoch (`epoch`, the loss terms, `seconds`).
           latents: `z_mean`, `z_log_var`, `z` of the training images (N, D) each.
           labels: y (N,).
+          snapshots: the arrays of snapshots.npz, or None (not written).
           **summary: more entries for summary.json (e.g. wall_seconds, device).
         """
         write_csv(self.path / "history.csv", history)
         save_model(self.path / "model.keras", model)
         write_npz(self.path / "latents.npz", **latents, y=labels)
+        if snapshots is not None:
+            write_npz(self.path / SNAPSHOTS, **snapshots)
         z = latents["z"]
         write_json(self.path / "summary.json", {
-            "final": {name: value for name, value in history[-1].items() if name not in ("epoch", "seconds")},
+            "final": {name: value for name, value in history[-1].items()
+                      if name not in ("epoch", "seconds", "val_seconds")},
             "epochs": history[-1]["epoch"],
             "train_images": len(z),
             "z": {"min": z.min(axis=0).tolist(), "max": z.max(axis=0).tolist(), "std": z.std(axis=0).tolist()},

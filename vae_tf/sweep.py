@@ -31,13 +31,13 @@ import numpy as np
 
 from vae_tf import cli, config
 from vae_tf.cli import number
+from vae_tf.diagnostics import ACTIVE_THRESHOLD, active_units
 
 DEFAULT_BETAS = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 OUTPUTS = ("rd.json", "rd.md", "rd.png", "rd_codes.png")
 # K = 100 importance samples: about 10 s per run for the 10,000 test images on 2 CPU cores, so a
 # 7-beta sweep (and two extra runs) is measured in under two minutes.
 DEFAULT_K = 100
-ACTIVE_VARIANCE = 0.01
 CODES_SHOWN = 4
 SAMPLES_SHOWN = 16
 DPI = 80
@@ -160,14 +160,6 @@ def plan(betas, given: dict, out: Path, settings, overwrite: bool) -> dict:
     return actions
 
 
-def active_units(z_mean, threshold: float = ACTIVE_VARIANCE) -> int:
-    """Latent dimensions d with Var over images of E_q[z_d] above `threshold` (Burda et al. 2016).
-
-    (vae_tf.diagnostics, issue 11, holds the package's collapse diagnostics; this is the sweep's count.)
-    """
-    return int(np.sum(np.var(np.asarray(z_mean, dtype=np.float64), axis=0) > threshold))
-
-
 def measure(run, x, k: int, seed: int = 0) -> tuple[dict, dict]:
     """One run on the test images x: (its point on the plane, its codes).
 
@@ -187,7 +179,7 @@ def measure(run, x, k: int, seed: int = 0) -> tuple[dict, dict]:
         "latent_dim": vae.latent_dim,
         "rate": float(np.mean(sampled["kl"])), "distortion": float(np.mean(sampled["reconstruction"])),
         "neg_elbo": float(np.mean(sampled["neg_elbo"])), "neg_iwae": float(-np.mean(sampled["iwae"])),
-        "active_units": active_units(codes["z_mean"]),
+        "active_units": int(active_units(codes["z_mean"]).sum()),
     }
     return point, codes
 
@@ -288,7 +280,7 @@ def measure_all(sweep_runs: dict, extras: list, k: int, test_limit=None, data_di
         points.append({"kind": kind, **point})
         if kind == "sweep":
             codes[beta] = codes_of_run
-    report = {"k": k, "test_images": len(x), "seed": 0, "active_variance": ACTIVE_VARIANCE,
+    report = {"k": k, "test_images": len(x), "seed": 0, "active_variance": ACTIVE_THRESHOLD,
               "units": "nats per test image (means); rate = KL(q(z|x) || N(0, I)), distortion = E_q[-log p(x|z)], "
                        "neg_elbo = rate + distortion >= neg_iwae",
               "points": points}

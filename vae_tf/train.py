@@ -109,7 +109,9 @@ def _run(settings: TrainConfig, run, verbose: int, command=None) -> Path:
     from vae_tf import engine
     from vae_tf.callbacks import EpochCheckpoint, EpochTimer, NonFiniteLoss, StopOnNonFiniteLoss
     from vae_tf.data import load_split
+    from vae_tf.diagnostics import latent_diagnostics
     from vae_tf.distributed import stop_if_a_worker_is_lost, weights_fingerprint
+    from vae_tf.monitor import watchers
 
     started = time.time()
     try:  # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op
@@ -117,6 +119,7 @@ def _run(settings: TrainConfig, run, verbose: int, command=None) -> Path:
     except ValueError as error:
         raise cli.UsageError(str(error)) from None
     x, y, source = load_split("train", settings.data_dir, settings.limit)
+    x_test, y_test, _ = load_split("test", source.directory, download=False)
     if settings.fast:
         x = engine.training_images(x)  # the fast path keeps one copy of the images: a tensor
     device = engine.describe_device()
@@ -136,11 +139,12 @@ def _run(settings: TrainConfig, run, verbose: int, command=None) -> Path:
 
     first_epoch = run.epochs_done
     timer = EpochTimer()
-    checkpoint = EpochCheckpoint(run, [metric.name for metric in vae.metrics], timer)
+    watching, validation, snapshots = watchers(settings, run, x_test, y_test)
+    checkpoint = EpochCheckpoint(run, [metric.name for metric in vae.metrics], timer, settings.validation, snapshots)
     watchdog = StopOnNonFiniteLoss(vae.steps_per_execution)
     with stop_if_a_worker_is_lost(settings.strategy, run.home):  # one line, not a hang, if a worker dies
-        vae.fit(**engine.fit_inputs(x, settings, first_epoch, strategy), epochs=settings.epochs,
-                initial_epoch=first_epoch, verbose=verbose, callbacks=[timer, watchdog, checkpoint])
+        vae.fit(**engine.fit_inputs(x, settings, first_epoch, strategy), **validation, epochs=settings.epochs,
+                initial_epoch=first_epoch, verbose=verbose, callbacks=[timer, watchdog, *watching, checkpoint])
     if watchdog.failure:
         kept = (f"the last good state (epoch {checkpoint.history[-1]['epoch']}) is kept in {run.home / 'checkpoint'}"
                 if checkpoint.history else "no epoch completed")
@@ -148,7 +152,9 @@ def _run(settings: TrainConfig, run, verbose: int, command=None) -> Path:
 
     if settings.strategy == "multiworker":  # equal on every worker, by construction
         print(f"final weights fingerprint: {weights_fingerprint(vae.get_weights())}", flush=True)
-    return run.finish(vae, checkpoint.history, vae.sample_codes(x, settings.seed), y, device=device,
+    return run.finish(vae, checkpoint.history, vae.sample_codes(x, settings.seed), y,
+                      snapshots.arrays() if snapshots else None, device=device,
+                      diagnostics=latent_diagnostics(*vae.encode(x_test), seed=settings.seed),
                       wall_seconds=time.time() - started, resumed_after_epoch=first_epoch or None)
 
 
