@@ -77,7 +77,7 @@ def test_flags_that_make_no_sense_are_refused(args, reason, tmp_path, refused):
     assert not (tmp_path / "never").exists()
 
 
-def test_a_users_directory_is_not_written_into_without_overwrite(compared, tmp_path, refused):
+def test_a_users_directory_is_not_written_into_without_overwrite(compared, tmp_path, refused, capsys):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
@@ -87,5 +87,6 @@ def test_a_users_directory_is_not_written_into_without_overwrite(compared, tmp_p
     assert sorted(path.name for path in out.iterdir()) == ["notes.txt", "spread.md"]
     assert main(["--out", str(out), "--runs", *runs, "--overwrite"]) == 0
     assert (out / "notes.txt").read_text() == "mine" and (out / "spread.json").is_file()
+    capsys.readouterr()
     # Training needs an empty directory: it creates kl/, none/ and mse/ in it.
     refused(main, ["--out", str(out), "--limit", "600", "--epochs", "1"], "already exists and is not empty")

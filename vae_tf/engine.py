@@ -162,6 +162,20 @@ def fit_inputs(images: np.ndarray, config: TrainConfig, first_epoch: int = 0,
     return {"x": images / 255.0, "batch_size": config.batch_size, "shuffle": True}
 
 
+def set_op_determinism(on: bool) -> None:
+    """TensorFlow's op determinism on or off, as a run's `deterministic` setting says.
+
+    Off matters too: an earlier deterministic run in the same process leaves it on (and XLA then
+    off), and TensorFlow has no public switch back, so its own `config` module's is used.
+    """
+    from tensorflow.python.framework import config as framework_config
+
+    if on:
+        tf.config.experimental.enable_op_determinism()
+    elif framework_config.is_op_determinism_enabled():
+        framework_config.disable_op_determinism()
+
+
 def describe_device() -> str:
     """The device training runs on, in words: the GPU's name, or the CPU."""
     gpus = tf.config.list_physical_devices("GPU")

@@ -104,7 +104,6 @@ def resume(run_dir, verbose: int = 2) -> Path:
 def _run(settings: TrainConfig, run, verbose: int, command=None) -> Path:
     """The story of a training run; `run` (a `vae_tf.rundir.RunWriter`) keeps its books."""
     import keras
-    import tensorflow as tf
 
     from vae_tf import engine
     from vae_tf.callbacks import EpochCheckpoint, EpochTimer, NonFiniteLoss, StopOnNonFiniteLoss
@@ -130,8 +129,7 @@ def _run(settings: TrainConfig, run, verbose: int, command=None) -> Path:
         run.write_config(settings.to_dict(), device=device, versions=engine.library_versions(), command=command,
                          data={"source": source.kind, "directory": source.directory, "train_images": len(x)})
 
-    if settings.deterministic:
-        tf.config.experimental.enable_op_determinism()
+    engine.set_op_determinism(settings.deterministic)
     keras.utils.set_random_seed(settings.seed)
     vae = engine.build_vae(settings, len(x), strategy)
     if run.state:
