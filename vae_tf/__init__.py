@@ -26,7 +26,6 @@ _LAZY = {
     "build_encoder": "vae_tf.model",
     "load_model": "vae_tf.rundir",
     "Run": "vae_tf.rundir",
-    "train": "vae_tf.train",
 }
 
 __all__ = sorted(_LAZY)
