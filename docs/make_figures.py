@@ -100,7 +100,7 @@ def watch_figures(runs: dict, out: Path, progress=print) -> None:
     from vae_tf.cli import UsageError
 
     missing = [str(run.path) for run in runs.values()
-               if run.snapshots() is None or not (run.path / "tensorboard").is_dir()
+               if not run.has_snapshots or not (run.path / rundir.TENSORBOARD).is_dir()
                or not any(name.startswith("val_") for name in run.history()[0])]
     if missing:
         raise UsageError(f"{', '.join(missing)}: trained without --validation --snapshots --tensorboard; "

@@ -130,7 +130,7 @@ def write_comparison(runs: dict, out: Path, progress=print) -> dict:
 
 
 def all_snapshotted(runs: dict) -> bool:
-    return all((run.path / "snapshots.npz").is_file() for run in runs.values())
+    return all(run.has_snapshots for run in runs.values())
 
 
 def write_evolution(runs: dict, out: Path, progress=print, name: str = EVOLUTION) -> Path:

@@ -64,9 +64,10 @@ def _check_targets(x):
 
 
 def _batch_mean(per_image, global_batch_size):
+    """Mean over the batch (axis 0) of per-image values (B,) or (B, D), over the global batch if given."""
     if global_batch_size is None:
-        return tf.reduce_mean(per_image)
-    return tf.reduce_sum(per_image) / tf.cast(global_batch_size, per_image.dtype)
+        return tf.reduce_mean(per_image, axis=0)
+    return tf.reduce_sum(per_image, axis=0) / tf.cast(global_batch_size, per_image.dtype)
 
 
 def reconstruction_loss(x, logits, reduction: str = "report", global_batch_size=None):
@@ -109,8 +110,7 @@ def free_bits_kl(z_mean, z_log_var, free_bits: float, global_batch_size=None):
       Scalar tensor, nats.
     """
     per_dimension = kl_gaussian(z_mean, tf.exp(0.5 * z_log_var), 0.0, 1.0)  # (B, D)
-    count = tf.shape(per_dimension)[0] if global_batch_size is None else global_batch_size
-    kl_d = tf.reduce_sum(per_dimension, axis=0) / tf.cast(count, per_dimension.dtype)
+    kl_d = _batch_mean(per_dimension, global_batch_size)
     return tf.reduce_sum(tf.maximum(tf.cast(free_bits, kl_d.dtype), kl_d))
 
 

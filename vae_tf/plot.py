@@ -116,7 +116,7 @@ def write_figures(run, out: Path, grid_range=None, grid_size: int = 10, examples
 
 def figure_names(run) -> tuple[str, ...]:
     """The files `write_figures` writes for `run`."""
-    return FIGURES + ((EVOLUTION,) if (run.path / "snapshots.npz").is_file() else ())
+    return FIGURES + ((EVOLUTION,) if run.has_snapshots else ())
 
 
 def work(args) -> int:

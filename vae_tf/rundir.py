@@ -257,10 +257,14 @@ class Run:
     def latents(self) -> dict:
         return read_npz(self.path / "latents.npz")
 
+    @property
+    def has_snapshots(self) -> bool:
+        """Whether the run was trained with --snapshots (it has snapshots.npz)."""
+        return (self.path / SNAPSHOTS).is_file()
+
     def snapshots(self) -> dict | None:
         """snapshots.npz (`epoch`, `z_mean`, `y`), or None for a run trained without --snapshots."""
-        path = self.path / SNAPSHOTS
-        return read_npz(path) if path.is_file() else None
+        return read_npz(self.path / SNAPSHOTS) if self.has_snapshots else None
 
     def model(self):
         return load_model(self.path / "model.keras")
@@ -356,7 +360,7 @@ class RunWriter:
     @property
     def snapshots(self) -> dict | None:
         """A resumed run's snapshots of its completed epochs (None: none were stored)."""
-        path = self.path / CHECKPOINT / SNAPSHOTS
+        path = self.home / CHECKPOINT / SNAPSHOTS  # a scratch writer resumes from the run's own checkpoint
         if not self.state or not path.is_file():
             return None
         arrays = read_npz(path)
