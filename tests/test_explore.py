@@ -130,14 +130,17 @@ def test_the_page_computes_conv_decoders_as_keras_does(browser, tmp_path):
     index_html = explore.write_page(tmp_path / "conv", {"format": explore.PAGE_FORMAT, "datasets": datasets,
                                                          "panels": panels})
     assert severe(open_explorer(browser, index_html)) == []
-    for run, ((shape, latent_dim), decoder) in enumerate(zip(cases, decoders)):
-        codes = codes_of_size(latent_dim)
-        expected = np.asarray(decoder(codes)).reshape(len(codes), -1)
-        got = np.array([browser.execute_script("return window.vaeExplorer.decode(arguments[0], arguments[1])",
-                                               run, z.tolist()) for z in codes])
-        assert got.shape == (5, int(np.prod(shape)))
-        assert np.max(np.abs(got - expected)) <= 1 / 255
-        assert expected.std() > 0.05  # the decoder's outputs vary: the comparison means something
+    assert browser.execute_script("return window.vaeExplorer.engine") == "webassembly-simd"
+    for engine in (True, False):  # the convolutions in WebAssembly SIMD, then in the plain JavaScript fallback
+        assert browser.execute_script("return window.vaeExplorer.useWebAssembly(arguments[0])", engine) == engine
+        for run, ((shape, latent_dim), decoder) in enumerate(zip(cases, decoders)):
+            codes = codes_of_size(latent_dim)
+            expected = np.asarray(decoder(codes)).reshape(len(codes), -1)
+            got = np.array([browser.execute_script("return window.vaeExplorer.decode(arguments[0], arguments[1])",
+                                                   run, z.tolist()) for z in codes])
+            assert got.shape == (5, int(np.prod(shape)))
+            assert np.max(np.abs(got - expected)) <= 1 / 255, (engine, shape)
+            assert expected.std() > 0.05  # the decoder's outputs vary: the comparison means something
     browser.execute_script("window.vaeExplorer.select(3)")
     assert "density" in browser.find_element("id", "legend").text
     assert severe(browser.get_log("browser")) == []
