@@ -9,7 +9,7 @@
   const TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
   const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
-  const PLANE = 340;      // the plane's side, CSS pixels
+  const PLANE = 320;      // the plane's side, CSS pixels
   const MARGIN = 0.05;    // room around the codes, as a fraction of their range
   const PICK = 10;        // how near (pixels) a click must be to a point to select it
 
@@ -191,7 +191,7 @@
   const minDim = Math.min(...panels.flatMap((p) => p.members.map((m) => m.latentDim)));
   const state = {
     z: new Float64Array(maxDim), dims: [0, minDim > 1 ? 1 : -1], shared: false,
-    selected: -1, selectedDataset: null, dirty: true, hover: null, decodeMs: [],
+    selected: -1, selectedDataset: null, dirty: true, decodeMs: [], frames: 0,
   };
 
   function memberOf(panel) { return panel.members[panel.current]; }
@@ -281,9 +281,9 @@
     ctx.globalAlpha = 1;
     // tick labels: the range shown
     ctx.fillStyle = "#666"; ctx.font = "10px sans-serif";
-    ctx.fillText(a.x0.toPrecision(3), 2, PLANE - 3);
-    ctx.fillText(a.x1.toPrecision(3), PLANE - 30, PLANE - 3);
-    ctx.fillText(a.y1.toPrecision(3), 2, 10);
+    const range = (dim, lo, hi) => `z[${dim}]: ${lo.toPrecision(3)} to ${hi.toPrecision(3)}`;
+    ctx.fillText(range(state.dims[0], a.x0, a.x1) + " (horizontal)", 3, PLANE - 4);
+    if (state.dims[1] >= 0) ctx.fillText(range(state.dims[1], a.y0, a.y1) + " (vertical)", 3, 11);
     panel.axes = a; panel.shown = { codes, count };
     panel.stale = false;
   }
@@ -301,7 +301,7 @@
   function pixelCanvas(shape) {
     const canvas = document.createElement("canvas");
     canvas.width = shape[1]; canvas.height = shape[0]; canvas.className = "pixels";
-    canvas.style.height = `${Math.round(140 * shape[0] / shape[1])}px`;
+    canvas.style.height = `${Math.round(120 * shape[0] / shape[1])}px`;
     return canvas;
   }
 
@@ -322,11 +322,13 @@
       state.dirty = false;
       const start = performance.now();
       for (const panel of panels) drawImage(panel.decoded, memberOf(panel).decode(codeOf(panel)), panel.dataset.shape);
-      state.decodeMs.push(performance.now() - start);
+      if (state.frames++ > 0) state.decodeMs.push(performance.now() - start);  // the first one compiles
       if (state.decodeMs.length > 30) state.decodeMs.shift();
-      const mean = state.decodeMs.reduce((a, b) => a + b, 0) / state.decodeMs.length;
-      document.getElementById("timing").textContent =
-        `decode: ${mean.toFixed(2)} ms per frame for ${panels.length} run${panels.length > 1 ? "s" : ""}`;
+      if (state.decodeMs.length) {
+        const sorted = [...state.decodeMs].sort((a, b) => a - b), median = sorted[Math.floor(sorted.length / 2)];
+        document.getElementById("timing").textContent = `decoding and drawing: ${median.toFixed(2)} ms per frame ` +
+          `for ${panels.length} run${panels.length > 1 ? "s" : ""} (median of the last ${sorted.length})`;
+      }
       const shown = Array.from(state.z.slice(0, Math.min(maxDim, 8)), (v) => v.toFixed(2)).join(", ");
       document.getElementById("cursor-readout").textContent = `z = (${shown}${maxDim > 8 ? ", ..." : ""})`;
       for (const panel of panels) {
