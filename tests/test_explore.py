@@ -141,9 +141,52 @@ def test_the_page_computes_conv_decoders_as_keras_does(browser, tmp_path):
             assert got.shape == (5, int(np.prod(shape)))
             assert np.max(np.abs(got - expected)) <= 1 / 255, (engine, shape)
             assert expected.std() > 0.05  # the decoder's outputs vary: the comparison means something
-    browser.execute_script("window.vaeExplorer.select(3)")
+    browser.execute_script("window.vaeExplorer.useWebAssembly(true); window.vaeExplorer.select(3)")
     assert "density" in browser.find_element("id", "legend").text
     assert severe(browser.get_log("browser")) == []
+
+
+class ContinuousBernoulliVAE:
+    """A stand-in for a VAE with the continuous Bernoulli likelihood: `decode` is that distribution's mean."""
+
+    likelihood_name = "continuous_bernoulli"
+    image_shape = (28, 28, 1)
+
+    def __init__(self, decoder):
+        self.decoder = decoder
+        self.logits = keras.Model(decoder.inputs, decoder.layers[-2].output)
+
+    def decode(self, z, logits=False):
+        import tensorflow_probability as tfp
+
+        values = self.logits(np.asarray(z, np.float32))
+        return np.asarray(values if logits else tfp.distributions.ContinuousBernoulli(logits=values).mean())
+
+
+def test_the_page_computes_the_continuous_bernoulli_mean_as_tfp_does(browser, tmp_path):
+    import tensorflow_probability as tfp
+
+    logits = np.concatenate([np.linspace(-60, 60, 2001), [-1e-4, 0.0, 3e-4, 0.02]]).astype(np.float32)
+    tfp_mean = tfp.distributions.ContinuousBernoulli(logits=logits).mean().numpy()
+    assert np.max(np.abs(explore.continuous_bernoulli_mean(logits) - tfp_mean)) < 1e-5
+
+    vae = ContinuousBernoulliVAE(conv_decoder(2, (28, 28, 1), seed=3))
+    spec = explore.export_vae(vae)
+    assert spec["likelihood"] == "continuous_bernoulli"
+    assert spec["layers"][-1] == {"kind": "activation", "in": [784], "out": [784],
+                                  "activation": "continuous_bernoulli_mean"}
+    data = {"format": explore.PAGE_FORMAT, "datasets": [explore.dataset_of(np.zeros((4, 28, 28, 1)), np.arange(4))],
+            "panels": [{"kind": "run", "title": "cb", "path": "", "dataset": 0, "initial": 0,
+                        "members": [explore.member_of(spec, np.zeros((4, 2)), "cb")]}]}
+    index_html = explore.write_page(tmp_path / "cb", data)
+    assert severe(open_explorer(browser, index_html)) == []
+    codes = codes_of_size(2)
+    expected = vae.decode(codes).reshape(5, -1)
+    got = np.array([browser.execute_script("return window.vaeExplorer.decode(0, arguments[0])", z.tolist())
+                    for z in codes])
+    assert np.max(np.abs(got - expected)) <= 1 / 255
+    sigmoid = 1 / (1 + np.exp(-vae.decode(codes, logits=True).reshape(5, -1)))
+    assert np.max(np.abs(got - sigmoid)) > 0.01  # the mean, not the sigmoid
 
 
 def test_a_layer_the_page_cannot_compute_is_refused_in_one_line():

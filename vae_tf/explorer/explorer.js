@@ -32,6 +32,10 @@
     softplus: (v) => Math.log1p(Math.exp(-Math.abs(v))) + Math.max(v, 0),
     elu: (v) => (v > 0 ? v : Math.expm1(v)),
     silu: (v) => v / (1 + Math.exp(-v)),
+    // The continuous Bernoulli's mean of logits v (a decoder's last step for that likelihood):
+    // 1 / (1 - exp(-v)) - 1 / v, and its series near 0 (TensorFlow Probability's formula).
+    continuous_bernoulli_mean: (v) => (Math.abs(v) < 1e-3 ? 0.5 + v / 12 - v * v * v / 720
+      : v < -40 ? -1 / v : 1 / (1 - Math.exp(-v)) - 1 / v),
   };
 
   function activate(buffer, name) {
