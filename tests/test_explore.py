@@ -86,6 +86,14 @@ def test_the_page_of_runs_and_a_sweep_decodes_as_keras_does(runs, browser, tmp_p
     browser.execute_script("return new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
     assert browser.execute_script("return window.vaeExplorer.cursor()") == [1, -1, 0]
     assert "#7" in browser.find_element("id", "selection-label").text
+    # The mouse over the first plane moves the shared cursor (z[2] stays at 0).
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(browser).move_to_element_with_offset(browser.find_element("css selector", "canvas.plane"), 40, -60) \
+        .perform()
+    browser.execute_script("return new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+    moved = browser.execute_script("return window.vaeExplorer.cursor()")
+    assert moved[:2] != [1, -1] and moved[2] == 0
     assert severe(browser.get_log("browser")) == []
 
 

@@ -445,7 +445,9 @@
     if (!m.epochs) return;
     panel.epochSlider = slider("epoch ", m.epochs.length, m.epoch, (i) => { m.epoch = i; invalidate(true); },
       (i) => `${m.epochs[i]} of ${m.epochs[m.epochs.length - 1]}` +
-             (i < m.epochs.length - 1 ? ` (${m.frameCount} codes; decoder: the final one)` : " (final)"));
+             (i < m.epochs.length - 1 ? ` (${m.frameCount} codes)` : " (final)"));
+    panel.epochSlider.row.title = "The codes after each epoch (snapshots.npz); the image at the cursor is always " +
+      "the final decoder's: snapshots store codes, not weights.";
     panel.epochBox.append(panel.epochSlider.row);
   }
 
