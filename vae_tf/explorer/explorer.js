@@ -470,7 +470,8 @@
     if (maxDim <= 2 && minDim === 2) return;
     if (minDim === 1) {
       note.hidden = false;
-      note.textContent = "Latent size 1: the horizontal axis is z; the vertical position only spreads the points.";
+      note.textContent = "Latent size 1: the horizontal axis is z[0]; the vertical position only spreads the points" +
+        (maxDim > 1 ? `; the cursor holds every other dimension of z (up to ${maxDim}) at 0.` : ".");
       return;
     }
     document.getElementById("dims-control").hidden = false;
