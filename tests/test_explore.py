@@ -150,7 +150,8 @@ def test_the_page_computes_conv_decoders_as_keras_does(browser, tmp_path):
             assert np.max(np.abs(got - expected)) <= 1 / 255, (engine, shape)
             assert expected.std() > 0.05  # the decoder's outputs vary: the comparison means something
     browser.execute_script("window.vaeExplorer.useWebAssembly(true); window.vaeExplorer.select(3)")
-    assert "density" in browser.find_element("id", "legend").text
+    assert "different data" in browser.find_element("id", "legend").text  # each panel has its own legend
+    assert "density" in browser.find_element("css selector", ".panel .legend").text  # no labels: by density
     assert severe(browser.get_log("browser")) == []
 
 

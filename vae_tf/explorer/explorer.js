@@ -383,7 +383,9 @@
       box.className = "panel";
       heading.textContent = panel.kind === "sweep" ? panel.title : memberOf(panel).title;
       path.className = "path"; path.textContent = panel.path;
-      box.append(heading, path);
+      panel.legendBox = document.createElement("div");
+      panel.legendBox.className = "legend";
+      box.append(heading, path, panel.legendBox);
       panel.ratio = ratio;
       panel.plane = document.createElement("canvas");
       panel.plane.className = "plane";
@@ -451,18 +453,30 @@
     panel.epochBox.append(panel.epochSlider.row);
   }
 
-  function legend() {
-    const box = document.getElementById("legend"), names = panels[0].dataset.classNames;
-    if (panels.some((p) => !p.dataset.labels) || !names) {
-      box.textContent = "Colour: the density of the codes around each point (dark: few, yellow: many); the data has no labels.";
+  function legendOf(dataset, box) {
+    if (!dataset.labels) {
+      box.textContent = "Colour: the density of the codes around each point (dark: few, yellow: many); " +
+        "the data has no labels.";
       return;
     }
-    for (const [k, name] of names.entries()) {
+    const count = dataset.classNames ? dataset.classNames.length : Math.max(...dataset.labels) + 1;
+    for (let k = 0; k < count; k++) {
       const item = document.createElement("span"), swatch = document.createElement("span");
       swatch.className = "swatch"; swatch.style.background = TAB10[k % 10];
-      item.append(swatch, document.createTextNode(name));
+      item.append(swatch, document.createTextNode(dataset.classNames ? dataset.classNames[k] : `class ${k}`));
       box.append(item);
     }
+  }
+
+  // One legend on top when the panels share their data; else one under each panel's title.
+  function legend() {
+    const box = document.getElementById("legend"), shown = [...new Set(panels.map((p) => p.dataset))];
+    if (shown.length === 1) {
+      legendOf(shown[0], box);
+      return;
+    }
+    box.textContent = "The runs were trained on different data: each panel's colours are under its title.";
+    for (const panel of panels) legendOf(panel.dataset, panel.legendBox);
   }
 
   function dimsControls() {
