@@ -271,12 +271,29 @@ def export_vae(vae, check_codes: int = 5) -> dict:
 # --- the runs ---------------------------------------------------------------------------------
 
 def load_test_images(run, limit: int, data_dir=None) -> dict:
-    """The first `limit` test images of the data `run` was trained on.
+    """The first `limit` test images of the data `run` was trained on (`vae_tf.datasets.load_run_data`).
 
     Returns:
       {"key": what identifies the data (runs with the same key share the images), "x": uint8
-      (N, H*W*C), "y": uint8 (N,) or None, "class_names": list or None, "image_shape": [H, W, C]}.
+      (N, H*W*C), "y": int (N,) or None, "class_names": list or None, "image_shape": [H, W, C]}.
     """
+    try:
+        from vae_tf.datasets import load_run_data
+    except ImportError:  # a vae_tf from before data sources (issue 15): Fashion-MNIST only
+        return _fashion_mnist_test_images(run, limit, data_dir)
+
+    data = load_run_data(run, data_dir=data_dir, test_limit=limit)
+    x, y = data.split("test")
+    x = np.asarray(x).reshape(len(x), -1)
+    if x.dtype != np.uint8:  # float32 images in [0, 1]: the page stores bytes
+        x = np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)
+    spec = data.spec
+    return {"key": f"{spec.source} {spec.fingerprint}", "x": x, "y": None if y is None else np.asarray(y),
+            "class_names": None if spec.class_names is None else list(spec.class_names),
+            "image_shape": [int(size) for size in spec.image_shape]}
+
+
+def _fashion_mnist_test_images(run, limit: int, data_dir=None) -> dict:
     from vae_tf.data import CLASS_NAMES, load_split
 
     where = data_dir if data_dir is not None else run.settings.get("data_dir")
