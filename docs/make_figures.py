@@ -61,7 +61,7 @@ def vae_figures(runs: dict, out: Path, progress=print) -> None:
 
     latents = {variant: run.latents() for variant, run in runs.items()}
     fig = plots.comparison(
-        {variant: (arrays["z"], arrays["y"]) for variant, arrays in latents.items()},
+        {variant: (arrays["z"], arrays.get("y")) for variant, arrays in latents.items()},
         titles={variant: run.title for variant, run in runs.items()},
     )
     rundir.write_figure(out / "vae_comparison.png", fig, compare.DPI)
