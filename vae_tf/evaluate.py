@@ -193,7 +193,7 @@ def importance_sampled(vae, x, k: int, *, seed: int = 0, indices=None, images_pe
 
     if k < 1:
         raise ValueError(f"k={k!r}: the number of importance samples must be at least 1.")
-    x = _pixels(x, vae.image_shape)
+    x = _pixels(x, getattr(vae, "image_shape", REPORT_SHAPE))  # a stand-in decoder may have no shape
     indices = np.arange(len(x)) if indices is None else np.asarray(indices)
 
     if jit_compile is None:
@@ -273,7 +273,7 @@ def grid_log_marginal(vae, x, *, extent: float = 8.0, points: int = 801, points_
 
     if vae.latent_dim != 2:
         raise ValueError(f"the grid integral needs a 2-dimensional latent space; this model's is {vae.latent_dim}.")
-    x = _pixels(x, vae.image_shape)
+    x = _pixels(x, getattr(vae, "image_shape", REPORT_SHAPE))  # a stand-in decoder may have no shape
     grid, spacing = latent_grid(extent, points)
     index = np.arange(points)
     coarse = np.logical_and.outer(index % 2 == 0, index % 2 == 0).ravel()

@@ -55,6 +55,11 @@ def check_arguments(parser, args) -> None:
                      f"{args.grid_range[1]:g} (e.g. --grid-range -3 3)")
 
 
+def scatter_point_size(count: int) -> float:
+    """Marker area (points^2) for a scatter of `count` codes: the report's 1 for 15,000 or more, up to 8 for few."""
+    return float(np.clip(15_000 / max(count, 1), 1.0, 8.0))
+
+
 def grid_bounds(z, grid_range=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """Where the generated grid goes: (lo, hi, fill, description).
 
@@ -85,6 +90,7 @@ def write_figures(run, out: Path, grid_range=None, grid_size: int = 10, examples
 
     title = run.title
     written = []
+    images = load_run_data(run, data_dir=data_dir, test_limit=examples).x_test  # first: fail before writing
 
     def save(fig, name):
         written.append(write_figure(out / name, fig, DPI))
@@ -94,7 +100,7 @@ def write_figures(run, out: Path, grid_range=None, grid_size: int = 10, examples
     z, y = latents["z"], latents.get("y")
     names = class_names_of(run)
     save(plots.latent_scatter(z, y, title=f"{title}: sampled codes z of {len(z):,} training images",
-                              class_names=names), "latent_scatter.png")
+                              class_names=names, point_size=scatter_point_size(len(z))), "latent_scatter.png")
     save(plots.loss_curves(run.history(), title=title, regularizer=run.settings["regularizer"]), "loss_curves.png")
 
     model = run.model()
@@ -102,7 +108,6 @@ def write_figures(run, out: Path, grid_range=None, grid_size: int = 10, examples
     save(plots.generated_grid(model.decode, lo, hi, grid_size, fill,
                               title=f"{title}: decoded {where}", latent_dim=z.shape[1]), "generated_grid.png")
 
-    images = load_run_data(run, data_dir=data_dir, test_limit=examples).x_test
     save(plots.reconstructions(images, model.decode(model.encode(images)[0]),
                                title=f"{title}: test images (top), decoded from their z_mean (bottom)"),
          "reconstructions.png")
