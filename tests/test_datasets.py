@@ -292,3 +292,10 @@ def test_bad_data_gets_one_line(case, tmp_path, refused):
         dataset, expected = "npz", "give the FILE, e.g. --dataset npz:FILE"
     refused(main, ["--dataset", dataset, *QUICK, "--out", str(tmp_path / "run")], expected)
     assert not (tmp_path / "run" / "model.keras").exists()
+
+
+def test_the_dataset_flag_names_every_registered_source():
+    from vae_tf.config import DATASET_HELP
+
+    for source in datasets.SOURCES.values():
+        assert source.name + (f":{source.argument}" if source.argument else "") in DATASET_HELP

@@ -92,17 +92,20 @@ def resume(run_dir, verbose: int = 2) -> Path:
     Adam's state and the sampling noise's state all continue where they were.
     """
     from vae_tf.distributed import is_chief
-    from vae_tf.rundir import RunDirError, RunWriter
+    from vae_tf.rundir import RunDirError, RunWriter, read_config
 
     run, stored = RunWriter.resume(run_dir)
     try:
         settings = TrainConfig.from_dict(stored)
     except (TypeError, ValueError) as error:
         raise RunDirError(f"{run.path / 'config.json'}: unusable settings ({error}).") from None
-    return _run(settings, run if is_chief(settings.strategy) else run.scratch(), verbose)
+    record = read_config(run.path).get("data") or {}
+    # A file or folder is read again from the absolute path recorded when training started.
+    source = f"{record['name']}:{record['path']}" if record.get("name") in ("npz", "folder") else None
+    return _run(settings, run if is_chief(settings.strategy) else run.scratch(), verbose, source=source)
 
 
-def _run(settings: TrainConfig, run, verbose: int, command=None) -> Path:
+def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | None = None) -> Path:
     """The story of a training run; `run` (a `vae_tf.rundir.RunWriter`) keeps its books."""
     import keras
 
@@ -119,7 +122,7 @@ def _run(settings: TrainConfig, run, verbose: int, command=None) -> Path:
         strategy = engine.make_strategy(settings.strategy, settings.devices)
     except ValueError as error:
         raise cli.UsageError(str(error)) from None
-    data = load_config_data(settings)
+    data = load_config_data(settings if source is None else {**settings.to_dict(), "dataset": source})
     spec, y, x_test, y_test = data.spec, data.y_train, data.x_test, data.y_test
     if len(data.x_train) < settings.batch_size:
         raise DataError(f"{spec.source}: {len(data.x_train):,} training images, fewer than one batch of "
