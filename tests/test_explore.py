@@ -22,7 +22,8 @@ def runs(tiny_run, tmp_path_factory):
     home = tmp_path_factory.mktemp("explore")
     three = train(TrainConfig(limit=1000, epochs=2, latent_dim=3, beta=4.0, snapshots=True), home / "three", verbose=0)
     low = train(TrainConfig(limit=1000, epochs=1, beta=0.1), home / "low", verbose=0)
-    return {"tiny": tiny_run, "three": three, "low": low, "home": home}
+    digits = train(TrainConfig(dataset="digits", epochs=1), home / "digits", verbose=0)  # 8x8 images, other data
+    return {"tiny": tiny_run, "three": three, "low": low, "digits": digits, "home": home}
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,7 @@ def test_the_page_of_runs_and_a_sweep_decodes_as_keras_does(runs, browser, tmp_p
     assert sweep.main(["--runs", str(runs["low"]), str(runs["tiny"]), "--out", str(sweep_dir),
                        "--test-limit", "50", "--k", "2"]) == 0
     out = tmp_path / "page"
-    assert explore.main([str(runs["tiny"]), str(runs["three"]), str(sweep_dir), "--out", str(out),
+    assert explore.main([str(runs["tiny"]), str(runs["three"]), str(sweep_dir), str(runs["digits"]), "--out", str(out),
                          "--test-images", "300"]) == 0
     assert sorted(path.name for path in out.iterdir()) == sorted(explore.OUTPUTS)
     assert "https://" not in (out / "index.html").read_text() + (out / "explorer.js").read_text()  # no network
@@ -66,8 +67,9 @@ def test_the_page_of_runs_and_a_sweep_decodes_as_keras_does(runs, browser, tmp_p
     log = open_explorer(browser, out / "index.html")
     assert severe(log) == []
     described = browser.execute_script("return window.vaeExplorer.runs")
-    assert [entry["kind"] for entry in described] == ["run", "run", "sweep"]
-    assert [entry["latentDim"] for entry in described] == [2, 3, 2]
+    assert [entry["kind"] for entry in described] == ["run", "run", "sweep", "run"]
+    assert [entry["latentDim"] for entry in described] == [2, 3, 2, 2]
+    assert described[3]["imageShape"] == [8, 8, 1]
     assert [member["beta"] for member in described[2]["members"]] == [0.1, 1.0]
     assert described[1]["members"][0]["epochs"] == [1, 2]
     assert described[0]["imageShape"] == [28, 28, 1]
@@ -76,6 +78,10 @@ def test_the_page_of_runs_and_a_sweep_decodes_as_keras_does(runs, browser, tmp_p
     check_decodes(browser, 1, Run.open(runs["three"]).model())
     check_decodes(browser, 2, Run.open(runs["low"]).model(), member=0)
     check_decodes(browser, 2, Run.open(runs["tiny"]).model(), member=1)
+    check_decodes(browser, 3, Run.open(runs["digits"]).model())
+    # Two data sets: a legend under each panel's title, Fashion-MNIST's classes and the digits.
+    legends = [element.text for element in browser.find_elements("css selector", ".panel .legend")]
+    assert "Ankle boot" in legends[0] and "Ankle boot" not in legends[3] and "9" in legends[3]
 
     # Latent size 3 (and 2): the page says which two dimensions it shows and that the others stay at 0.
     note = browser.find_element("id", "dims-note").text

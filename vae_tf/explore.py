@@ -275,31 +275,21 @@ def load_test_images(run, limit: int, data_dir=None) -> dict:
 
     Returns:
       {"key": what identifies the data (runs with the same key share the images), "x": uint8
-      (N, H*W*C), "y": int (N,) or None, "class_names": list or None, "image_shape": [H, W, C]}.
+      (N, H*W*C) (what the page shows), "images": the images as loaded (N, H, W, C) (what the model
+      encodes), "y": int (N,) or None, "class_names": list or None, "image_shape": [H, W, C]}.
     """
-    try:
-        from vae_tf.datasets import load_run_data
-    except ImportError:  # a vae_tf from before data sources (issue 15): Fashion-MNIST only
-        return _fashion_mnist_test_images(run, limit, data_dir)
+    from vae_tf.datasets import load_run_data
 
     data = load_run_data(run, data_dir=data_dir, test_limit=limit)
-    x, y = data.split("test")
-    x = np.asarray(x).reshape(len(x), -1)
+    images, y = data.split("test")
+    x = np.asarray(images).reshape(len(images), -1)
     if x.dtype != np.uint8:  # float32 images in [0, 1]: the page stores bytes
         x = np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)
     spec = data.spec
-    return {"key": f"{spec.source} {spec.fingerprint}", "x": x, "y": None if y is None else np.asarray(y),
+    return {"key": f"{spec.source} {spec.fingerprint}", "x": x, "images": images,
+            "y": None if y is None else np.asarray(y),
             "class_names": None if spec.class_names is None else list(spec.class_names),
             "image_shape": [int(size) for size in spec.image_shape]}
-
-
-def _fashion_mnist_test_images(run, limit: int, data_dir=None) -> dict:
-    from vae_tf.data import CLASS_NAMES, load_split
-
-    where = data_dir if data_dir is not None else run.settings.get("data_dir")
-    x, y, source = load_split("test", where, limit, download=False)
-    return {"key": str(source.directory), "x": np.asarray(x).reshape(len(x), -1), "y": np.asarray(y),
-            "class_names": list(CLASS_NAMES), "image_shape": [28, 28, 1]}
 
 
 def member(run, x) -> dict:
@@ -307,7 +297,7 @@ def member(run, x) -> dict:
 
     Args:
       run: a `vae_tf.rundir.Run`.
-      x: its test images, uint8 (N, P).
+      x: its test images, as `vae.encode` takes them (N, H, W, C).
     """
     vae = run.model()
     snapshots = run.snapshots()
@@ -400,7 +390,7 @@ def page_data(paths, limit: int = DEFAULT_TEST_IMAGES, data_dir=None, progress=p
         for run in runs:
             images = load_test_images(run, limit, data_dir)
             if images["key"] not in images_of:
-                images_of[images["key"]] = (len(datasets), images["x"])
+                images_of[images["key"]] = (len(datasets), images["images"])
                 datasets.append(dataset_of(images["x"], images["y"], images["class_names"], images["image_shape"]))
             index, x = images_of[images["key"]]
             if dataset is not None and index != dataset:
