@@ -63,6 +63,11 @@ def chromium(width: int = 1400, height: int = 900, binary: str = CHROMIUM, drive
 def open_explorer(browser, index, timeout: float = 30.0):
     """Open the explorer page `index` (its index.html) from disk and wait until `window.vaeExplorer.ready`.
 
+    Args:
+      browser: a WebDriver (`chromium()`).
+      index: the path of the page's index.html.
+      timeout: seconds to wait for the page.
+
     Returns:
       The browser log's messages so far (dicts with `level` and `message`).
     """

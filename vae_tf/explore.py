@@ -298,6 +298,10 @@ def member(run, x) -> dict:
     Args:
       run: a `vae_tf.rundir.Run`.
       x: its test images, as `vae.encode` takes them (N, H, W, C).
+
+    Returns:
+      `member_of`'s dict: the run's title, path, beta, decoder (`export_vae`), codes z_mean (N, D)
+      and its snapshots (of the first n <= N test images) or None.
     """
     vae = run.model()
     snapshots = run.snapshots()
@@ -341,6 +345,10 @@ def dataset_of(x, y=None, class_names=None, image_shape=(28, 28, 1)) -> dict:
       y: their labels (N,) (colours the codes by class), or None (coloured by density).
       class_names: the labels' names, or None.
       image_shape: [H, W, C].
+
+    Returns:
+      {"image_shape", "class_names", "count" N, "images" (base64 uint8 (N, H*W*C)), "labels"
+      (base64 uint8 (N,) or None)}.
     """
     x = np.asarray(x, np.uint8)
     return {"image_shape": [int(size) for size in image_shape], "class_names": class_names, "count": len(x),
