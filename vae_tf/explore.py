@@ -7,8 +7,9 @@
 Writes OUT/index.html and its assets (explorer.js, explorer.css, data.js): open index.html from
 disk (file://); it needs no server and no network. For each RUNDIR it shows the codes (z_mean)
 of the first --test-images test images, coloured by class, and the image its decoder makes of the
-code under the cursor, computed in the page from the run's own decoder weights (a forward pass in
-JavaScript, checked against Keras by tests/test_explore.py). Several RUNDIRs share one cursor:
+code under the cursor, computed in the page from the run's own decoder weights (a forward pass of
+its own: JavaScript, with the convolutions in WebAssembly SIMD; tests/test_explore.py checks it
+against Keras in headless Chromium). Several RUNDIRs share one cursor:
 the same z decoded by each, on their own axes or on shared axes. A run trained with --snapshots
 gets an epoch slider (the codes as they formed); a `python -m vae_tf.sweep` directory gets a beta
 slider over its runs. The page's JavaScript API, `window.vaeExplorer`, is documented on it.
