@@ -228,6 +228,7 @@ def test_the_export_is_json_with_shapes(tiny_run):
 
 def test_bad_input_is_refused_in_one_line(tiny_run, tmp_path, refused):
     refused(explore.main, [str(tmp_path / "missing"), "--out", str(tmp_path / "page")], "is not a")
+    assert not (tmp_path / "page").exists()  # nothing made for a wrong RUNDIR
     refused(explore.main, [str(tiny_run), "--out", str(tmp_path / "page"), "--test-images", "0"], "must be at least 1")
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "index.html").write_text("mine")

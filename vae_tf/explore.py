@@ -440,6 +440,8 @@ def write_page(out, data: dict, overwrite: bool = False) -> Path:
 def work(args) -> int:
     from vae_tf import rundir
 
+    for path in args.rundirs:  # refuse a wrong RUNDIR before making OUT
+        open_panel(path)
     rundir.claim(args.out, OUTPUTS, args.overwrite)  # refuse before the slow part
     data = page_data(args.rundirs, args.test_images, args.data_dir)
     index = write_page(args.out, data, args.overwrite)
