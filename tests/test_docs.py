@@ -4,9 +4,11 @@ Every ```python block of README.md and docs/*.md is executed, the blocks of one 
 one namespace, with a temporary directory as the working directory (so `runs/...` lands there)
 and the real Fashion-MNIST. A fragment that cannot run on its own is marked ```py instead and is
 only shown. `mkdocs build --strict` builds the site (no broken link, no missing page, no
-unresolved API reference), and the command reference it generates holds every command's --help.
+unresolved API reference); the command reference it generates holds every command's --help and the
+API page every TrainConfig field.
 """
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -97,6 +99,10 @@ def test_the_site_builds_strictly_with_every_command_and_the_api(tmp_path):
                  "vae_tf.data.load_fashion_mnist", "vae_tf.kl.kl_discrete", "vae_tf.diagnostics.active_units",
                  "vae_tf.evaluate.importance_sampled", "vae_tf.sweep.measure"):
         assert f'id="{name}"' in api, f"the API reference lacks {name}"
+    from vae_tf.config import TrainConfig
+
+    for field in dataclasses.fields(TrainConfig):
+        assert f"<code>{field.name}</code>" in api, f"the API page's settings table lacks TrainConfig.{field.name}"
     for page in (REPO / "docs").glob("*.md"):
         built = site / ("index.html" if page.stem == "index" else f"{page.stem}/index.html")
         assert built.is_file(), f"docs/{page.name} was not built"
