@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,9 @@ def test_every_python_example_runs(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(REPO))
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    namespace = {"__name__": "__docs__"}
+    page_module = types.ModuleType("vae_tf_docs_page")  # a real module, so an example may define a dataclass
+    monkeypatch.setitem(sys.modules, page_module.__name__, page_module)
+    namespace = page_module.__dict__
     for number, code in enumerate(fenced_blocks(page.read_text(encoding="utf-8"), "python"), start=1):
         where = f"{page.relative_to(REPO)}, python block {number}"
         exec(compile(code, where, "exec"), namespace)  # noqa: S102 - the docs' own examples
