@@ -229,17 +229,6 @@ class Run:
 
     @classmethod
     def open(cls, path) -> Run:
-        """Open a finished run directory (one that has every file training writes).
-
-        Args:
-          path: the run directory, a str or Path.
-
-        Returns:
-          The `Run`; its files are read when asked for.
-
-        Raises:
-          RunDirError: the path is not a finished run of this format (the message says how to get one).
-        """
         path = Path(path)
         missing = [name for name in RUN_FILES if not (path / name).is_file()] if path.is_dir() else []
         if missing:
@@ -263,11 +252,9 @@ class Run:
         return title(self.settings)
 
     def history(self) -> list[dict]:
-        """history.csv: one dict per epoch, column name to value."""
         return read_history(self.path / "history.csv")
 
     def latents(self) -> dict:
-        """latents.npz: `z_mean`, `z_log_var`, `z` (N, D) and `y` (N,) of the training images."""
         return read_npz(self.path / "latents.npz")
 
     @property
@@ -280,7 +267,6 @@ class Run:
         return read_npz(self.path / SNAPSHOTS) if self.has_snapshots else None
 
     def model(self):
-        """The trained `vae_tf.VAE` (model.keras)."""
         return load_model(self.path / "model.keras")
 
 
@@ -290,14 +276,7 @@ def read_npz(path) -> dict:
 
 
 def load_model(path):
-    """A `vae_tf.VAE` saved by training (`RUNDIR/model.keras` or a checkpoint).
-
-    Args:
-      path: the `.keras` file.
-
-    Returns:
-      The `vae_tf.VAE`, with its weights and every model setting it was trained with.
-    """
+    """A `vae_tf.VAE` saved by training (`RUNDIR/model.keras` or a checkpoint)."""
     import keras
 
     import vae_tf.model  # noqa: F401  (registers the VAE class for deserialisation)

@@ -281,19 +281,7 @@ def redraw(out, data_dir=None) -> tuple:
 
 
 def measure_all(sweep_runs: dict, extras: list, k: int, test_limit=None, data_dir=None, progress=print):
-    """Measure {beta: Run} and the extra runs on the test images: (report, {beta: codes}, labels y).
-
-    Args:
-      sweep_runs: {beta: Run}, the sweep's own runs.
-      extras: more finished runs to place on the same plane (`--extra`).
-      k: samples of q(z|x) per test image.
-      test_limit: measure on the first this many test images (None: all 10,000).
-      data_dir: where the data is (None: where it is found).
-      progress: called with one line of text per run.
-
-    Returns:
-      (report, codes, y): the rd.json dict, {beta: codes} as `measure` gives them, the test labels.
-    """
+    """Measure {beta: Run} and the extra runs on the test images: (report, {beta: codes}, labels y)."""
     from vae_tf.data import load_split
 
     x, y, _ = load_split("test", data_dir, test_limit)
