@@ -389,8 +389,8 @@ def page_data(paths, limit: int = DEFAULT_TEST_IMAGES, data_dir=None, progress=p
       data_dir: where the test images are (None: where each run found its data).
 
     Returns:
-      {"format", "datasets": [{"image_shape", "class_names", "labels", "images", "count"}],
-       "panels": [{"kind", "title", "path", "dataset", "members": [`member`...]}]}.
+      {"format", "datasets": [`dataset_of`...], "panels": [{"kind", "title", "path", "dataset",
+      "initial", "members": [`member`...]}]}.
     """
     opened = [(path, *open_panel(path)) for path in paths]  # every path checked before the slow part
     datasets, images_of, panels = [], {}, []
