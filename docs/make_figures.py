@@ -147,17 +147,23 @@ def data_figures(run_dir, out: Path, progress=print) -> None:
 # from the origin, where the run with KL decodes a garment and the run without KL decodes a blur.
 EXPLORER_CURSOR = [-1.0, -1.5]
 EXPLORER_CLICKED = 0
+# Test codes per run in the page the docs embed (its size grows with them: about 1 MiB per 1,000).
+EMBEDDED_TEST_IMAGES = 1000
 
 
 def explorer_figure(runs: dict, out: Path, progress=print) -> None:
     """explorer.png and explorer_shared_axes.png: the explorer page of the kl and none runs, in headless
-    Chromium, the cursor at EXPLORER_CURSOR, each run on its own axes, then on shared axes."""
+    Chromium, the cursor at EXPLORER_CURSOR, each run on its own axes, then on shared axes; and the page
+    itself, docs/latent-explorer/, which docs/explorer.md embeds."""
     import tempfile
 
     from vae_tf import explore, rundir
     from vae_tf.browser import chromium, open_explorer
 
-    data = explore.page_data([runs["kl"].path, runs["none"].path], progress=progress)
+    data = explore.page_data([runs["kl"].path, runs["none"].path], EMBEDDED_TEST_IMAGES, progress=progress)
+    # The same page, kept in the site: docs/explorer.md embeds it (docs/latent-explorer/index.html).
+    page = explore.write_page(out.parent / "latent-explorer", data, overwrite=True)
+    progress(f"wrote {page}")
     with tempfile.TemporaryDirectory() as directory, chromium(width=1000, height=900) as browser:
         log = open_explorer(browser, explore.write_page(directory, data))
         errors = [entry["message"] for entry in log if entry["level"] == "SEVERE"]
