@@ -73,6 +73,12 @@ def read_tf_config(text: str | None = None) -> ClusterTask:
                                                 for job in ("worker", "chief")):
         raise ValueError(f'$TF_CONFIG has no "cluster" with a list of "worker" addresses: {text!r}; '
                          f"it should look like {TF_CONFIG_EXAMPLE}.")
+    for job, addresses in cluster.items():
+        for address in addresses if isinstance(addresses, list) else [addresses]:
+            problem = address_problem(address)
+            if problem:
+                raise ValueError(f"$TF_CONFIG cluster {job!r} address {address!r} {problem}; write each address as "
+                                 f"host:port, e.g. \"host1:12345\".")
     task = config.get("task")
     if not isinstance(task, dict) or "type" not in task or "index" not in task:
         raise ValueError(f'$TF_CONFIG has no "task" with "type" and "index" (which worker this process is): '
@@ -88,6 +94,20 @@ def read_tf_config(text: str | None = None) -> ClusterTask:
                          f"{len(addresses) - 1}.")
     workers = len(cluster.get("worker") or []) + len(cluster.get("chief") or [])
     return ClusterTask(workers, task_type, index, _has_chief=bool(cluster.get("chief")))
+
+
+def address_problem(address) -> str | None:
+    """What is wrong with a $TF_CONFIG address (it must be host:port, port 1..65535), or None."""
+    if not isinstance(address, str):
+        return "is not a string"
+    host, colon, port = address.rpartition(":")
+    if not colon or not host:
+        return "has no port"
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        return f"has port {port!r}, not a number from 1 to 65535"
+    if host.startswith("[") != host.endswith("]") or any(char.isspace() for char in host):
+        return "has a malformed host"
+    return None
 
 
 def is_chief(strategy_name: str) -> bool:

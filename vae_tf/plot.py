@@ -89,24 +89,23 @@ def write_figures(run, out: Path, grid_range=None, grid_size: int = 10, examples
         written.append(write_figure(out / name, fig, DPI))
         progress(f"wrote {out / name}")
 
-    latents = run.latents()
+    # Every input first (each is checked as it is read), so that a damaged one writes no figure.
+    latents, history, model, snapshots = run.latents(), run.history(), run.model(), run.snapshots()
+    x_test = load_split("test", data_dir if data_dir is not None else run.settings.get("data_dir"), examples,
+                        download=False)[0]
     z, y = latents["z"], latents["y"]
     save(plots.latent_scatter(z, y, title=f"{title}: sampled codes z of {len(z):,} training images"),
          "latent_scatter.png")
-    save(plots.loss_curves(run.history(), title=title, regularizer=run.settings["regularizer"]), "loss_curves.png")
+    save(plots.loss_curves(history, title=title, regularizer=run.settings["regularizer"]), "loss_curves.png")
 
-    model = run.model()
     lo, hi, fill, where = grid_bounds(z, grid_range)
     save(plots.generated_grid(model.decode, lo, hi, grid_size, fill,
                               title=f"{title}: decoded {where}", latent_dim=z.shape[1]), "generated_grid.png")
 
-    x_test = load_split("test", data_dir if data_dir is not None else run.settings.get("data_dir"), examples,
-                        download=False)[0]
     images = x_test.astype(np.float32) / 255
     save(plots.reconstructions(images, model.decode(model.encode(images)[0]),
                                title=f"{title}: test images (top), decoded from their z_mean (bottom)"),
          "reconstructions.png")
-    snapshots = run.snapshots()
     if snapshots is not None:
         frames = plots.latent_evolution(snapshots["epoch"], snapshots["z_mean"], snapshots["y"], title=title)
         written.append(write_gif(out / EVOLUTION, frames, FPS))
@@ -122,9 +121,11 @@ def figure_names(run) -> tuple[str, ...]:
 def work(args) -> int:
     from vae_tf import rundir
 
-    run = rundir.Run.open(args.rundir)
-    out = rundir.claim(args.out if args.out is not None else run.path, figure_names(run), args.overwrite)
-    write_figures(run, out, args.grid_range, args.grid_size, args.examples, args.data_dir)
+    out = args.out if args.out is not None else args.rundir
+    with rundir.writing_into(out):  # one writer per run directory
+        run = rundir.Run.open(args.rundir)
+        out = rundir.claim(out, figure_names(run), args.overwrite)
+        write_figures(run, out, args.grid_range, args.grid_size, args.examples, args.data_dir)
     return 0
 
 

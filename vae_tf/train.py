@@ -80,7 +80,10 @@ def train(settings: TrainConfig, out=None, overwrite: bool = False, verbose: int
     out = out if out is not None else default_out_dir(settings)
     # Under a cluster only the chief writes the run directory; the other workers write nothing there.
     run = RunWriter.create(out, overwrite) if is_chief(settings.strategy) else RunWriter(out).scratch()
-    return _run(settings, run, verbose, command)
+    try:
+        return _run(settings, run, verbose, command)
+    finally:
+        run.close()
 
 
 def resume(run_dir, verbose: int = 2) -> Path:
@@ -93,12 +96,15 @@ def resume(run_dir, verbose: int = 2) -> Path:
     from vae_tf.distributed import is_chief
     from vae_tf.rundir import RunDirError, RunWriter
 
-    run, stored = RunWriter.resume(run_dir)
+    run, stored = RunWriter.resume(run_dir, write=lambda stored: is_chief(stored.get("strategy", "default")))
     try:
-        settings = TrainConfig.from_dict(stored)
-    except (TypeError, ValueError) as error:
-        raise RunDirError(f"{run.path / 'config.json'}: unusable settings ({error}).") from None
-    return _run(settings, run if is_chief(settings.strategy) else run.scratch(), verbose)
+        try:
+            settings = TrainConfig.from_dict(stored)
+        except (TypeError, ValueError) as error:
+            raise RunDirError(f"{run.path / 'config.json'}: unusable settings ({error}).") from None
+        return _run(settings, run if is_chief(settings.strategy) else run.scratch(), verbose)
+    finally:
+        run.close()
 
 
 def _run(settings: TrainConfig, run, verbose: int, command=None) -> Path:
@@ -119,6 +125,9 @@ def _run(settings: TrainConfig, run, verbose: int, command=None) -> Path:
         raise cli.UsageError(str(error)) from None
     x, y, source = load_split("train", settings.data_dir, settings.limit)
     x_test, y_test, _ = load_split("test", source.directory, download=False)
+    if settings.limit is not None and len(x) < settings.limit:  # refused, not recorded as if it had acted
+        raise cli.UsageError(f"--limit {settings.limit} is more than the {len(x):,} training images there are; give "
+                             f"at most {len(x)}, or drop --limit to train on all of them.")
     if settings.fast:
         x = engine.training_images(x)  # the fast path keeps one copy of the images: a tensor
     device = engine.describe_device()
@@ -176,21 +185,35 @@ def main(argv=None) -> int:
         nonlocal out
         signal.signal(signal.SIGTERM, _interrupt)
         verbose = fit_verbosity(args)
-        if args.resume is not None:
-            out = Path(args.resume)
-            out = resume(out, verbose)
-        else:
-            settings = TrainConfig.from_args(args)
-            out = Path(args.out) if args.out is not None else default_out_dir(settings)
-            out = train(settings, out, args.overwrite, verbose, command=["python", "-m", "vae_tf.train", *argv])
+        try:
+            if args.resume is not None:
+                out = Path(args.resume)
+                out = resume(out, verbose)
+            else:
+                settings = TrainConfig.from_args(args)
+                out = Path(args.out) if args.out is not None else default_out_dir(settings)
+                out = train(settings, out, args.overwrite, verbose, command=["python", "-m", "vae_tf.train", *argv])
+        except OSError as error:  # one line, and what became of the run (see vae_tf.rundir.how_to_finish)
+            raise cli.CommandError(f"{cli.describe_os_error(error)}; {_state_of(out)}") from None
         print(f"run directory: {out}")
         return 0
 
     def interrupted(args):
-        return (f"\ninterrupted: {out} keeps every completed epoch; continue with "
-                f"`python -m vae_tf.train --resume {out}`")
+        return f"\ninterrupted: {_state_of(out)}"
 
     return cli.run(build_parser(), argv, work, check=check, interrupted=interrupted)
+
+
+def _state_of(out) -> str:
+    """What an interrupted or failed training left in `out`, and the command that finishes it."""
+    from vae_tf.rundir import CHECKPOINT, how_to_finish, is_run_directory
+
+    if out is None or not is_run_directory(out):
+        return "nothing was written"
+    if (Path(out) / "summary.json").is_file():
+        return f"{out} holds a finished run"
+    kept = "every completed epoch is kept; " if (Path(out) / CHECKPOINT).is_dir() else ""
+    return f"{out}: {kept}{how_to_finish(out)}"
 
 
 def _interrupt(signum, frame):
