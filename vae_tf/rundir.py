@@ -327,8 +327,7 @@ def lock(directory, command: str | None = None) -> Lock:
         if same:
             break
         os.close(handle)
-    command = command or " ".join(["python -m", Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else "?",
-                                   *sys.argv[1:]])
+    command = command or _command_line()
     since = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     try:
         os.ftruncate(handle, 0)
@@ -338,6 +337,13 @@ def lock(directory, command: str | None = None) -> Lock:
         os.close(handle)
         raise
     return Lock(directory, handle)
+
+
+def _command_line() -> str:
+    """This process's command, as the user typed it (`python -m vae_tf.train --out ...`)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    program = f"python -m {spec.name}" if spec is not None else f"python {sys.argv[0] if sys.argv else ''}"
+    return " ".join([program, *sys.argv[1:]])
 
 
 def _read_holder(handle: int) -> str:
