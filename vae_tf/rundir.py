@@ -244,9 +244,9 @@ def _entries(directory: Path) -> list[Path]:
 
 
 def is_run_directory(path) -> bool:
-    """Whether `path` holds a vae_tf run, finished or not (its config.json, or an old run's files)."""
+    """Whether `path` holds a vae_tf run, finished or not (its config.json or summary.json)."""
     path = Path(path)
-    return path.is_dir() and any((path / name).exists() for name in (*RUN_FILES, CHECKPOINT))
+    return path.is_dir() and any((path / name).is_file() for name in ("config.json", "summary.json"))
 
 
 def how_to_finish(path) -> str:
@@ -491,8 +491,6 @@ def read_config(path) -> dict:
             f"{config_path} is format {found.get('format')!r} version {found.get('format_version')!r}; "
             f"this vae_tf reads {FORMAT!r} version {FORMAT_VERSION}. Retrain the run with this version."
         )
-    if not isinstance(config.get("config"), dict):
-        raise RunDirError(f"{config_path} has no \"config\" object (the run's settings); {DAMAGED}.")
     return config
 
 
@@ -522,6 +520,8 @@ class Run:
                 f"{how_to_finish(path)}."
             )
         config = read_config(path)
+        if not isinstance(config.get("config"), dict):
+            raise RunDirError(f"{path / 'config.json'} has no \"config\" object (the run's settings); {DAMAGED}.")
         summary = _read_json(path / "summary.json")
         if not isinstance(summary.get("final"), dict):
             raise RunDirError(f"{path / 'summary.json'} has no \"final\" metrics; {DAMAGED}.")
