@@ -287,6 +287,12 @@ def test_a_limit_above_the_data_is_refused_before_anything_is_written(refused, t
     assert not any(out.iterdir())
 
 
+def test_an_evaluation_limit_above_the_test_images_is_refused(tiny_run, refused, tmp_path):
+    refused(evaluate.main, [str(tiny_run), "--limit", "10001", "--out", str(tmp_path / "e.json")],
+            "--limit 10001 is more than the 10,000 test images there are")
+    assert not (tmp_path / "e.json").exists()
+
+
 @pytest.mark.parametrize("address, message", [("localhost", "has no port"), ("host:99999", "has port '99999'"),
                                               ("host:http", "has port 'http'")])
 def test_tf_config_addresses_are_checked(address, message, refused, tmp_path, monkeypatch):
@@ -323,3 +329,20 @@ def test_a_worker_whose_cluster_never_forms_names_the_missing_worker(tmp_path):
     [line] = error_lines(result.stderr)
     assert f"did not join within 5 s (not answering: worker 1 (localhost:{ports[1]}))" in line
     assert not rundir.is_run_directory(out)
+
+
+def test_a_training_worker_obeys_sigterm_once_the_cluster_has_formed(tmp_path):
+    from test_multiworker import finish, start_cluster
+
+    out = tmp_path / "run"
+    workers = start_cluster(lambda index: ["--strategy", "multiworker", *TINY, "--epochs", "200", "--out", str(out)],
+                            tmp_path)
+    deadline = time.time() + 300
+    while epochs_done(out) < 1 and time.time() < deadline and all(w.poll() is None for w in workers):
+        time.sleep(0.05)
+    workers[0].send_signal(signal.SIGTERM)  # TensorFlow's preemption notifier would swallow it
+    code, _, stderr = finish(workers[0], timeout=120)
+    other = finish(workers[1], timeout=120)
+    assert code == 130, stderr
+    assert f"continue it with `python -m vae_tf.train --resume {out}`" in stderr
+    assert other[0] != 0  # the other worker lost its peer

@@ -60,7 +60,7 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def run(parser: argparse.ArgumentParser, argv, work, *, check=None, interrupted="interrupted",
-        errors: tuple = ()) -> int:
+        errors: tuple = (), aftermath=None) -> int:
     """Parse `argv`, let `check(parser, args)` refuse flags that do not fit together, then `work(args)`.
 
     Args:
@@ -70,6 +70,8 @@ def run(parser: argparse.ArgumentParser, argv, work, *, check=None, interrupted=
       check: optional; calls `parser.error(...)` for combinations of flags it refuses.
       interrupted: what to print on Ctrl-C (a string, or a function of args returning one).
       errors: more exception types to report as one line.
+      aftermath: optional; a function of args returning what an operating-system error left behind
+        (appended to its line, e.g. "every completed epoch is kept; continue it with ...").
 
     Returns:
       The exit code.
@@ -78,11 +80,15 @@ def run(parser: argparse.ArgumentParser, argv, work, *, check=None, interrupted=
     if check is not None:
         check(parser, args)
     return run_command(lambda: work(args),
-                       (lambda: interrupted(args)) if callable(interrupted) else interrupted, errors)
+                       (lambda: interrupted(args)) if callable(interrupted) else interrupted, errors,
+                       (lambda: aftermath(args)) if aftermath is not None else None)
 
 
-def run_command(body, interrupted="interrupted", errors: tuple = ()) -> int:
-    """Run `body()` and turn the errors users cause into `error: ...` and exit code 1 (130 on Ctrl-C)."""
+def run_command(body, interrupted="interrupted", errors: tuple = (), aftermath=None) -> int:
+    """Run `body()` and turn the errors users cause into `error: ...` and exit code 1 (130 on Ctrl-C).
+
+    An `OSError` (a full disk, a read-only file system...) is one line too: the path and the cause
+    (`describe_os_error`), then `aftermath()` if given."""
     from vae_tf.data import DataError, DataNotFoundError
     from vae_tf.rundir import RunDirError
 
@@ -92,7 +98,7 @@ def run_command(body, interrupted="interrupted", errors: tuple = ()) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except OSError as error:  # a full disk, a read-only file system, a path that is not a directory...
-        print(f"error: {describe_os_error(error)}", file=sys.stderr)
+        print(f"error: {describe_os_error(error)}" + (f"; {aftermath()}" if aftermath else ""), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(interrupted() if callable(interrupted) else interrupted, file=sys.stderr)

@@ -42,7 +42,8 @@ def setting(default, help: str, *, group: str = "training", model: bool = False,
       metavar: the flag's placeholder in --help.
     """
     metadata = {"help": help, "group": group, "model": model, "choices": choices, "kind": kind,
-                "at_least": at_least, "above": above, "at_most": at_most, "optional": optional, "many": many, "metavar": metavar}
+                "at_least": at_least, "above": above, "at_most": at_most, "optional": optional, "many": many,
+                "metavar": metavar}
     return dataclasses.field(default=default, metadata=metadata)
 
 

@@ -357,6 +357,9 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
                          f"{vae.latent_dim}; drop --exact.")
     started = time.time()
     x, y, source = load_split("test", data_dir or run.settings.get("data_dir"), limit)
+    if limit is not None and limit > len(x):  # refused, not recorded as if it had acted
+        raise UsageError(f"--limit {limit} is more than the {len(x):,} test images there are; give at most {len(x)}, "
+                         "or drop --limit to evaluate all of them.")
     if verbose:
         print(f"vae_tf.evaluate: {run.path} ({run.title}) on {len(x):,} test images from {source.directory}, "
               f"K = {k}", flush=True)

@@ -272,6 +272,9 @@ def measure_all(sweep_runs: dict, extras: list, k: int, test_limit=None, data_di
     from vae_tf.data import load_split
 
     x, y, _ = load_split("test", data_dir, test_limit)
+    if test_limit is not None and test_limit > len(x):  # refused, not recorded as if it had acted
+        raise cli.UsageError(f"--test-limit {test_limit} is more than the {len(x):,} test images there are; give at "
+                             f"most {len(x)}, or drop --test-limit.")
     points, codes = [], {}
     for kind, beta, run in [*(("sweep", beta, run) for beta, run in sorted(sweep_runs.items())),
                             *(("extra", None, run) for run in extras)]:

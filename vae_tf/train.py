@@ -185,23 +185,21 @@ def main(argv=None) -> int:
         nonlocal out
         signal.signal(signal.SIGTERM, _interrupt)
         verbose = fit_verbosity(args)
-        try:
-            if args.resume is not None:
-                out = Path(args.resume)
-                out = resume(out, verbose)
-            else:
-                settings = TrainConfig.from_args(args)
-                out = Path(args.out) if args.out is not None else default_out_dir(settings)
-                out = train(settings, out, args.overwrite, verbose, command=["python", "-m", "vae_tf.train", *argv])
-        except OSError as error:  # one line, and what became of the run (see vae_tf.rundir.how_to_finish)
-            raise cli.CommandError(f"{cli.describe_os_error(error)}; {_state_of(out)}") from None
+        if args.resume is not None:
+            out = Path(args.resume)
+            out = resume(out, verbose)
+        else:
+            settings = TrainConfig.from_args(args)
+            out = Path(args.out) if args.out is not None else default_out_dir(settings)
+            out = train(settings, out, args.overwrite, verbose, command=["python", "-m", "vae_tf.train", *argv])
         print(f"run directory: {out}")
         return 0
 
     def interrupted(args):
         return f"\ninterrupted: {_state_of(out)}"
 
-    return cli.run(build_parser(), argv, work, check=check, interrupted=interrupted)
+    return cli.run(build_parser(), argv, work, check=check, interrupted=interrupted,
+                   aftermath=lambda args: _state_of(out))  # what a failure left, and how to finish it
 
 
 def _state_of(out) -> str:
