@@ -206,7 +206,7 @@ CORRUPTIONS = [
     ("history.csv", lambda p: p.write_text("epoch,loss\n1,abc\n"), "history.csv line 2 is not a row of numbers"),
     ("history.csv", lambda p: p.write_bytes(b"\xff\xfe\x00garbage"), "history.csv is not a readable CSV file"),
     ("latents.npz", lambda p: p.write_bytes(b"PK\x03\x04garbage"), "latents.npz is not a readable .npz archive"),
-    ("latents.npz", _savez(z=np.zeros((3, 2))), "latents.npz has no z_mean, z_log_var, y array"),
+    ("latents.npz", _savez(z=np.zeros((3, 2))), "latents.npz has no z_mean, z_log_var array"),
     ("latents.npz", _savez(z_mean=np.zeros((3, 2)), z_log_var=np.zeros((3, 2)), z=np.zeros((4, 2)), y=np.zeros(3)),
      "latents.npz: z has shape (4, 2), expected (N, D)"),
     ("snapshots.npz", lambda p: p.write_bytes(b""), "snapshots.npz is empty"),
@@ -283,7 +283,7 @@ def test_compare_refuses_free_bits_that_two_of_its_variants_cannot_use(refused, 
 def test_a_limit_above_the_data_is_refused_before_anything_is_written(refused, tmp_path):
     out = tmp_path / "run"
     refused(train_module.main, ["--limit", "60001", "--out", str(out)],
-            "--limit 60001 is more than the 60,000 training images there are")
+            "--limit 60001 is more than the 60,000 training images of")
     assert not any(out.iterdir())
 
 

@@ -549,10 +549,10 @@ class Run:
         return self._once("history", lambda: read_history(self.path / "history.csv"))
 
     def latents(self) -> dict:
-        """latents.npz, checked: z_mean, z_log_var, z (N, D) float and y (N,)."""
+        """latents.npz, checked: z_mean, z_log_var, z (N, D) and, for labelled data, y (N,)."""
         def read():
             path = self.path / "latents.npz"
-            arrays = read_npz(path, ("z_mean", "z_log_var", "z", "y"))
+            arrays = read_npz(path, ("z_mean", "z_log_var", "z"))  # y: the labels, if the data has them
             _check_shapes(path, arrays, {"z_mean": "ND", "z_log_var": "ND", "z": "ND", "y": "N"})
             return arrays
 
@@ -568,7 +568,7 @@ class Run:
         without --snapshots."""
         def read():
             path = self.path / SNAPSHOTS
-            arrays = read_npz(path, ("epoch", "z_mean", "y"))
+            arrays = read_npz(path, ("epoch", "z_mean"))
             _check_shapes(path, arrays, {"epoch": "E", "z_mean": "END", "y": "N"})
             return arrays
 
@@ -592,6 +592,8 @@ def _check_shapes(path: Path, arrays: dict, shapes: dict) -> None:
     """Check that `arrays` have the `shapes` named by letters (equal letters, equal sizes)."""
     sizes = {}
     for name, letters in shapes.items():
+        if name not in arrays:  # an optional array (the labels of unlabelled data)
+            continue
         shape = arrays[name].shape
         ok = len(shape) == len(letters) and all(sizes.setdefault(letter, size) == size
                                                 for letter, size in zip(letters, shape))
@@ -785,7 +787,7 @@ class RunWriter:
         path = self.home / CHECKPOINT / SNAPSHOTS  # a scratch writer resumes from the run's own checkpoint
         if not self.state or not path.is_file():
             return None
-        arrays = read_npz(path, ("epoch", "z_mean", "y"))
+        arrays = read_npz(path, ("epoch", "z_mean"))
         keep = arrays["epoch"] <= self.epochs_done  # written before state.json: it may be an epoch ahead
         return {**arrays, "epoch": arrays["epoch"][keep], "z_mean": arrays["z_mean"][keep]}
 
@@ -826,13 +828,13 @@ class RunWriter:
           model: the trained VAE.
           history: one row per epoch (`epoch`, the loss terms, `seconds`).
           latents: `z_mean`, `z_log_var`, `z` of the training images (N, D) each.
-          labels: y (N,).
+          labels: y (N,), or None for data without labels (then latents.npz holds no `y`).
           snapshots: the arrays of snapshots.npz, or None (not written).
           **summary: more entries for summary.json (e.g. wall_seconds, device).
         """
         write_csv(self.path / "history.csv", history)
         save_model(self.path / "model.keras", model)
-        write_npz(self.path / "latents.npz", **latents, y=labels)
+        write_npz(self.path / "latents.npz", **latents, **({} if labels is None else {"y": labels}))
         if snapshots is not None:
             write_npz(self.path / SNAPSHOTS, **snapshots)
         z = latents["z"]
