@@ -15,7 +15,7 @@ import argparse
 import dataclasses
 from dataclasses import dataclass
 
-from vae_tf.cli import number
+from vae_tf.cli import SEED_RANGE, number
 
 # The report's three variants, in its order, and how its figures name them.
 REGULARIZERS = ("kl", "none", "mse")
@@ -31,7 +31,8 @@ DATASET_HELP = ("fashion_mnist (the report's), mnist, digits (scikit-learn's 8 x
 
 
 def setting(default, help: str, *, group: str = "training", model: bool = False, choices=None, kind=None,
-            at_least=None, above=None, optional: bool = False, many: bool = False, metavar=None, count=None):
+            at_least=None, above=None, optional: bool = False, many: bool = False, metavar=None, count=None,
+            at_most=None):
     """A `TrainConfig` field with what its flag and its check need.
 
     Args:
@@ -40,7 +41,7 @@ def setting(default, help: str, *, group: str = "training", model: bool = False,
       group: the --help section ("model and loss", "training", "data and devices").
       model: the setting is an argument of `vae_tf.VAE` (and saved with the model).
       choices: the allowed values of a str setting.
-      kind: int or float for a number (checked to be finite and within `at_least`/`above`);
+      kind: int or float for a number (checked to be finite and within `at_least`/`above`/`at_most`);
         bool for a switch; None for a str.
       optional: None is allowed (and is the "not given" value).
       many: a list (a flag taking one or more values): of str, or of `kind` numbers.
@@ -48,8 +49,8 @@ def setting(default, help: str, *, group: str = "training", model: bool = False,
       count: with `many`, exactly this many values.
     """
     metadata = {"help": help, "group": group, "model": model, "choices": choices, "kind": kind,
-                "at_least": at_least, "above": above, "optional": optional, "many": many, "metavar": metavar,
-                "count": count}
+                "at_least": at_least, "above": above, "at_most": at_most, "optional": optional, "many": many,
+                "metavar": metavar, "count": count}
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -73,7 +74,8 @@ class TrainConfig:
     batch_size: int = setting(128, "images per step (the global batch under tf.distribute); 60,000 / 128 gives "
                               "469 steps per epoch, the last of 96 images", kind=int, at_least=1)
     learning_rate: float = setting(1e-4, "Adam's learning rate", kind=float, above=0)
-    seed: int = setting(0, "seeds the initial weights, the shuffling and the sampling noise", model=True, kind=int)
+    seed: int = setting(0, "seeds the initial weights, the shuffling and the sampling noise", model=True, kind=int,
+                        at_least=SEED_RANGE[0], at_most=SEED_RANGE[1])
     limit: int | None = setting(None, "train on the first N training images only (default: all 60,000)",
                                 kind=int, at_least=1, optional=True, metavar="N")
     fast: bool = setting(True, "uint8 input scaled in the graph, XLA, several steps per call; --no-fast trains "
@@ -134,6 +136,10 @@ class TrainConfig:
             raise ValueError(f"test_fraction={self.test_fraction!r}: must be less than 1 (a share of the images).")
         if self.devices is not None and self.strategy != "mirrored":
             raise ValueError("devices are only used by strategy='mirrored'.")
+        for name in ("free_bits", "capacity"):  # they reshape the KL term: without one they cannot act
+            if getattr(self, name) and self.regularizer != "kl":
+                raise ValueError(f"{name}={getattr(self, name)!r} acts on the KL term only, and regularizer="
+                                 f"{self.regularizer!r} has none: drop {flag(name)}, or use --regularizer kl.")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -188,6 +194,8 @@ def _problem(field: dataclasses.Field, value) -> str | None:
         return f"must be at least {meta['at_least']}"
     if meta["above"] is not None and not value > meta["above"]:
         return f"must be greater than {meta['above']}"
+    if meta.get("at_most") is not None and value > meta["at_most"]:
+        return f"must be at most {meta['at_most']}"
     return None
 
 
@@ -214,7 +222,8 @@ def add_arguments(parser: argparse.ArgumentParser, hide=()) -> argparse.Argument
             if meta["choices"] is not None:
                 options.update(choices=meta["choices"], metavar=None)
             elif meta["kind"] is not None:
-                options["type"] = number(meta["kind"], at_least=meta["at_least"], above=meta["above"])
+                options["type"] = number(meta["kind"], at_least=meta["at_least"], above=meta["above"],
+                                         at_most=meta.get("at_most"))
             if meta["many"]:
                 options["nargs"] = meta["count"] or "+"
         group.add_argument(flag(field.name), **options)

@@ -365,6 +365,9 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
     started = time.time()
     data = load_run_data(run, data_dir=data_dir, test_limit=limit)
     x, y, spec = data.x_test, data.y_test, data.spec
+    if limit is not None and limit > len(x):  # refused, not recorded as if it had acted
+        raise UsageError(f"--limit {limit} is more than the {len(x):,} test images there are; give at most {len(x)}, "
+                         "or drop --limit to evaluate all of them.")
     dims = spec.pixels
     class_names = spec.class_names if spec.class_names is not None else (
         None if y is None else [str(label) for label in range(int(y.max(initial=0)) + 1)])
@@ -478,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the grid covers [-L, L]^2")
     parser.add_argument("--grid-points", type=number(int, at_least=3, odd=True), default=801, metavar="P",
                         help="grid points per axis (odd); spacing 2L/(P-1)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the importance samples")
+    parser.add_argument("--seed", type=cli.seed_number(), default=0, help="seeds the importance samples")
     parser.add_argument("--images-per-chunk", type=number(int, at_least=1), default=100, metavar="B")
     parser.add_argument("--samples-per-chunk", type=number(int, at_least=1), default=500, metavar="S",
                         help="memory grows with B * S * P floats, P = H x W x C")
@@ -495,24 +498,30 @@ def output_path(rundir: Path, out, overwrite: bool) -> Path:
     """The file to write (`vae_tf.rundir.claim`s rule: never replaced unless asked)."""
     from vae_tf.rundir import claim
 
-    out = Path(rundir) if out is None else Path(out)
-    directory, name = (out.parent, out.name) if out.suffix == ".json" and not out.is_dir() else (out, EVALUATION_FILE)
+    directory, name = _output_location(rundir, out)
     return claim(directory, [name], overwrite) / name
+
+
+def _output_location(rundir, out) -> tuple[Path, str]:
+    """(directory, file name) of the evaluation file."""
+    out = Path(rundir) if out is None else Path(out)
+    return (out.parent, out.name) if out.suffix == ".json" and not out.is_dir() else (out, EVALUATION_FILE)
 
 
 def work(args) -> int:
     from vae_tf.diagnostics import format_diagnostics
-    from vae_tf.rundir import Run, write_json
+    from vae_tf.rundir import Run, write_json, writing_into
 
-    run = Run.open(args.rundir)
-    output_path(run.path, args.out, args.overwrite)
-    evaluation = evaluate_run(
-        run, args.k, exact=args.exact, limit=args.limit, seed=args.seed, grid_extent=args.grid_extent,
-        grid_points=args.grid_points, images_per_chunk=args.images_per_chunk,
-        samples_per_chunk=args.samples_per_chunk, data_dir=args.data_dir, verbose=args.verbose,
-    )
-    path = output_path(run.path, args.out, args.overwrite)  # again: another process may have written it
-    write_json(path, evaluation)
+    with writing_into(_output_location(args.rundir, args.out)[0]):  # one writer per run directory
+        run = Run.open(args.rundir)
+        output_path(run.path, args.out, args.overwrite)
+        evaluation = evaluate_run(
+            run, args.k, exact=args.exact, limit=args.limit, seed=args.seed, grid_extent=args.grid_extent,
+            grid_points=args.grid_points, images_per_chunk=args.images_per_chunk,
+            samples_per_chunk=args.samples_per_chunk, data_dir=args.data_dir, verbose=args.verbose,
+        )
+        path = output_path(run.path, args.out, args.overwrite)  # again: another process may have written it
+        write_json(path, evaluation)
     print(format_table(evaluation))
     print(format_diagnostics(evaluation["diagnostics"]))
     print(f"wrote {path} ({evaluation['seconds']['total']:.0f} s)")

@@ -311,6 +311,9 @@ def measure_all(sweep_runs: dict, extras: list, k: int, test_limit=None, data_di
     """Measure {beta: Run} and the extra runs on the test images: (report, {beta: codes}, labels y)."""
     data = common_data([*sweep_runs.values(), *extras], data_dir, test_limit)
     x, y = data.split("test")
+    if test_limit is not None and test_limit > len(x):  # refused, not recorded as if it had acted
+        raise cli.UsageError(f"--test-limit {test_limit} is more than the {len(x):,} test images there are; give at "
+                             f"most {len(x)}, or drop --test-limit.")
     points, codes = [], {}
     for kind, beta, run in [*(("sweep", beta, run) for beta, run in sorted(sweep_runs.items())),
                             *(("extra", None, run) for run in extras)]:
