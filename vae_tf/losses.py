@@ -139,6 +139,7 @@ def vae_losses(
     global_batch_size=None,
     free_bits: float = 0.0,
     capacity=None,
+    kl_per_image=None,
 ) -> dict:
     """All loss terms of one batch.
 
@@ -153,6 +154,9 @@ def vae_losses(
       free_bits: lambda > 0 replaces the KL term by `free_bits_kl` ("kl" only).
       capacity: C_t (nats) replaces the KL term KL' by |KL' - C_t| ("kl" only; None: off). See
         `vae_tf.schedules` for how beta and C_t follow the training step.
+      kl_per_image: the KL term's estimate per image (B,), for a posterior, prior or estimator other
+        than the report's (`vae_tf.VAE.kl_per_image`); None: the analytic KL of the diagonal
+        Gaussian (z_mean, z_log_var) against N(0, I).
 
     Returns:
       dict of scalar tensors: `loss` (what is minimised), `reconstruction_loss`, `kl_loss`
@@ -163,7 +167,8 @@ def vae_losses(
     check_choice("reduction", reduction, REDUCTIONS)
     terms = {
         "reconstruction_loss": reconstruction_loss(x, logits, reduction, global_batch_size),
-        "kl_loss": kl_loss(z_mean, z_log_var, global_batch_size),
+        "kl_loss": (kl_loss(z_mean, z_log_var, global_batch_size) if kl_per_image is None
+                    else _batch_mean(kl_per_image, global_batch_size)),
     }
     total = terms["reconstruction_loss"]
     if regularizer == "kl":

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from vae_tf import cli, config
+from vae_tf.audit import describe, loss_audit
 from vae_tf.config import TrainConfig
 
 
@@ -110,6 +111,7 @@ def _run(settings: TrainConfig, run, verbose: int, command=None) -> Path:
     from vae_tf.data import load_split
     from vae_tf.diagnostics import latent_diagnostics
     from vae_tf.distributed import stop_if_a_worker_is_lost, weights_fingerprint
+    from vae_tf.model import IMAGE_SIZE
     from vae_tf.monitor import watchers
 
     started = time.time()
@@ -122,12 +124,15 @@ def _run(settings: TrainConfig, run, verbose: int, command=None) -> Path:
     if settings.fast:
         x = engine.training_images(x)  # the fast path keeps one copy of the images: a tensor
     device = engine.describe_device()
+    audit = loss_audit(settings.regularizer, settings.reduction, settings.beta, settings.batch_size,
+                       IMAGE_SIZE, len(x), settings.beta_schedule)
     print(f"vae_tf: {len(x):,} training images from {source.directory} ({source.kind}); training on {device}"
           f"{engine.describe_replicas(strategy)}"
-          + (f"; resuming after epoch {run.epochs_done}" if run.state else ""), flush=True)
+          + (f"; resuming after epoch {run.epochs_done}" if run.state else "") + f"; {describe(audit)}", flush=True)
     if not run.state:
         run.write_config(settings.to_dict(), device=device, versions=engine.library_versions(), command=command,
-                         data={"source": source.kind, "directory": source.directory, "train_images": len(x)})
+                         data={"source": source.kind, "directory": source.directory, "train_images": len(x)},
+                         loss_audit=audit)
 
     engine.set_op_determinism(settings.deterministic)
     keras.utils.set_random_seed(settings.seed)
@@ -153,7 +158,7 @@ def _run(settings: TrainConfig, run, verbose: int, command=None) -> Path:
     return run.finish(vae, checkpoint.history, vae.sample_codes(x, settings.seed), y,
                       snapshots.arrays() if snapshots else None, device=device,
                       diagnostics=latent_diagnostics(*vae.encode(x_test), seed=settings.seed),
-                      wall_seconds=time.time() - started, resumed_after_epoch=first_epoch or None)
+                      wall_seconds=time.time() - started, resumed_after_epoch=first_epoch or None, loss_audit=audit)
 
 
 def main(argv=None) -> int:
