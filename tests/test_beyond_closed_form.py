@@ -180,16 +180,44 @@ def test_every_run_records_its_loss_audit(tiny_run):
 COMBINATIONS = [(posterior, prior) for posterior in config.POSTERIORS for prior in config.PRIORS]
 
 
-@pytest.mark.parametrize("posterior, prior", COMBINATIONS)
-def test_every_combination_round_trips_through_keras_and_resume(posterior, prior, tmp_path, monkeypatch):
-    from vae_tf import callbacks
+def settings_for(posterior, prior, **more):
+    """A TrainConfig of the pair: the analytic KL where TFP has one, else Monte Carlo with 2 samples."""
     from vae_tf.config import TrainConfig
-    from vae_tf.train import resume, train
 
     estimator = "analytic" if config.analytic_kl_problem(posterior, prior) is None else "monte_carlo"
-    settings = TrainConfig(limit=256, epochs=2, deterministic=True, posterior=posterior, prior=prior,
-                           kl_estimator=estimator, kl_samples=1 if estimator == "analytic" else 2,
-                           prior_components=3, flow_steps=2, latent_dim=2)
+    return TrainConfig(posterior=posterior, prior=prior, kl_estimator=estimator,
+                       kl_samples=1 if estimator == "analytic" else 2, prior_components=3, flow_steps=2, **more)
+
+
+@pytest.mark.parametrize("posterior, prior", COMBINATIONS)
+def test_every_combination_round_trips_through_keras(posterior, prior, tmp_path):
+    from vae_tf.model import VAE
+
+    settings = settings_for(posterior, prior)
+    vae = VAE(**settings.model_settings())
+    learned = vae.posterior_family.weights + vae.prior_family.weights
+    assert len(learned) == {"diagonal": 0, "full": 2, "iaf": 2 + 2 * 6}[posterior] + \
+        {"standard_normal": 0, "mixture": 3, "vamp": 1}[prior]
+    for weight in learned:  # away from their initial values, so that a lost weight would show
+        weight.assign(RNG.normal(scale=0.2, size=weight.shape).astype(np.float32))
+    vae.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    assert (loaded.posterior_name, loaded.prior_name, loaded.kl_estimator) == (posterior, prior, settings.kl_estimator)
+    for a, b in zip(vae.get_weights(), loaded.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    x = RNG.integers(0, 256, size=(3, 784)).astype(np.uint8)
+    z = Z[0, :3]
+    np.testing.assert_allclose(loaded.posterior(x).log_prob(z), vae.posterior(x).log_prob(z), rtol=1e-5)
+    np.testing.assert_allclose(loaded.prior().log_prob(z), vae.prior().log_prob(z), rtol=1e-5)
+
+
+# Between them, every learned weight: the full posterior's, the IAF's, the mixture's and the VampPrior's.
+@pytest.mark.parametrize("posterior, prior", [("full", "vamp"), ("iaf", "mixture")])
+def test_resume_continues_a_learned_posterior_and_prior_exactly(posterior, prior, tmp_path, monkeypatch):
+    from vae_tf import callbacks
+    from vae_tf.train import resume, train
+
+    settings = settings_for(posterior, prior, limit=256, epochs=2, deterministic=True)
     whole = train(settings, tmp_path / "whole", verbose=0)
 
     save = callbacks.EpochCheckpoint.on_epoch_end
@@ -205,15 +233,7 @@ def test_every_combination_round_trips_through_keras_and_resume(posterior, prior
     resumed = resume(tmp_path / "stopped", verbose=0)
 
     saved, continued = (keras.models.load_model(path / "model.keras") for path in (whole, resumed))
-    assert (saved.posterior_name, saved.prior_name, saved.kl_estimator) == (posterior, prior, estimator)
-    learned = saved.posterior_family.weights + saved.prior_family.weights
-    assert len(learned) == {"diagonal": 0, "full": 2, "iaf": 2 + 2 * 6}[posterior] + \
-        {"standard_normal": 0, "mixture": 3, "vamp": 1}[prior]
     for a, b in zip(saved.get_weights(), continued.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)  # --resume continued exactly where the checkpoint stopped
-    if prior != "standard_normal":  # the learned prior was trained, saved and restored
-        fresh = build_prior(prior, 2, 3)
-        assert not np.allclose(saved.prior_family.weights[0].numpy(), fresh.weights[0].numpy())
-    x = np.zeros((3, 784), np.uint8)
-    assert saved.posterior(x).log_prob(np.zeros((3, 2), np.float32)).shape == (3,)
-    assert saved.prior().log_prob(np.zeros((5, 2), np.float32)).shape == (5,)
+    fresh = build_prior(prior, 2, 3)  # the learned prior was trained, saved and restored
+    assert not np.allclose(saved.prior_family.weights[0].numpy(), fresh.weights[0].numpy())
