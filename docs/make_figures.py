@@ -4,6 +4,7 @@
     python docs/make_figures.py --only kl                    # the KL and fitting figures alone
     python docs/make_figures.py --only sweep --sweep runs/sweep   # the KL axis figures alone
     python docs/make_figures.py --only watch --watch-runs runs/compare-watch
+    python docs/make_figures.py --only priors --prior-runs runs/d2-diag-sn-mc1 runs/d2-diag-mix runs/d2-diag-vamp
 
 The KL figures (kl_*, fit_*) are computed: the primers' examples and the 10,000-step fits take
 seconds each. The VAE figures (vae_*) are drawn from a finished `python -m vae_tf.compare --out DIR`
@@ -22,11 +23,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 FIGURES = REPO / "docs" / "figures"
-GROUPS = ("kl", "vae", "sweep", "watch")
+GROUPS = ("kl", "vae", "sweep", "watch", "priors")
 KL_DPI = 80
 HOW_TO_COMPARE = "python -m vae_tf.compare --out runs/compare-report"
 HOW_TO_SWEEP = ("python -m vae_tf.sweep --betas 0 0.1 0.3 1 3 6.125 10 30 --out runs/sweep "
                 "--extra runs/kl-report runs/none-report")
+HOW_TO_PRIORS = ("python -m vae_tf.train --reduction elbo --prior mixture --kl-estimator monte_carlo "
+                 "--out runs/d2-diag-mix (and the same with --prior standard_normal, --prior vamp)")
 HOW_TO_WATCH = "python -m vae_tf.compare --out runs/compare-watch --validation --snapshots --tensorboard"
 
 
@@ -115,6 +118,34 @@ def watch_figures(runs: dict, out: Path, progress=print) -> None:
         progress(f"wrote {out / f'watch_tensorboard_{tag}.png'} (step {shown[-1][0]})")
 
 
+def prior_figures(paths, out: Path, progress=print, codes: int = 10_000) -> None:
+    """kl_priors.png: each run's prior density on the 2-D latent plane, with its first `codes` training codes."""
+    import numpy as np
+
+    from vae_tf import plots, rundir
+    from vae_tf.cli import UsageError
+    from vae_tf.priors import log_density_on_grid
+
+    panels = []
+    for path in paths:
+        run = rundir.Run.open(path)
+        if run.settings["latent_dim"] != 2:
+            raise UsageError(f"{path} has latent size {run.settings['latent_dim']}; the prior figure needs 2 "
+                             f"(`{HOW_TO_PRIORS}`)")
+        latents = run.latents()
+        z, y = latents["z"][:codes], latents["y"][:codes]
+        extent = float(np.ceil(max(4.0, np.percentile(np.abs(z), 99.5))))
+        axis, log_density = log_density_on_grid(run.model().prior(), extent, 201)
+        name = run.settings.get("prior", "standard_normal")
+        title = {"standard_normal": "N(0, I)", "mixture": "learned mixture of Gaussians",
+                 "vamp": "VampPrior"}[name]
+        panels.append((f"{title}, K = {run.settings['prior_components']}" if name != "standard_normal" else title,
+                       axis, log_density, z, y))
+    fig = plots.prior_densities(panels)
+    rundir.write_figure(out / "kl_priors.png", fig, KL_DPI)
+    progress(f"wrote {out / 'kl_priors.png'}")
+
+
 def open_compare_dir(path, how: str = HOW_TO_COMPARE) -> dict:
     """{variant: Run} of a compare directory; a `UsageError` that says how to make one if it is not."""
     from vae_tf.cli import UsageError
@@ -143,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--watch-runs", metavar="DIR", default=None,
                         help=f"a compare directory trained with --validation --snapshots --tensorboard "
                              f"(`{HOW_TO_WATCH}`)")
+    parser.add_argument("--prior-runs", metavar="RUNDIR", nargs="+", default=None,
+                        help=f"runs of latent size 2 whose priors kl_priors.png draws side by side (`{HOW_TO_PRIORS}`)")
     parser.add_argument("--only", choices=GROUPS, default=None,
                         help="write only the kl_*/fit_*, the vae_*, the kl_axis_* (sweep) or the watch_* figures")
     parser.add_argument("--out", metavar="DIR", type=Path, default=FIGURES, help="where to write (docs/figures)")
@@ -151,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    groups = [args.only] if args.only else ["kl", "vae"] + (["sweep"] if args.sweep else [])
+    groups = [args.only] if args.only else ["kl", "vae"] + (["sweep"] if args.sweep else []) + (
+        ["priors"] if args.prior_runs else [])
     if "sweep" in groups and args.sweep is None:
         print(f"error: the kl_axis_* figures need --sweep DIR, a directory made by `{HOW_TO_SWEEP}`", file=sys.stderr)
         return 2
@@ -165,6 +199,9 @@ def main(argv=None) -> int:
     if "watch" in groups and args.watch_runs is None:
         print(f"error: the watch_* figures need --watch-runs DIR, a directory made by `{HOW_TO_WATCH}`; "
               "or pass --only kl or --only vae", file=sys.stderr)
+        return 2
+    if "priors" in groups and args.prior_runs is None:
+        print(f"error: kl_priors.png needs --prior-runs RUNDIR..., runs made by `{HOW_TO_PRIORS}`", file=sys.stderr)
         return 2
     sys.path.insert(0, str(REPO))  # run from a checkout without `pip install -e .`
     from vae_tf.cli import run_command
@@ -185,6 +222,8 @@ def main(argv=None) -> int:
             sweep_figures(args.sweep, args.out)
         if watched is not None:
             watch_figures(watched, args.out)
+        if "priors" in groups:
+            prior_figures(args.prior_runs, args.out)
         return 0
 
     return run_command(body)

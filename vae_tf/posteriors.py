@@ -150,7 +150,8 @@ class MADE(keras.layers.Layer):
         self.input_mask = (hidden_degrees[None, :] >= input_degrees[:, None]).astype("float32")  # (D, H)
         output_mask = (input_degrees[None, :] > hidden_degrees[:, None]).astype("float32")  # (H, D)
         self.output_mask = np.concatenate([output_mask, output_mask], axis=1)  # shift and log-scale: (H, 2D)
-        self.input_kernel = self.add_weight(shape=(latent_dim, units), initializer="glorot_uniform", name="input_kernel")
+        self.input_kernel = self.add_weight(shape=(latent_dim, units), initializer="glorot_uniform",
+                                            name="input_kernel")
         self.context_kernel = self.add_weight(shape=(context_dim, units), initializer="glorot_uniform",
                                               name="context_kernel")
         self.hidden_bias = self.add_weight(shape=(units,), initializer="zeros", name="hidden_bias")

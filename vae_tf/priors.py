@@ -97,6 +97,25 @@ class VampPrior(Prior):
             components_distribution=components)
 
 
+def log_density_on_grid(distribution, extent: float = 4.0, points: int = 201):
+    """log p(z) of a 2-D distribution on the regular grid [-extent, extent]^2, for a figure.
+
+    Args:
+      distribution: a TFP distribution with event shape (2,) (e.g. `vae.prior()`).
+      extent, points: the grid, `points` per axis.
+
+    Returns:
+      (axis (points,), log_density (points, points)): NumPy float64, rows along the first coordinate.
+    """
+    import numpy as np
+
+    axis = np.linspace(-extent, extent, points)
+    first, second = np.meshgrid(axis, axis, indexing="ij")
+    grid = np.stack([first.ravel(), second.ravel()], axis=1).astype("float32")
+    log_density = np.asarray(distribution.log_prob(grid), dtype=np.float64).reshape(points, points)
+    return axis, log_density
+
+
 PRIORS = {family.name_in_registry: family for family in (StandardNormalPrior, MixturePrior, VampPrior)}
 
 
