@@ -159,7 +159,6 @@ def test_the_command_line_refuses_an_analytic_kl_without_a_closed_form(refused):
     refused(main, ["--prior", "vamp"], "no closed-form KL between a MultivariateNormalDiag posterior and a "
                                        "MixtureSameFamily (the VampPrior) prior; use --kl-estimator monte_carlo")
     refused(main, ["--kl-samples", "10"], "the analytic KL draws no samples")
-    refused(main, ["--posterior", "full", "--free-bits", "0.5"], "free bits floor the analytic KL")
 
 
 def test_the_loss_audit():

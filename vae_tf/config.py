@@ -116,7 +116,10 @@ class TrainConfig:
     ramp_fraction: float = setting(0.5, "share of each cycle over which the cyclical schedule ramps beta up",
                                    group="KL schedule", model=True, kind=float, above=0, metavar="R")
     free_bits: float = setting(0.0, "free bits (Kingma et al. 2016): the KL term becomes sum_d max(LAMBDA, KL_d), "
-                               "KL_d the batch mean of dimension d's KL, in nats; 0: off (--regularizer kl only)",
+                               "KL_d the batch mean of dimension d's KL, in nats (with another posterior, prior or "
+                               "estimator, whose KL does not split by dimension: max(D * LAMBDA, KL), one group of all "
+                               "D dimensions); "
+                               "0: off (--regularizer kl only)",
                                group="KL schedule", model=True, kind=float, at_least=0, metavar="LAMBDA")
     capacity: float = setting(0.0, "capacity target C in nats (Burgess et al. 2018): the KL term becomes |KL - C_t|, "
                               "C_t growing linearly from 0 to C over --capacity-epochs, weighed by --beta (gamma); "
@@ -188,8 +191,8 @@ def kl_settings_problem(settings) -> str | None:
     """Why this combination of posterior, prior and KL estimator cannot train, or None.
 
     Args:
-      settings: anything with the attributes `posterior`, `prior`, `kl_estimator`, `kl_samples`,
-        `free_bits` and `regularizer` (a `TrainConfig`, or a `vae_tf.VAE`).
+      settings: anything with the attributes `posterior`, `prior`, `kl_estimator` and `kl_samples`
+        (a `TrainConfig`, or the settings of a `vae_tf.VAE`).
     """
     if settings.kl_estimator == "analytic":
         problem = analytic_kl_problem(settings.posterior, settings.prior)
@@ -198,10 +201,6 @@ def kl_settings_problem(settings) -> str | None:
         if settings.kl_samples != 1:
             return (f"kl_samples={settings.kl_samples}: the analytic KL draws no samples; "
                     "use --kl-estimator monte_carlo, or drop --kl-samples.")
-    if settings.free_bits > 0 and (settings.posterior, settings.prior, settings.kl_estimator) != \
-            ("diagonal", "standard_normal", "analytic"):
-        return ("free_bits: free bits floor the analytic KL of each dimension of a diagonal posterior against "
-                "N(0, I); drop --free-bits, or use the report's posterior, prior and estimator.")
     return None
 
 

@@ -10,9 +10,10 @@ The module has four parts:
   shared bins (the report's figure and the true KL of the histogram densities).
 * Gaussians in closed form (TensorFlow): `kl_gaussian` (univariate), `kl_diag_gaussian`
   (diagonal), and the VAE's `kl_standard_normal` from `z_mean` and `z_log_var`.
-* Any pair of TFP distributions: `kl_analytic` (TFP's registered closed form),
-  `kl_monte_carlo` (an estimate with its standard error), `kl_numerical` (quadrature on a grid,
-  univariate only), and the VAE's `kl_standard_normal_tfp`.
+* Any pair of TFP distributions: `kl_analytic` (TFP's registered closed form, refused with the
+  reason where TFP has none), `kl_monte_carlo` (an estimate with its standard error),
+  `kl_sample_mean` (the VAE's Monte Carlo KL term from given draws, `--kl-estimator monte_carlo`),
+  `kl_numerical` (quadrature on a grid, univariate only), and the VAE's `kl_standard_normal_tfp`.
 * Densities tabulated on a grid (TensorFlow, differentiable): `kl_grid_integral` (the
   trapezoid-rule KL) and `kl_grid_mean` (the fitting experiment's "kl_div" loss).
 

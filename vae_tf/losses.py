@@ -151,7 +151,8 @@ def vae_losses(
       reduction: "report" or "elbo".
       beta: weight of the regulariser in the total.
       global_batch_size: the whole batch's size when this is one replica's share of it.
-      free_bits: lambda > 0 replaces the KL term by `free_bits_kl` ("kl" only).
+      free_bits: lambda > 0 replaces the KL term by `free_bits_kl` ("kl" only); with `kl_per_image`,
+        by max(D * lambda, KL), the free bits of one group of all D dimensions.
       capacity: C_t (nats) replaces the KL term KL' by |KL' - C_t| ("kl" only; None: off). See
         `vae_tf.schedules` for how beta and C_t follow the training step.
       kl_per_image: the KL term's estimate per image (B,), for a posterior, prior or estimator other
@@ -173,8 +174,10 @@ def vae_losses(
     total = terms["reconstruction_loss"]
     if regularizer == "kl":
         penalty = terms["kl_loss"]
-        if free_bits > 0:
+        if free_bits > 0 and kl_per_image is None:
             penalty = free_bits_kl(z_mean, z_log_var, free_bits, global_batch_size)
+        elif free_bits > 0:  # a KL that does not split by dimension: one group of all D dimensions
+            penalty = tf.maximum(tf.cast(free_bits * z_mean.shape[-1], penalty.dtype), penalty)
         if capacity is not None:
             penalty = tf.abs(penalty - capacity)
         total = total + beta * penalty
