@@ -236,3 +236,35 @@ def test_resume_continues_a_learned_posterior_and_prior_exactly(posterior, prior
         np.testing.assert_array_equal(a, b)  # --resume continued exactly where the checkpoint stopped
     fresh = build_prior(prior, 2, 3)  # the learned prior was trained, saved and restored
     assert not np.allclose(saved.prior_family.weights[0].numpy(), fresh.weights[0].numpy())
+
+
+def test_the_monte_carlo_kl_terms_noise_shrinks_as_one_over_s():
+    from vae_tf.klcost import kl_estimate_variance
+    from vae_tf.model import VAE
+
+    x = RNG.integers(0, 256, size=(64, 784)).astype(np.uint8)
+    noise = {}
+    for estimator, samples in (("analytic", 1), ("monte_carlo", 1), ("monte_carlo", 4)):
+        keras.utils.set_random_seed(0)  # the same weights for all three
+        vae = VAE(kl_estimator=estimator, kl_samples=samples)
+        noise[estimator, samples] = kl_estimate_variance(vae, x, batch_size=32, draws=400, batches=2)
+    assert noise["analytic", 1]["variance"] == 0.0
+    np.testing.assert_allclose(noise["monte_carlo", 1]["mean_kl"], noise["analytic", 1]["mean_kl"], rtol=0.05)
+    ratio = noise["monte_carlo", 1]["variance"] / noise["monte_carlo", 4]["variance"]
+    assert 2.5 < ratio < 6.5, ratio  # 4 in expectation; 400 draws put it within about +-30%
+
+
+def test_the_prior_figure_draws_a_learned_density_beside_the_standard_normal():
+    from vae_tf import plots
+    from vae_tf.priors import log_density_on_grid
+
+    mixture = build_prior("mixture", 2, components=3)
+    panels = []
+    for title, prior in (("N(0, I)", build_prior("standard_normal", 2)), ("mixture", mixture)):
+        axis, log_density = log_density_on_grid(prior.distribution(), extent=3.0, points=31)
+        assert axis.shape == (31,) and log_density.shape == (31, 31)
+        panels.append((title, axis, log_density, RNG.normal(size=(50, 2)), RNG.integers(0, 10, 50)))
+    figure = plots.prior_densities(panels)
+    assert [ax.get_title() for ax in figure.axes[:2]] == ["N(0, I)", "mixture"]
+    standard = panels[0][2]
+    assert np.unravel_index(np.argmax(standard), standard.shape) == (15, 15)  # N(0, I) peaks at the origin

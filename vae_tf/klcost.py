@@ -73,16 +73,21 @@ def epoch_seconds(history: list[dict]) -> dict:
     return {"first": seconds[0], "mean_after_first": float(np.mean(seconds[1:])) if len(seconds) > 1 else None}
 
 
-def measure(run, x, k: int, draws: int, batches: int) -> dict:
-    """One run's row: its settings, the KL estimate's variance, -IWAE_K, KL and seconds per epoch."""
-    from vae_tf.evaluate import importance_sampled, rate_description
+def measure(run, x, k: int, draws: int, batches: int, measured: dict | None = None) -> dict:
+    """One run's row: its settings, the KL estimate's variance, -IWAE_K, KL and seconds per epoch.
+
+    `measured`: the run's point of a sweep's rd.json (`vae_tf.sweep.measure`), whose -IWAE_K and rate
+    are taken instead of being computed again.
+    """
+    from vae_tf.evaluate import importance_sampled
 
     vae = run.model()
     noise = kl_estimate_variance(vae, x, run.settings["batch_size"], draws, batches)
-    sampled = importance_sampled(vae, x, k)
-    return {"run": str(run.path), "title": run.title, **noise, "neg_iwae": float(-np.mean(sampled["iwae"])),
-            "rate": float(np.mean(sampled["kl"])), "rate_estimator": rate_description(sampled, k),
-            "k": k, "test_images": len(x), "seconds_per_epoch": epoch_seconds(run.history())}
+    if measured is None:
+        sampled = importance_sampled(vae, x, k)
+        measured = {"neg_iwae": float(-np.mean(sampled["iwae"])), "rate": float(np.mean(sampled["kl"]))}
+    return {"run": str(run.path), "title": run.title, **noise, "neg_iwae": measured["neg_iwae"],
+            "rate": measured["rate"], "k": k, "test_images": len(x), "seconds_per_epoch": epoch_seconds(run.history())}
 
 
 def markdown(rows: list[dict]) -> str:
@@ -112,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="draws of the noise per batch for the variance")
     parser.add_argument("--batches", type=number(int, at_least=1), default=20, metavar="NB",
                         help="test batches the variance is averaged over")
+    parser.add_argument("--sweep", default=None, metavar="DIR",
+                        help="take -IWAE_K and the rate of runs measured by this sweep directory (its rd.json) "
+                             "instead of computing them again")
     parser.add_argument("--out", default=None, metavar="FILE.json", help="also write the rows as JSON")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     return parser
@@ -126,11 +134,18 @@ def work(args) -> int:
     if args.out:
         claim(Path(args.out).parent, [Path(args.out).name], args.overwrite)
     runs = [Run.open(path) for path in args.runs]
-    x, _, _ = load_split("test", None, args.test_limit)
+    points, k, limit = {}, args.k, args.test_limit
+    if args.sweep:
+        from vae_tf.sweep import read_report
+
+        report = read_report(args.sweep)
+        points = {Path(point["run"]).resolve(): point for point in report["points"]}
+        k, limit = report["k"], report["test_images"]
+    x, _, _ = load_split("test", None, limit)
     rows = []
     for run in runs:
         print(f"klcost: {run.path}", flush=True)
-        rows.append(measure(run, x, args.k, args.draws, args.batches))
+        rows.append(measure(run, x, k, args.draws, args.batches, points.get(Path(run.path).resolve())))
     if args.out:
         write_json(Path(args.out), rows)
     print(markdown(rows), end="")
