@@ -29,7 +29,7 @@ def kl_estimate_variance(vae, x, batch_size: int, draws: int = 200, batches: int
 
     Args:
       vae: a `vae_tf.VAE` (any posterior, prior and KL estimator).
-      x: images (N, 784), N >= batch_size * batches.
+      x: images (N, H, W, C) (or (N, P)), N >= batch_size * batches.
       batch_size: B, the training's batch size.
       draws: fresh draws of the noise per batch.
       batches: consecutive batches of x measured.
@@ -48,7 +48,7 @@ def kl_estimate_variance(vae, x, batch_size: int, draws: int = 200, batches: int
     samples = vae.kl_samples
     variances, means = [], []
     for batch in range(batches):
-        pixels = as_pixels(x[batch * batch_size:(batch + 1) * batch_size])
+        pixels = as_pixels(x[batch * batch_size:(batch + 1) * batch_size], vae.image_shape)
         params = vae.posterior_params(pixels)
         if analytic:
             kl = kl_analytic(vae.posterior_family.distribution(params), vae.prior())
@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 def work(args) -> int:
     from pathlib import Path
 
-    from vae_tf.data import load_split
+    from vae_tf.datasets import load_run_data
     from vae_tf.rundir import Run, claim, write_json
 
     if args.out:
@@ -141,7 +141,7 @@ def work(args) -> int:
         report = read_report(args.sweep)
         points = {Path(point["run"]).resolve(): point for point in report["points"]}
         k, limit = report["k"], report["test_images"]
-    x, _, _ = load_split("test", None, limit)
+    x = load_run_data(runs[0], test_limit=limit).x_test  # the runs' own test images (the first run's data)
     rows = []
     for run in runs:
         print(f"klcost: {run.path}", flush=True)
