@@ -2,6 +2,7 @@
 
     python -m vae_tf.klcost runs/analytic runs/mc1 runs/mc10              # a table, from finished runs
     python -m vae_tf.klcost runs/analytic runs/mc1 --out runs/klcost.json --k 1000
+    python -m vae_tf.klcost --combinations --sweep runs/kl-sweep-d2        # the posteriors x priors table
 
 For each run (trained with `--kl-estimator analytic` or `monte_carlo --kl-samples S`):
 
@@ -103,12 +104,43 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def combinations_markdown(report: dict) -> str:
+    """The posteriors x priors table of a sweep's rd.json: one row per beta = 1 run (the sweep's own and the extras).
+
+    Columns: posterior, prior, KL estimator (S), rate (a Monte Carlo rate with its standard error),
+    distortion, -ELBO, -IWAE_K, active units, seconds per epoch (the first, with the compilation; the
+    mean of the others), from each run's history.csv.
+    """
+    from vae_tf.rundir import Run
+
+    k = report["k"]
+    lines = [f"| posterior | prior | KL estimator | rate | distortion | -ELBO | -IWAE_{k} | active units | "
+             "s/epoch (first; others) | run |", "|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for point in report["points"]:
+        if point["beta"] != 1.0 or point["regularizer"] != "kl":
+            continue
+        run = Run.open(point["run"])
+        settings = run.settings
+        estimator = settings.get("kl_estimator", "analytic")
+        if estimator == "monte_carlo":
+            estimator += f" (S = {settings.get('kl_samples', 1)})"
+        rate = f"{point['rate']:.2f}"
+        if point.get("rate_estimator") == "monte_carlo":
+            rate += f" ± {point['rate_standard_error']:.2f}"
+        seconds = epoch_seconds(run.history())
+        lines.append(f"| {settings.get('posterior', 'diagonal')} | {settings.get('prior', 'standard_normal')} | "
+                     f"{estimator} | {rate} | {point['distortion']:.2f} | {point['neg_elbo']:.2f} | "
+                     f"{point['neg_iwae']:.2f} | {point['active_units']} of {point['latent_dim']} | "
+                     f"{seconds['first']:.1f}; {seconds['mean_after_first']:.2f} | `{point['run']}` |")
+    return "\n".join(lines) + "\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.parser(
         "python -m vae_tf.klcost",
         "What the KL estimator costs, for finished runs: the per-step variance of the KL term at the final weights, "
         "-IWAE_K on the test images, and seconds per epoch. Prints a Markdown table.")
-    parser.add_argument("runs", nargs="+", metavar="RUNDIR", help="finished run directories")
+    parser.add_argument("runs", nargs="*", metavar="RUNDIR", help="finished run directories")
     parser.add_argument("--k", type=number(int, at_least=1), default=1000, metavar="K",
                         help="importance samples per test image for -IWAE_K")
     parser.add_argument("--test-limit", type=number(int, at_least=1), default=None, metavar="N",
@@ -120,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sweep", default=None, metavar="DIR",
                         help="take -IWAE_K and the rate of runs measured by this sweep directory (its rd.json) "
                              "instead of computing them again")
+    parser.add_argument("--combinations", action="store_true",
+                        help="print the posteriors x priors table of the --sweep directory's beta = 1 runs instead")
     parser.add_argument("--out", default=None, metavar="FILE.json", help="also write the rows as JSON")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     return parser
@@ -131,6 +165,15 @@ def work(args) -> int:
     from vae_tf.datasets import load_run_data
     from vae_tf.rundir import Run, claim, write_json
 
+    if args.combinations:
+        if not args.sweep:
+            raise cli.UsageError("--combinations reads a sweep's rd.json: give --sweep DIR")
+        from vae_tf.sweep import read_report
+
+        print(combinations_markdown(read_report(args.sweep)), end="")
+        return 0
+    if not args.runs:
+        raise cli.UsageError("give the run directories to measure (or --combinations --sweep DIR)")
     if args.out:
         claim(Path(args.out).parent, [Path(args.out).name], args.overwrite)
     runs = [Run.open(path) for path in args.runs]
