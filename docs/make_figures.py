@@ -4,7 +4,8 @@
     python docs/make_figures.py --only kl                    # the KL and fitting figures alone
     python docs/make_figures.py --only sweep --sweep runs/sweep   # the KL axis figures alone
     python docs/make_figures.py --only watch --watch-runs runs/compare-watch
-    python docs/make_figures.py --only priors --prior-runs runs/d2-diag-sn-mc1 runs/d2-diag-mix runs/d2-diag-vamp
+    python docs/make_figures.py --only priors --prior-runs runs/d2-diag-sn-analytic runs/d2-diag-mix runs/d2-diag-vamp
+    python docs/make_figures.py --only estimators --estimators-sweep runs/kl-sweep-d2   # docs/kl-estimators.md
     python docs/make_figures.py --only data --data-run runs/digits   # docs/data.md's figures
 
 The KL figures (kl_*, fit_*) are computed: the primers' examples and the 10,000-step fits take
@@ -25,7 +26,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 FIGURES = REPO / "docs" / "figures"
-GROUPS = ("kl", "vae", "sweep", "watch", "data", "priors")
+GROUPS = ("kl", "vae", "sweep", "watch", "data", "priors", "estimators")
 KL_DPI = 80
 HOW_TO_COMPARE = "python -m vae_tf.compare --out runs/compare-report"
 HOW_TO_SWEEP = ("python -m vae_tf.sweep --betas 0 0.1 0.3 1 3 6.125 10 30 --out runs/sweep "
@@ -143,8 +144,11 @@ def prior_figures(paths, out: Path, progress=print, codes: int = 10_000) -> None
         name = run.settings.get("prior", "standard_normal")
         title = {"standard_normal": "N(0, I)", "mixture": "learned mixture of Gaussians",
                  "vamp": "VampPrior"}[name]
-        panels.append((f"{title}, K = {run.settings['prior_components']}" if name != "standard_normal" else title,
-                       axis, log_density, z, y))
+        if name != "standard_normal":
+            title += f", K = {run.settings['prior_components']}"
+        posterior = run.settings.get("posterior", "diagonal")
+        title += f"\n{posterior} posterior" if posterior != "diagonal" else ""
+        panels.append((title, axis, log_density, z, y))
     fig = plots.prior_densities(panels)
     rundir.write_figure(out / "kl_priors.png", fig, KL_DPI)
     progress(f"wrote {out / 'kl_priors.png'}")
@@ -167,6 +171,17 @@ def data_figures(run_dir, out: Path, progress=print) -> None:
                                latent_dim=z.shape[1])
     rundir.write_figure(out / "data_generated_grid.png", fig, plot.DPI)
     progress(f"wrote {out / 'data_generated_grid.png'}")
+
+
+def estimator_figures(sweep_dir, out: Path, progress=print) -> None:
+    """kl_estimators_rd.png: the rate-distortion plane of a sweep with the posteriors x priors runs as extras."""
+    from vae_tf import plots, rundir, sweep
+
+    report = sweep.read_report(sweep_dir)
+    fig = plots.rate_distortion(report["points"], title="Posteriors x priors (stars) beside the beta sweep, "
+                                "latent size 2 (test images)")
+    rundir.write_figure(out / "kl_estimators_rd.png", fig, sweep.DPI)
+    progress(f"wrote {out / 'kl_estimators_rd.png'}")
 
 
 def open_compare_dir(path, how: str = HOW_TO_COMPARE) -> dict:
@@ -201,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"runs of latent size 2 whose priors kl_priors.png draws side by side (`{HOW_TO_PRIORS}`)")
     parser.add_argument("--data-run", metavar="RUNDIR", default=None,
                         help=f"a run on your own data, for the data_* figures (`{HOW_TO_DATA}`)")
+    parser.add_argument("--estimators-sweep", metavar="DIR", default=None,
+                        help="a sweep directory whose --extra runs are the posteriors x priors runs, for "
+                             "kl_estimators_rd.png (docs/kl-estimators.md)")
     parser.add_argument("--only", choices=GROUPS, default=None,
                         help="write only the kl_*/fit_*, the vae_*, the kl_axis_* (sweep), the watch_* or the data_* "
                              "figures")
@@ -211,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     groups = [args.only] if args.only else ["kl", "vae"] + (["sweep"] if args.sweep else []) + (
-        ["data"] if args.data_run else []) + (["priors"] if args.prior_runs else [])
+        ["data"] if args.data_run else []) + (["priors"] if args.prior_runs else []) + (
+        ["estimators"] if args.estimators_sweep else [])
     if "sweep" in groups and args.sweep is None:
         print(f"error: the kl_axis_* figures need --sweep DIR, a directory made by `{HOW_TO_SWEEP}`", file=sys.stderr)
         return 2
@@ -225,6 +244,9 @@ def main(argv=None) -> int:
     if "watch" in groups and args.watch_runs is None:
         print(f"error: the watch_* figures need --watch-runs DIR, a directory made by `{HOW_TO_WATCH}`; "
               "or pass --only kl or --only vae", file=sys.stderr)
+        return 2
+    if "estimators" in groups and args.estimators_sweep is None:
+        print("error: kl_estimators_rd.png needs --estimators-sweep DIR (see docs/kl-estimators.md)", file=sys.stderr)
         return 2
     if "priors" in groups and args.prior_runs is None:
         print(f"error: kl_priors.png needs --prior-runs RUNDIR..., runs made by `{HOW_TO_PRIORS}`", file=sys.stderr)
@@ -252,6 +274,8 @@ def main(argv=None) -> int:
             watch_figures(watched, args.out)
         if "priors" in groups:
             prior_figures(args.prior_runs, args.out)
+        if "estimators" in groups:
+            estimator_figures(args.estimators_sweep, args.out)
         if "data" in groups:
             data_figures(args.data_run, args.out)
         return 0

@@ -33,7 +33,7 @@ def kl_estimate_variance(vae, x, batch_size: int, draws: int = 200, batches: int
       x: images (N, H, W, C) (or (N, P)), N >= batch_size * batches.
       batch_size: B, the training's batch size.
       draws: fresh draws of the noise per batch.
-      batches: consecutive batches of x measured.
+      batches: consecutive batches of x measured (at most the len(x) // batch_size there are).
       seed: seeds the draws.
 
     Returns:
@@ -47,6 +47,9 @@ def kl_estimate_variance(vae, x, batch_size: int, draws: int = 200, batches: int
 
     analytic = vae.kl_estimator == "analytic"
     samples = vae.kl_samples
+    batches = min(batches, len(x) // batch_size)
+    if batches < 1:
+        raise ValueError(f"{len(x)} images make no batch of {batch_size}; give more images.")
     variances, means = [], []
     for batch in range(batches):
         pixels = as_pixels(x[batch * batch_size:(batch + 1) * batch_size], vae.image_shape)
@@ -126,7 +129,7 @@ def combinations_markdown(report: dict) -> str:
             estimator += f" (S = {settings.get('kl_samples', 1)})"
         rate = f"{point['rate']:.2f}"
         if point.get("rate_estimator") == "monte_carlo":
-            rate += f" ± {point['rate_standard_error']:.2f}"
+            rate += f" ± {point['rate_standard_error']:.1g}"
         seconds = epoch_seconds(run.history())
         lines.append(f"| {settings.get('posterior', 'diagonal')} | {settings.get('prior', 'standard_normal')} | "
                      f"{estimator} | {rate} | {point['distortion']:.2f} | {point['neg_elbo']:.2f} | "
