@@ -532,6 +532,7 @@ def diagnostics_of(vae, x, seed: int = 0) -> dict:
     (the correlations, from another head, are left out); for the IAF, the flow's base distribution.
     The entry `posterior_used` says so, and `active_units_of_the_mean` counts the active units of
     E_q[z|x] itself (`vae.posterior_mean`: exact for the Gaussians, 64 draws per image for the IAF).
+    With a learned prior the per-dimension KL is still against N(0, 1) (`prior_note` says so).
     """
     from vae_tf.diagnostics import active_units, latent_diagnostics
 
@@ -541,6 +542,10 @@ def diagnostics_of(vae, x, seed: int = 0) -> dict:
         diagnostics["posterior_used"] = (f"the encoder's diagonal Gaussian N(z_mean, exp(z_log_var)), not the {name} "
                                          "posterior itself (the diagnostics assume a diagonal posterior)")
         diagnostics["active_units_of_the_mean"] = int(active_units(vae.posterior_mean(x, seed=seed)).sum())
+    prior = getattr(vae, "prior_name", "standard_normal")
+    if prior != "standard_normal":
+        diagnostics["prior_note"] = (f"kl and kl_per_dimension here are against N(0, I), not the run's {prior} prior; "
+                                     "the run's own KL is the evaluation's rate (overall kl_nats)")
     return diagnostics
 
 
@@ -641,6 +646,9 @@ def work(args) -> int:
     write_json(path, evaluation)
     print(format_table(evaluation))
     print(format_diagnostics(evaluation["diagnostics"]))
+    for note in ("posterior_used", "prior_note"):
+        if note in evaluation["diagnostics"]:
+            print(f"note: {note.replace('_', ' ')}: {evaluation['diagnostics'][note]}")
     print(f"wrote {path} ({evaluation['seconds']['total']:.0f} s)")
     return 0
 
