@@ -165,6 +165,12 @@ def plan(betas, given: dict, out: Path, settings, overwrite: bool) -> dict:
 def measure(run, x, k: int, seed: int = 0) -> tuple[dict, dict]:
     """One run on the test images x: (its point on the plane, its codes).
 
+    Args:
+      run: a finished `vae_tf.rundir.Run`.
+      x: test images, uint8 (N, 28, 28) or (N, 784).
+      k: samples of q(z|x) per image for the distortion and the IWAE bound.
+      seed: seed of those samples and of the prior draws.
+
     Returns:
       point: `rate`, `distortion`, `neg_elbo`, `neg_iwae` (nats per image, means over x),
         `active_units`, `latent_dim`, the run's `beta`, `reduction`, `title` and path.
@@ -256,7 +262,14 @@ def write_outputs(out: Path, report: dict, codes: dict, y, progress=print) -> No
 
 
 def read_report(out) -> dict:
-    """A sweep directory's rd.json (written by `write_outputs`)."""
+    """A sweep directory's rd.json (written by `write_outputs`).
+
+    Args:
+      out: the sweep directory (`--out` of `python -m vae_tf.sweep`).
+
+    Returns:
+      The report: `k`, `test_images`, `seed`, `units` and `points` (one dict per run, as `measure` gives).
+    """
     import json
 
     path = Path(out) / "rd.json"

@@ -91,6 +91,13 @@ def resume(run_dir, verbose: int = 2) -> Path:
     On the fast path (the default) the finished run is the run that would have been, had it
     never stopped (exactly so under `deterministic`): the batches of each epoch, the weights,
     Adam's state and the sampling noise's state all continue where they were.
+
+    Args:
+      run_dir: the interrupted run directory (it has `checkpoint/`).
+      verbose: Keras' fit verbosity (0, 1 or 2).
+
+    Returns:
+      The run directory, finished.
     """
     from vae_tf.distributed import is_chief
     from vae_tf.rundir import RunDirError, RunWriter, read_config
