@@ -764,7 +764,9 @@ class RunWriter:
         """The rows of the epochs already done (a resumed run's earlier epochs)."""
         return list(self.state["history"]) if self.state else []
 
-    def write_config(self, settings: dict, *, data: dict, device: str, versions: dict, command=None) -> None:
+    def write_config(self, settings: dict, *, data: dict, device: str, versions: dict, command=None, **extra) -> None:
+        """config.json: the settings, the data, the device, the versions, the command, and `extra` entries
+        (e.g. `loss_audit`, `vae_tf.audit.loss_audit`'s)."""
         write_json(self.path / "config.json", {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -774,6 +776,7 @@ class RunWriter:
             "versions": versions,
             "command": command,
             "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            **extra,
         })
 
     @property

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from vae_tf import cli, config
+from vae_tf.audit import describe, loss_audit
 from vae_tf.config import TrainConfig
 
 
@@ -148,12 +149,14 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
         x = engine.training_images(x)  # the fast path keeps one copy of the images: a tensor
     device = engine.describe_device()
     height, width, channels = spec.image_shape
+    audit = loss_audit(settings.regularizer, settings.reduction, settings.beta, settings.batch_size,
+                       height * width * channels, len(x), settings.beta_schedule)
     print(f"vae_tf: {len(x):,} training images ({height}x{width}x{channels}) of {spec.source} from "
           f"{spec.path or spec.found} ({spec.found}); training on {device}{engine.describe_replicas(strategy)}"
-          + (f"; resuming after epoch {run.epochs_done}" if run.state else ""), flush=True)
+          + (f"; resuming after epoch {run.epochs_done}" if run.state else "") + f"; {describe(audit)}", flush=True)
     if not run.state:
         run.write_config(settings.to_dict(), device=device, versions=engine.library_versions(), command=command,
-                         data=spec.to_dict())
+                         data=spec.to_dict(), loss_audit=audit)
 
     engine.set_op_determinism(settings.deterministic)
     keras.utils.set_random_seed(settings.seed)
@@ -179,7 +182,7 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
     return run.finish(vae, checkpoint.history, vae.sample_codes(x, settings.seed), y,
                       snapshots.arrays() if snapshots else None, device=device,
                       diagnostics=latent_diagnostics(*vae.encode(x_test), seed=settings.seed),
-                      wall_seconds=time.time() - started, resumed_after_epoch=first_epoch or None)
+                      wall_seconds=time.time() - started, resumed_after_epoch=first_epoch or None, loss_audit=audit)
 
 
 def main(argv=None) -> int:
