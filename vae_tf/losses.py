@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from vae_tf import likelihoods
 from vae_tf.config import REDUCTIONS, REGULARIZERS
 from vae_tf.kl import kl_gaussian, kl_standard_normal_tfp
 
@@ -70,23 +71,26 @@ def _batch_mean(per_image, global_batch_size):
     return tf.reduce_sum(per_image, axis=0) / tf.cast(global_batch_size, per_image.dtype)
 
 
-def reconstruction_loss(x, logits, reduction: str = "report", global_batch_size=None):
-    """The reconstruction term.
+def reconstruction_loss(x, logits, reduction: str = "report", global_batch_size=None,
+                        likelihood: str = "bernoulli"):
+    """The reconstruction term: -log p(x|z) per pixel under `likelihood`, reduced.
 
     Args:
-      x: float tensor (B, P) of pixel values in [0, 1].
+      x: float tensor (B, P) of pixel values in [0, 1] (already binarised for "binarized").
       logits: float tensor (B, P), the decoder's logits.
       reduction: "report" (sum over images of the per-pixel mean) or "elbo" (mean over
         images of the per-pixel sum, nats per image).
       global_batch_size: see the module docstring; only "elbo" uses it.
+      likelihood: a name of `vae_tf.likelihoods` ("bernoulli": the binary cross-entropy, the
+        report's arithmetic).
 
     Returns:
       Scalar tensor.
     """
-    bce = binary_cross_entropy_with_logits(_check_targets(x), logits)
+    nll = likelihoods.get(likelihood).pixel_nll(_check_targets(x), logits)
     if reduction == "report":
-        return tf.reduce_sum(tf.reduce_mean(bce, axis=-1))
-    return _batch_mean(tf.reduce_sum(bce, axis=-1), global_batch_size)
+        return tf.reduce_sum(tf.reduce_mean(nll, axis=-1))
+    return _batch_mean(tf.reduce_sum(nll, axis=-1), global_batch_size)
 
 
 def kl_loss(z_mean, z_log_var, global_batch_size=None):
@@ -139,6 +143,7 @@ def vae_losses(
     global_batch_size=None,
     free_bits: float = 0.0,
     capacity=None,
+    likelihood: str = "bernoulli",
 ) -> dict:
     """All loss terms of one batch.
 
@@ -153,6 +158,7 @@ def vae_losses(
       free_bits: lambda > 0 replaces the KL term by `free_bits_kl` ("kl" only).
       capacity: C_t (nats) replaces the KL term KL' by |KL' - C_t| ("kl" only; None: off). See
         `vae_tf.schedules` for how beta and C_t follow the training step.
+      likelihood: p(x|z), a name of `vae_tf.likelihoods`.
 
     Returns:
       dict of scalar tensors: `loss` (what is minimised), `reconstruction_loss`, `kl_loss`
@@ -162,7 +168,7 @@ def vae_losses(
     check_choice("regularizer", regularizer, REGULARIZERS)
     check_choice("reduction", reduction, REDUCTIONS)
     terms = {
-        "reconstruction_loss": reconstruction_loss(x, logits, reduction, global_batch_size),
+        "reconstruction_loss": reconstruction_loss(x, logits, reduction, global_batch_size, likelihood),
         "kl_loss": kl_loss(z_mean, z_log_var, global_batch_size),
     }
     total = terms["reconstruction_loss"]

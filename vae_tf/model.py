@@ -25,6 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vae_tf import architectures, likelihoods
 from vae_tf.config import REDUCTIONS, REGULARIZERS
 from vae_tf.data import check_images
 from vae_tf.kl import diag_gaussian
@@ -32,6 +33,7 @@ from vae_tf.losses import check_choice, vae_losses
 from vae_tf.schedules import KLSchedule
 
 IMAGE_SIZE = 784
+IMAGE_SHAPE = (28, 28, 1)
 # Images per batch when encoding or decoding many at once (memory: 4096 x 784 floats).
 BATCH = 4096
 
@@ -54,6 +56,14 @@ class Sampling(keras.layers.Layer):
     def draw(self, shape, dtype=tf.float32):
         """eps ~ N(0, I) of `shape`, from this layer's seed generator, the same on every replica."""
         return tf.random.stateless_normal(shape, seed=self.seed_generator.next(), dtype=dtype)
+
+    def draw_uniform(self, shape, dtype=tf.float32):
+        """u ~ U[0, 1) of `shape`, from this layer's seed generator, the same on every replica.
+
+        The "binarized" likelihood's noise (`vae_tf.likelihoods.binarize`): drawn from the
+        sampling's generator, so that it follows the run's seed and is resumed with it.
+        """
+        return tf.random.stateless_uniform(shape, seed=self.seed_generator.next(), dtype=dtype)
 
     def noise(self, z_mean):
         """eps ~ N(0, I) of the shape and dtype of `z_mean`, from this layer's seed generator."""
@@ -79,20 +89,18 @@ def reparameterize(z_mean, z_log_var, eps):
     return z_mean + tf.exp(0.5 * z_log_var) * eps
 
 
-def pixel_likelihood(logits):
-    """p(x|z): independent Bernoulli pixels with the decoder's logits (..., 784), as a TFP distribution.
+def pixel_likelihood(logits, likelihood: str = "bernoulli"):
+    """p(x|z): independent pixels with the decoder's logits (..., P), as a TFP distribution.
 
-    Its `log_prob(x)` is minus the binary cross-entropy summed over pixels, in nats, also for
-    greyscale x in [0, 1] used as continuous targets (the training loss). Event shape (784,).
+    For "bernoulli" its `log_prob(x)` is minus the binary cross-entropy summed over pixels, in
+    nats, also for greyscale x in [0, 1] used as continuous targets (the training loss); see
+    `vae_tf.likelihoods` for the others. Event shape (P,).
     """
-    import tensorflow_probability as tfp
-
-    tfd = tfp.distributions
-    return tfd.Independent(tfd.Bernoulli(logits=logits, dtype=logits.dtype), reinterpreted_batch_ndims=1)
+    return likelihoods.get(likelihood).distribution(logits)
 
 
 def build_encoder(latent_dim: int = 2, hidden_units: int = 100) -> keras.Model:
-    """The encoder q(z|x).
+    """The report's MLP encoder q(z|x) (`vae_tf.architectures.mlp_encoder` for 28 x 28 images).
 
     Args:
       latent_dim: D, the size of z.
@@ -102,15 +110,11 @@ def build_encoder(latent_dim: int = 2, hidden_units: int = 100) -> keras.Model:
       A functional `keras.Model` mapping images (B, 784) with values in [0, 1] to
       `[z_mean, z_log_var]`, each (B, D).
     """
-    images = keras.Input(shape=(IMAGE_SIZE,), name="images")
-    hidden = keras.layers.Dense(hidden_units, activation="relu", name="encoder_hidden")(images)
-    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(hidden)
-    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(hidden)
-    return keras.Model(images, [z_mean, z_log_var], name="encoder")
+    return architectures.mlp_encoder(IMAGE_SHAPE, latent_dim, hidden_units)
 
 
 def build_decoder(latent_dim: int = 2, hidden_units: int = 100) -> keras.Model:
-    """The decoder p(x|z).
+    """The report's MLP decoder p(x|z) (`vae_tf.architectures.mlp_decoder` for 28 x 28 images).
 
     Args:
       latent_dim: D, the size of z.
@@ -120,11 +124,7 @@ def build_decoder(latent_dim: int = 2, hidden_units: int = 100) -> keras.Model:
       A functional `keras.Model` mapping codes (B, D) to pixel probabilities (B, 784).
       Its layers `decoder_hidden` and `decoder_logits` give the logits (see `VAE.decode_logits`).
     """
-    z = keras.Input(shape=(latent_dim,), name="z")
-    hidden = keras.layers.Dense(hidden_units, activation="relu", name="decoder_hidden")(z)
-    logits = keras.layers.Dense(IMAGE_SIZE, name="decoder_logits")(hidden)
-    images = keras.layers.Activation("sigmoid", name="pixel_probabilities")(logits)
-    return keras.Model(z, images, name="decoder")
+    return architectures.mlp_decoder(IMAGE_SHAPE, latent_dim, hidden_units)
 
 
 def rows_of_this_replica(local_size):
@@ -184,7 +184,13 @@ class VAE(keras.Model):
 
     Args:
       latent_dim: size of z (the report: 2).
-      hidden_units: width of the encoder's and the decoder's hidden layer (the report: 100).
+      hidden_units: width of the hidden Dense layer (the report: 100); see `vae_tf.architectures`.
+      architecture: "mlp" (the report's) or "conv" (`vae_tf.architectures`).
+      filters: the conv architecture's first Conv2D's filters.
+      likelihood: p(x|z): "bernoulli" (the report's), "binarized" or "continuous_bernoulli"
+        (`vae_tf.likelihoods`). With "binarized", `train_step` binarises every batch afresh
+        (x ~ Bernoulli(pixel), the sampling layer's seeded noise); `test_step` and `evaluate`
+        take the images as given (binarise them once: `vae_tf.likelihoods.binarize_fixed`).
       regularizer: "kl" (the report's VAE), "none" (a plain autoencoder with noise) or "mse"
         (the report's "MSE instead of KL").
       reduction: "report" (the report's loss reduction) or "elbo" (the textbook negative ELBO);
@@ -206,6 +212,9 @@ class VAE(keras.Model):
         self,
         latent_dim: int = 2,
         hidden_units: int = 100,
+        architecture: str = "mlp",
+        filters: int = 32,
+        likelihood: str = "bernoulli",
         regularizer: str = "kl",
         reduction: str = "report",
         beta: float = 1.0,
@@ -224,6 +233,9 @@ class VAE(keras.Model):
         super().__init__(**kwargs)
         # What get_config saves, and `vae_tf.config.TrainConfig.model_settings()` fills in.
         self.settings = {"latent_dim": int(latent_dim), "hidden_units": int(hidden_units),
+                         "architecture": check_choice("architecture", architecture, architectures.NAMES),
+                         "filters": int(filters),
+                         "likelihood": check_choice("likelihood", likelihood, likelihoods.NAMES),
                          "regularizer": check_choice("regularizer", regularizer, REGULARIZERS),
                          "reduction": check_choice("reduction", reduction, REDUCTIONS),
                          "beta": float(beta), "seed": seed,
@@ -235,9 +247,10 @@ class VAE(keras.Model):
                                       float(ramp_fraction), float(capacity), float(capacity_epochs),
                                       steps_per_epoch, epochs)
         for name, value in self.settings.items():
-            setattr(self, name, value)
-        self.encoder = build_encoder(self.latent_dim, self.hidden_units)
-        self.decoder = build_decoder(self.latent_dim, self.hidden_units)
+            if name != "likelihood":  # `likelihood(z)` is a method: the setting is `likelihood_name`
+                setattr(self, name, value)
+        self.encoder, self.decoder = architectures.build(self.architecture, IMAGE_SHAPE, self.latent_dim,
+                                                         hidden_units=self.hidden_units, filters=self.filters)
         self.sampling = Sampling(seed=seed, name="sampling")
         names = ["loss", "reconstruction_loss", "kl_loss"]
         if self.regularizer == "mse":
@@ -258,29 +271,45 @@ class VAE(keras.Model):
             check_images(x, "x")
         return super().fit(x, *args, **kwargs)
 
+    @property
+    def pixel_model(self) -> likelihoods.Likelihood:
+        """The `vae_tf.likelihoods.Likelihood` of this model's `likelihood` setting."""
+        return likelihoods.get(self.likelihood_name)
+
+    @property
+    def likelihood_name(self) -> str:
+        """The `likelihood` setting: "bernoulli", "binarized" or "continuous_bernoulli"."""
+        return self.settings["likelihood"]
+
     def decode_logits(self, z):
-        """The decoder's logits (B, 784) for codes z (B, D)."""
-        hidden = self.decoder.get_layer("decoder_hidden")(z)
-        return self.decoder.get_layer("decoder_logits")(hidden)
+        """The decoder's logits (B, P) for codes z (B, D)."""
+        return architectures.decoder_logits(self.decoder, z)
 
     def call(self, inputs, training=False):
         """Reconstructs images: encode, sample z, decode. Returns probabilities (B, 784)."""
         z_mean, z_log_var = self.encoder(as_pixels(inputs), training=training)
         return self.decoder(self.sampling([z_mean, z_log_var]), training=training)
 
-    def compute_losses(self, data, training=False, eps=None, global_batch_size=None) -> dict:
+    def compute_losses(self, data, training=False, eps=None, global_batch_size=None, uniform=None) -> dict:
         """Every loss term of one batch (see `vae_tf.losses.vae_losses`).
 
         Args:
           data: images (B, 784) or (B, 28, 28), uint8 or floats in [0, 1].
-          training: passed to the encoder and decoder.
+          training: passed to the encoder and decoder; with the "binarized" likelihood, the
+            images are binarised afresh (x ~ Bernoulli(pixel)).
           eps: optional noise (B, D) for the sampling; drawn from the seed generator if None.
           global_batch_size: the whole batch's size when `data` is one replica's share.
+          uniform: optional U[0, 1) noise (B, P) of the binarisation; drawn from the seed
+            generator if None (before eps).
 
         With a KL schedule the weights are those of the optimizer's current step (before
         compiling: the end of training's), and the result also holds them (`beta`, `capacity`).
         """
         x = as_pixels(data)
+        if training and self.pixel_model.binarizes:
+            if uniform is None:
+                uniform = self.sampling.draw_uniform(tf.shape(x), x.dtype)
+            x = likelihoods.binarize(x, uniform)
         z_mean, z_log_var = self.encoder(x, training=training)
         z = self.sampling([z_mean, z_log_var], eps=eps)
         logits = self.decode_logits(z)
@@ -288,7 +317,7 @@ class VAE(keras.Model):
         schedule = self.kl_schedule.at(optimizer.iterations if optimizer is not None else None)
         losses = vae_losses(
             x, logits, z_mean, z_log_var, self.regularizer, self.reduction, schedule["beta"],
-            global_batch_size, self.free_bits, schedule["capacity"],
+            global_batch_size, self.free_bits, schedule["capacity"], self.likelihood_name,
         )
         return {**losses, **{name: schedule[name] for name in self.schedule_trackers}}
 
@@ -306,16 +335,21 @@ class VAE(keras.Model):
 
     def _step_losses(self, data, training):
         x, eps = self._unpack(data)
-        global_batch_size = None
+        global_batch_size = uniform = None
         if self._replicas() > 1:
             # Shares of a global batch need not be equal (the last batch of an epoch).
             local = tf.shape(x)[0]
             first_row, global_batch_size = rows_of_this_replica(local)
+            # This replica's rows of the noise the whole batch gets on one device: R replicas
+            # then train on exactly what one device would (tested against a one-process run).
+            # The binarisation's noise is drawn first, as on one device.
+            if training and self.pixel_model.binarizes:
+                pixels = tf.reduce_prod(tf.shape(x)[1:])
+                uniform = self.sampling.draw_uniform((global_batch_size, pixels))[first_row:first_row + local]
             if eps is None:
-                # This replica's rows of the noise the whole batch gets on one device: R replicas
-                # then train on exactly what one device would (tested against a one-process run).
                 eps = self.sampling.draw((global_batch_size, self.latent_dim))[first_row:first_row + local]
-        return self.compute_losses(x, training=training, eps=eps, global_batch_size=global_batch_size)
+        return self.compute_losses(x, training=training, eps=eps, global_batch_size=global_batch_size,
+                                   uniform=uniform)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras 3.15 (TF backend), under a strategy, learns the shape and dtype of a batch by
@@ -381,9 +415,18 @@ class VAE(keras.Model):
         return {"z_mean": z_mean, "z_log_var": z_log_var, "z": np.asarray(reparameterize(z_mean, z_log_var, eps))}
 
     def decode(self, z, batch_size: int = BATCH, logits: bool = False) -> np.ndarray:
-        """Pixel probabilities in [0, 1] (or, with `logits`, the logits) (N, 784) for codes z (N, D)."""
+        """Decoded images in [0, 1] (or, with `logits`, the logits) (N, 784) for codes z (N, D).
+
+        The images are the likelihood's mean E[x|z]: the pixel probabilities for the Bernoulli
+        likelihoods, the continuous Bernoulli's mean (not sigmoid(logits)) for "continuous_bernoulli".
+        """
         z = np.asarray(z, dtype=np.float32)
-        step = self.decode_logits if logits else (lambda codes: self.decoder(codes, training=False))
+        if logits:
+            step = self.decode_logits
+        elif self.likelihood_name == "continuous_bernoulli":
+            step = lambda codes: self.pixel_model.mean(self.decode_logits(codes))  # noqa: E731
+        else:
+            step = lambda codes: self.decoder(codes, training=False)  # noqa: E731
         return np.concatenate([np.asarray(step(z[start:start + batch_size])) for start in range(0, len(z), batch_size)])
 
     # --- the model as distributions ------------------------------------------------------------
@@ -394,5 +437,6 @@ class VAE(keras.Model):
         return diag_gaussian(z_mean, z_log_var)
 
     def likelihood(self, z):
-        """p(x|z) for codes z (..., D): independent Bernoulli pixels, batch shape (...), event (784,)."""
-        return pixel_likelihood(self.decode_logits(z))
+        """p(x|z) for codes z (B, D): the model's likelihood (`vae_tf.likelihoods`) as a TFP distribution,
+        batch shape (B,), event (784,)."""
+        return pixel_likelihood(self.decode_logits(z), self.likelihood_name)
