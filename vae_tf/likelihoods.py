@@ -126,6 +126,11 @@ class Bernoulli(Likelihood):
         # The report's arithmetic: the binary cross-entropy from logits, unchanged.
         import tensorflow as tf
 
+        logits = tf.convert_to_tensor(logits)
+        x = tf.cast(x, logits.dtype)
+        if x.shape != logits.shape:  # e.g. images (B, P) against K samples' logits (K, B, P)
+            shape = tf.broadcast_dynamic_shape(tf.shape(x), tf.shape(logits))
+            x, logits = tf.broadcast_to(x, shape), tf.broadcast_to(logits, shape)
         return tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits)
 
 

@@ -97,6 +97,11 @@ def sweep_settings(args) -> config.TrainConfig:
     return config.TrainConfig.from_args(args, beta=1.0, regularizer="kl")
 
 
+def settings_as_run(settings):
+    """Something with `path` and `settings` for `_one_likelihood`: the runs this sweep will train."""
+    return dataclasses.make_dataclass("Planned", ["path", "settings"])("the runs of this sweep", settings.to_dict())
+
+
 def run_name(beta: float) -> str:
     """OUT's directory of one beta: beta-0.3, beta-1, beta-10."""
     return f"beta-{beta:g}"
@@ -164,8 +169,9 @@ def measure(run, x, k: int, seed: int = 0) -> tuple[dict, dict]:
     """One run on the test images x: (its point on the plane, its codes).
 
     Returns:
-      point: `rate`, `distortion`, `neg_elbo`, `neg_iwae` (nats per image, means over x),
-        `active_units`, `latent_dim`, the run's `beta`, `reduction`, `title` and path.
+      point: `rate`, `distortion`, `neg_elbo`, `neg_iwae` (nats per image, means over x, under the
+        run's likelihood: binarised test images for "binarized"), `active_units`, `latent_dim`, the
+        run's `architecture`, `likelihood`, `beta`, `reduction`, `title` and path.
       codes: `z_mean` (N, D) of x and `samples`, SAMPLES_SHOWN images (784,) decoded from N(0, I) draws.
     """
     from vae_tf.evaluate import importance_sampled
@@ -176,7 +182,7 @@ def measure(run, x, k: int, seed: int = 0) -> tuple[dict, dict]:
     point = {
         "run": str(run.path), "title": run.title, "beta": float(run.settings["beta"]),
         "reduction": run.settings["reduction"], "regularizer": run.settings["regularizer"],
-        "latent_dim": vae.latent_dim,
+        "latent_dim": vae.latent_dim, "architecture": vae.architecture, "likelihood": vae.likelihood_name,
         "rate": float(np.mean(sampled["kl"])), "distortion": float(np.mean(sampled["reconstruction"])),
         "neg_elbo": float(np.mean(sampled["neg_elbo"])), "neg_iwae": float(-np.mean(sampled["iwae"])),
         "active_units": int(active_units(codes["z_mean"]).sum()),
@@ -193,12 +199,15 @@ def codes_of(vae, x, seed: int = 0) -> dict:
 def rd_markdown(report: dict) -> str:
     """rd.md: one row per run, then whether rate falls and distortion rises along the sweep."""
     k = report["k"]
-    lines = [f"Measured on {report['test_images']:,} test images, nats per image (K = {k} importance samples).", "",
-             f"| run | beta | rate (KL) | distortion | -ELBO | -IWAE_{k} | active units |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    likelihood = report.get("likelihood", "bernoulli")
+    lines = [f"Measured on {report['test_images']:,} test images, nats per image (K = {k} importance samples), "
+             f"likelihood {likelihood}.", "",
+             f"| run | architecture | beta | rate (KL) | distortion | -ELBO | -IWAE_{k} | active units |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for point in report["points"]:
         name = f"`{Path(point['run']).name}`" if point["kind"] == "sweep" else f"{point['title']} (`{point['run']}`)"
-        lines.append(f"| {name} | {point['beta']:g} | {point['rate']:.2f} | {point['distortion']:.2f} | "
+        lines.append(f"| {name} | {point.get('architecture', 'mlp')} | {point['beta']:g} | "
+                     f"{point['rate']:.2f} | {point['distortion']:.2f} | "
                      f"{point['neg_elbo']:.2f} | {point['neg_iwae']:.2f} | {point['active_units']} of "
                      f"{point['latent_dim']} |")
     sweep = [point for point in report["points"] if point["kind"] == "sweep"]
@@ -271,6 +280,8 @@ def measure_all(sweep_runs: dict, extras: list, k: int, test_limit=None, data_di
     """Measure {beta: Run} and the extra runs on the test images: (report, {beta: codes}, labels y)."""
     from vae_tf.data import load_split
 
+    every = [*sweep_runs.values(), *extras]
+    likelihood = _one_likelihood(every)
     x, y, _ = load_split("test", data_dir, test_limit)
     points, codes = [], {}
     for kind, beta, run in [*(("sweep", beta, run) for beta, run in sorted(sweep_runs.items())),
@@ -280,11 +291,25 @@ def measure_all(sweep_runs: dict, extras: list, k: int, test_limit=None, data_di
         points.append({"kind": kind, **point})
         if kind == "sweep":
             codes[beta] = codes_of_run
-    report = {"k": k, "test_images": len(x), "seed": 0, "active_variance": ACTIVE_THRESHOLD,
+    report = {"k": k, "test_images": len(x), "seed": 0, "active_variance": ACTIVE_THRESHOLD, "likelihood": likelihood,
               "units": "nats per test image (means); rate = KL(q(z|x) || N(0, I)), distortion = E_q[-log p(x|z)], "
                        "neg_elbo = rate + distortion >= neg_iwae",
               "points": points}
     return report, codes, y
+
+
+def _one_likelihood(runs) -> str:
+    """The likelihood every run shares: nats of different likelihoods do not share a plane."""
+    from vae_tf.config import TrainConfig
+
+    default = TrainConfig().likelihood
+    found = {str(run.path): run.settings.get("likelihood", default) for run in runs}
+    names = sorted(set(found.values()))
+    if len(names) > 1:
+        listing = "; ".join(f"{path}: {name}" for path, name in found.items())
+        raise cli.UsageError(f"these runs have different likelihoods ({listing}), whose nats are not comparable on "
+                             "one plane: sweep and place runs of one --likelihood.")
+    return names[0] if names else default
 
 
 def work(args) -> int:
@@ -297,6 +322,7 @@ def work(args) -> int:
     extras = [Run.open(path) for path in args.extra]
     betas = list(args.betas) if args.betas is not None else ([] if given else list(DEFAULT_BETAS))
     actions = plan(betas, given, out, settings, args.overwrite)
+    _one_likelihood([*given.values(), *extras, *([settings_as_run(settings)] if actions else [])])
     if not betas and not given:
         raise cli.UsageError("nothing to sweep: give --betas, or --runs")
     for count, (beta, action) in enumerate(sorted(actions.items()), start=1):
