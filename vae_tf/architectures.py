@@ -182,3 +182,45 @@ def decoder_logits(decoder, z):
 def count_parameters(model) -> int:
     """Number of weights of a built model (trainable and not)."""
     return int(sum(math.prod(weight.shape) for weight in model.weights))
+
+
+def layer_flops(layer) -> int:
+    """Multiply-add FLOPs (2 per multiply-add) of one image through `layer`'s forward pass.
+
+    Dense: 2 * fan_in * fan_out; Conv2D: 2 * H_out * W_out * k * k * C_in * C_out;
+    Conv2DTranspose: 2 * H_in * W_in * k * k * C_in * C_out (every input pixel is spread over
+    a k x k patch of every output channel). Layers without a kernel count 0.
+    """
+    import keras
+
+    if not hasattr(layer, "kernel"):
+        return 0
+    kernel = tuple(layer.kernel.shape)
+    if isinstance(layer, keras.layers.Dense):
+        return 2 * kernel[0] * kernel[1]
+    if isinstance(layer, keras.layers.Conv2DTranspose):
+        _, height, width, _ = layer.input.shape
+        return 2 * height * width * math.prod(kernel)
+    if isinstance(layer, keras.layers.Conv2D):
+        _, height, width, _ = layer.output.shape
+        return 2 * height * width * math.prod(kernel)
+    raise ValueError(f"no FLOP count for layer {layer.name!r} ({type(layer).__name__}).")
+
+
+def train_flops_per_image(encoder, decoder) -> int:
+    """Multiply-add FLOPs of one image's forward and backward pass through encoder and decoder.
+
+    Every layer costs its forward FLOPs (`layer_flops`), as much again for its weight gradient,
+    and as much again for its input gradient, except the encoder's first layer with weights,
+    whose input needs none. Elementwise work (activations, the loss, Adam) is not counted.
+    For the report's MLP: `vae_tf.bench.train_flops_per_image()`.
+
+    Args:
+      encoder, decoder: the models of `build`.
+
+    Returns:
+      FLOPs per training image.
+    """
+    forward = [layer_flops(layer) for model in (encoder, decoder) for layer in model.layers]
+    first = next(flops for flops in forward if flops)
+    return 3 * sum(forward) - first

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from vae_tf import cli
+from vae_tf import architectures, cli
 
 PATHS = {
     "report": "the report's way: fit on the float64 array x / 255., one step per call, no XLA",
@@ -56,6 +56,19 @@ def train_flops_per_image(latent_dim: int = 2, hidden_units: int = 100, pixels: 
     return 3 * forward - first
 
 
+def model_flops_per_image(architecture: str = "mlp") -> int:
+    """Training FLOPs per image of the default model of `architecture` on 28 x 28 images
+    (`vae_tf.architectures.train_flops_per_image`; for "mlp", `train_flops_per_image()`)."""
+    if architecture == "mlp":
+        return train_flops_per_image()
+    from vae_tf.config import TrainConfig
+
+    defaults = TrainConfig()
+    encoder, decoder = architectures.build(architecture, (28, 28, 1), defaults.latent_dim,
+                                           hidden_units=defaults.hidden_units, filters=defaults.filters)
+    return architectures.train_flops_per_image(encoder, decoder)
+
+
 def measure_matmul_gflops(size: int = 2048, repeats: int = 20) -> float:
     """Best float32 matmul throughput of `size` x `size` products on the default device, GFLOP/s."""
     import tensorflow as tf
@@ -72,7 +85,7 @@ def measure_matmul_gflops(size: int = 2048, repeats: int = 20) -> float:
     return 2 * size**3 / best / 1e9
 
 
-def worker(path: str, seed: int, epochs: int, limit: int | None) -> dict:
+def worker(path: str, seed: int, epochs: int, limit: int | None, architecture: str = "mlp") -> dict:
     """Train one model on one path; return its timings, memory and losses."""
     import keras  # noqa: F401
     import tensorflow as tf  # noqa: F401
@@ -88,7 +101,7 @@ def worker(path: str, seed: int, epochs: int, limit: int | None) -> dict:
     x = load_split("train", limit=limit)[0]
     if path == "fast":  # as vae_tf.train does: the fast path keeps one copy of the images, a tensor
         x = training_images(x)
-    config = TrainConfig(epochs=epochs, seed=seed, limit=limit, fast=(path == "fast"))
+    config = TrainConfig(epochs=epochs, seed=seed, limit=limit, fast=(path == "fast"), architecture=architecture)
     keras.utils.set_random_seed(seed)
     vae = build_vae(config, len(x))
     timer = EpochTimer()
@@ -104,9 +117,9 @@ def worker(path: str, seed: int, epochs: int, limit: int | None) -> dict:
     }
 
 
-def _run_worker(path, seed, epochs, limit) -> dict:
+def _run_worker(path, seed, epochs, limit, architecture="mlp") -> dict:
     command = [sys.executable, "-m", "vae_tf.bench", "--worker", path, "--seeds", str(seed),
-               "--epochs", str(epochs)]
+               "--epochs", str(epochs), "--architecture", architecture]
     if limit:
         command += ["--limit", str(limit)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -151,13 +164,15 @@ def build_parser():
     parser.add_argument("--limit", type=cli.number(int, at_least=1), default=None,
                         help="first N training images (default: all)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the results here")
+    parser.add_argument("--architecture", choices=architectures.NAMES, default="mlp",
+                        help="the model to time (vae_tf.architectures; default: the report's mlp)")
     parser.add_argument("--worker", choices=PATHS, help=argparse.SUPPRESS)
     return parser
 
 
 def work(args) -> int:
     if args.worker:
-        print(json.dumps(worker(args.worker, args.seeds[0], args.epochs, args.limit)))
+        print(json.dumps(worker(args.worker, args.seeds[0], args.epochs, args.limit, args.architecture)))
         return 0
 
     import os
@@ -166,14 +181,14 @@ def work(args) -> int:
     results = []
     for seed in args.seeds:
         for path in PATHS:  # interleaved, so that a change in machine load hits both paths
-            print(f"bench: {path} path, seed {seed}, {args.epochs} epochs ...", flush=True)
-            results.append(_run_worker(path, seed, args.epochs, args.limit))
+            print(f"bench: {args.architecture} model, {path} path, seed {seed}, {args.epochs} epochs ...", flush=True)
+            results.append(_run_worker(path, seed, args.epochs, args.limit, args.architecture))
             print(f"bench:   epoch seconds {[round(s, 3) for s in results[-1]['epoch_seconds']]}", flush=True)
     table = summarise(results)
 
     gflops = measure_matmul_gflops()
     images = results[0]["images"]
-    flops = train_flops_per_image() * images
+    flops = model_flops_per_image(args.architecture) * images
     floor = flops / (gflops * 1e9)
     report, fast = table["report"], table["fast"]
 
