@@ -148,3 +148,76 @@ def test_a_training_step_binarises_with_the_noise_it_is_given(fashion_mnist):
     # Without training, the images are taken as they are (evaluation binarises them once, beforehand).
     as_given = vae.compute_losses(images, training=False, eps=eps)["reconstruction_loss"]
     assert abs(float(as_given) - float(given["reconstruction_loss"])) > 0.1
+
+
+@pytest.fixture(scope="module")
+def binarized_run(tmp_path_factory):
+    from vae_tf.config import TrainConfig
+    from vae_tf.train import train
+
+    settings = TrainConfig(limit=600, epochs=1, likelihood="binarized", reduction="elbo", validation=True)
+    return train(settings, tmp_path_factory.mktemp("binarized") / "run", verbose=0)
+
+
+def test_evaluation_binarises_the_test_images_once_and_says_so(binarized_run, fashion_mnist):
+    from vae_tf.evaluate import evaluate_run, format_table, importance_sampled
+    from vae_tf.rundir import Run
+
+    run = Run.open(binarized_run)
+    first = evaluate_run(run, k=20, limit=30)
+    second = evaluate_run(run, k=20, limit=30)
+    assert first["overall"] == second["overall"]  # the same test images give the same nats twice
+    assert first["likelihood"]["name"] == "binarized"
+    assert first["likelihood"]["binarization"]["seed"] == likelihoods.EVALUATION_BINARIZATION_SEED
+    assert "likelihood: binarized (test images binarised once, seed" in format_table(first)
+    overall = first["overall"]
+    assert overall["neg_elbo_nats"] >= overall["neg_iwae_nats"]
+    # What it evaluates is the binarised images: the same numbers from images binarised beforehand.
+    (_, _), (x_test, _) = fashion_mnist
+    vae = run.model()
+    on_grey = importance_sampled(vae, x_test[:30], 20)
+    on_binary = importance_sampled(vae, likelihoods.binarize_fixed(x_test[:30]), 20)
+    np.testing.assert_array_equal(on_grey["iwae"], on_binary["iwae"])
+    assert np.mean(-on_grey["iwae"]) == pytest.approx(overall["neg_iwae_nats"])
+
+
+def test_validation_of_a_binarized_run_uses_the_evaluations_binary_test_images(binarized_run, fashion_mnist):
+    import json
+
+    from vae_tf.model import VAE  # noqa: F401
+    from vae_tf.rundir import Run
+
+    run = Run.open(binarized_run)
+    history = (binarized_run / "history.csv").read_text().splitlines()
+    header, row = history[0].split(","), history[1].split(",")
+    logged = float(row[header.index("val_reconstruction_loss")])
+    (_, _), (x_test, _) = fashion_mnist
+    from vae_tf.monitor import validation_noise
+
+    vae = run.model()
+    binary = likelihoods.binarize_fixed(x_test)
+    eps = validation_noise(len(x_test), vae.latent_dim, 0)
+    per_batch = [float(vae.compute_losses(binary[i:i + 128].reshape(-1, 784), eps=eps[i:i + 128])
+                       ["reconstruction_loss"]) * len(binary[i:i + 128]) for i in range(0, len(binary), 128)]
+    assert logged == pytest.approx(sum(per_batch) / len(binary), rel=1e-4)
+    assert json.loads((binarized_run / "config.json").read_text())["config"]["likelihood"] == "binarized"
+
+
+def test_the_grid_integral_includes_the_continuous_bernoullis_normalising_constant():
+    from vae_tf.evaluate import grid_log_marginal
+
+    logits = tf.linspace(-3.0, 3.0, 784)
+
+    class ConstantDecoder:  # p(x|z) does not depend on z, so log p(x) = log p(x|z) + log P(grid) ~= log p(x|z)
+        latent_dim = 2
+        pixel_model = likelihoods.get("continuous_bernoulli")
+
+        @staticmethod
+        def decode_logits(z):
+            return tf.zeros((tf.shape(z)[0], 784)) + logits
+
+    x = np.random.default_rng(1).uniform(size=(2, 784)).astype(np.float32)
+    expected = tf.reduce_sum(tfd.ContinuousBernoulli(logits=logits).log_prob(x), axis=-1).numpy()
+    assert np.all(np.abs(expected - likelihoods.get("bernoulli").log_prob(x, logits[None]).numpy()) > 50)
+    result = grid_log_marginal(ConstantDecoder(), x, extent=7.0, points=71)
+    assert result["log_px"] == pytest.approx(expected, abs=2e-3)

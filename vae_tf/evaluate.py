@@ -177,13 +177,21 @@ def _progress(target, verbose, unit_name):
     return keras.utils.Progbar(target, verbose=1, interval=interval, unit_name=unit_name)
 
 
+def pixel_model(vae):
+    """`vae`'s `vae_tf.likelihoods.Likelihood` (a model without one, e.g. a stand-in with only
+    `encoder`, `decode_logits` and `latent_dim`: the report's Bernoulli)."""
+    from vae_tf.likelihoods import get
+
+    return getattr(vae, "pixel_model", None) or get("bernoulli")
+
+
 def evaluation_images(vae, x, indices=None):
     """The images `vae`'s likelihood is evaluated on: x itself, or, for "binarized", x binarised
     once by `vae_tf.likelihoods.binarize_fixed` (seed `EVALUATION_BINARIZATION_SEED`; `indices`:
     each image's index in its split, default 0..N-1), the same every time."""
     from vae_tf.likelihoods import EVALUATION_BINARIZATION_SEED, binarize_fixed
 
-    if vae.pixel_model.binarizes:
+    if pixel_model(vae).binarizes:
         return binarize_fixed(x, EVALUATION_BINARIZATION_SEED, indices)
     return x
 
@@ -238,7 +246,7 @@ def importance_sampled(vae, x, k: int, *, seed: int = 0, indices=None, images_pe
         @tf.function(jit_compile=jit_compile, reduce_retracing=True, autograph=False)
         def chunk(x_chunk, z_mean, z_log_var, eps):
             log_weights, log_px_z = importance_log_weights(x_chunk, z_mean, z_log_var, eps, vae.decode_logits,
-                                                           vae.likelihood_name)
+                                                           pixel_model(vae).name)
             return tf.reduce_logsumexp(log_weights, axis=0), tf.reduce_sum(log_px_z, axis=0)
 
         return chunk
@@ -323,13 +331,13 @@ def grid_log_marginal(vae, x, *, extent: float = 8.0, points: int = 801, points_
 
     def build():
         prior = standard_normal_prior(2)
-        pixel_model = vae.pixel_model
+        likelihood = pixel_model(vae)
 
         @tf.function(jit_compile=jit_compile, reduce_retracing=True, autograph=False)
         def chunk(z, x, coarse_mask, edge_mask):
             logits = vae.decode_logits(z)  # (G, P)
-            if pixel_model.name == "continuous_bernoulli":  # log p(0|z_g) = sum of -softplus + log C
-                at_zero = pixel_model.log_prob(tf.zeros_like(logits), logits)[:, None]
+            if likelihood.name == "continuous_bernoulli":  # log p(0|z_g) = sum of -softplus + log C
+                at_zero = likelihood.log_prob(tf.zeros_like(logits), logits)[:, None]
             else:
                 at_zero = -tf.reduce_sum(tf.nn.softplus(logits), axis=-1, keepdims=True)
             log_joint = tf.matmul(logits, x, transpose_b=True) + at_zero + prior.log_prob(z)[:, None]  # (G, N)
@@ -461,7 +469,7 @@ def describe_likelihood(vae) -> dict:
     the seed and rule of the test images' one-off binarisation."""
     from vae_tf.likelihoods import EVALUATION_BINARIZATION_SEED
 
-    model = vae.pixel_model
+    model = pixel_model(vae)
     described = {"name": model.name, "description": model.description}
     if model.binarizes:
         described["binarization"] = {
