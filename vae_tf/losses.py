@@ -15,6 +15,11 @@ The regularisers are `"kl"` (KL(q(z|x) || N(0, I)) through TFP's analytic KL), `
 (z_log_var - 1)^2 plus mean over latent dimensions of z_mean^2, summed over the batch under
 `"report"` and averaged under `"elbo"`.
 
+The reconstruction term is -log p(x|z) per pixel under the model's likelihood
+(`vae_tf.likelihoods`: "bernoulli", the report's binary cross-entropy, by default; "binarized" on
+binary pixels; "continuous_bernoulli" with its normalising constant), reduced the same way under
+either reduction.
+
 `global_batch_size` lets a replica that holds part of a batch compute its share of a loss
 defined on the whole batch: every "mean over the batch" divides by the global batch size, so
 that the replicas' contributions add up to the loss of the global batch.
