@@ -63,7 +63,9 @@ class Sampling(keras.layers.Layer):
         The "binarized" likelihood's noise (`vae_tf.likelihoods.binarize`): drawn from the
         sampling's generator, so that it follows the run's seed and is resumed with it.
         """
-        return tf.random.stateless_uniform(shape, seed=self.seed_generator.next(), dtype=dtype)
+        # Philox named explicitly: XLA on a CPU draws the default ("auto_select") algorithm about a
+        # hundred times slower (0.4 s for 128 x 784 uniforms, against 5 ms for Philox).
+        return tf.random.stateless_uniform(shape, seed=self.seed_generator.next(), dtype=dtype, alg="philox")
 
     def noise(self, z_mean):
         """eps ~ N(0, I) of the shape and dtype of `z_mean`, from this layer's seed generator."""
