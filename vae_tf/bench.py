@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
 import time
 
 from vae_tf import architectures, cli
+from vae_tf.data import REPORT_SHAPE
+
+REPORT_PIXELS = math.prod(REPORT_SHAPE)  # the report's 28 x 28 x 1
 
 PATHS = {
     "report": "the report's way: fit on the float64 array x / 255., one step per call, no XLA",
@@ -42,7 +46,7 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def train_flops_per_image(latent_dim: int = 2, hidden_units: int = 100, pixels: int = 784) -> int:
+def train_flops_per_image(latent_dim: int = 2, hidden_units: int = 100, pixels: int = REPORT_PIXELS) -> int:
     """Multiply-add FLOPs (2 per multiply-add) of one image's forward and backward pass.
 
     Every Dense layer costs 2*fan_in*fan_out forward, as much again for its weight gradient, and
@@ -54,19 +58,6 @@ def train_flops_per_image(latent_dim: int = 2, hidden_units: int = 100, pixels: 
     forward = sum(2 * fan_in * fan_out for fan_in, fan_out in layers)
     first = 2 * pixels * hidden_units
     return 3 * forward - first
-
-
-def model_flops_per_image(architecture: str = "mlp") -> int:
-    """Training FLOPs per image of the default model of `architecture` on 28 x 28 images
-    (`vae_tf.architectures.train_flops_per_image`; for "mlp", `train_flops_per_image()`)."""
-    if architecture == "mlp":
-        return train_flops_per_image()
-    from vae_tf.config import TrainConfig
-
-    defaults = TrainConfig()
-    encoder, decoder = architectures.build(architecture, (28, 28, 1), defaults.latent_dim,
-                                           hidden_units=defaults.hidden_units, filters=defaults.filters)
-    return architectures.train_flops_per_image(encoder, decoder)
 
 
 def measure_matmul_gflops(size: int = 2048, repeats: int = 20) -> float:
@@ -85,8 +76,10 @@ def measure_matmul_gflops(size: int = 2048, repeats: int = 20) -> float:
     return 2 * size**3 / best / 1e9
 
 
-def worker(path: str, seed: int, epochs: int, limit: int | None, architecture: str = "mlp") -> dict:
-    """Train one model on one path; return its timings, memory and losses."""
+def worker(path: str, seed: int, epochs: int, limit: int | None, dataset: str = "fashion_mnist",
+           architecture: str = "mlp") -> dict:
+    """Train one model of `architecture` on one path on `dataset`; return its timings, memory, losses,
+    values per image and training FLOPs per image."""
     import keras  # noqa: F401
     import tensorflow as tf  # noqa: F401
     import tensorflow_probability  # noqa: F401
@@ -94,22 +87,27 @@ def worker(path: str, seed: int, epochs: int, limit: int | None, architecture: s
     import vae_tf  # noqa: F401
     from vae_tf.callbacks import EpochTimer
     from vae_tf.config import TrainConfig
-    from vae_tf.data import load_split
+    from vae_tf.data import flatten_images
+    from vae_tf.datasets import load_data
     from vae_tf.engine import build_vae, fit_inputs, training_images
 
     rss_after_imports = _rss_mib()
-    x = load_split("train", limit=limit)[0]
+    data = load_data(dataset, limit=limit)
+    x = flatten_images(data.x_train)
     if path == "fast":  # as vae_tf.train does: the fast path keeps one copy of the images, a tensor
         x = training_images(x)
-    config = TrainConfig(epochs=epochs, seed=seed, limit=limit, fast=(path == "fast"), architecture=architecture)
+    config = TrainConfig(epochs=epochs, seed=seed, limit=limit, fast=(path == "fast"), dataset=dataset,
+                         architecture=architecture)
     keras.utils.set_random_seed(seed)
-    vae = build_vae(config, len(x))
+    vae = build_vae(config, len(x), image_shape=data.spec.image_shape)
     timer = EpochTimer()
     history = vae.fit(**fit_inputs(x, config), epochs=epochs, verbose=0, callbacks=[timer]).history
     return {
         "path": path,
         "seed": seed,
         "images": len(x),
+        "pixels": data.spec.pixels,
+        "train_flops_per_image": architectures.train_flops_per_image(vae.encoder, vae.decoder),
         "epoch_seconds": timer.seconds,
         "rss_after_imports_mib": rss_after_imports,
         "peak_rss_mib": _peak_rss_mib(),
@@ -117,9 +115,9 @@ def worker(path: str, seed: int, epochs: int, limit: int | None, architecture: s
     }
 
 
-def _run_worker(path, seed, epochs, limit, architecture="mlp") -> dict:
+def _run_worker(path, seed, epochs, limit, dataset: str = "fashion_mnist", architecture: str = "mlp") -> dict:
     command = [sys.executable, "-m", "vae_tf.bench", "--worker", path, "--seeds", str(seed),
-               "--epochs", str(epochs), "--architecture", architecture]
+               "--epochs", str(epochs), "--dataset", dataset, "--architecture", architecture]
     if limit:
         command += ["--limit", str(limit)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -163,6 +161,8 @@ def build_parser():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="one run per path and seed")
     parser.add_argument("--limit", type=cli.number(int, at_least=1), default=None,
                         help="first N training images (default: all)")
+    parser.add_argument("--dataset", default="fashion_mnist", metavar="SOURCE",
+                        help="the data to train on, as vae_tf.train's --dataset (default: the report's Fashion-MNIST)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the results here")
     parser.add_argument("--architecture", choices=architectures.NAMES, default="mlp",
                         help="the model to time (vae_tf.architectures; default: the report's mlp)")
@@ -172,7 +172,8 @@ def build_parser():
 
 def work(args) -> int:
     if args.worker:
-        print(json.dumps(worker(args.worker, args.seeds[0], args.epochs, args.limit, args.architecture)))
+        print(json.dumps(worker(args.worker, args.seeds[0], args.epochs, args.limit, args.dataset,
+                                args.architecture)))
         return 0
 
     import os
@@ -182,13 +183,13 @@ def work(args) -> int:
     for seed in args.seeds:
         for path in PATHS:  # interleaved, so that a change in machine load hits both paths
             print(f"bench: {args.architecture} model, {path} path, seed {seed}, {args.epochs} epochs ...", flush=True)
-            results.append(_run_worker(path, seed, args.epochs, args.limit, args.architecture))
+            results.append(_run_worker(path, seed, args.epochs, args.limit, args.dataset, args.architecture))
             print(f"bench:   epoch seconds {[round(s, 3) for s in results[-1]['epoch_seconds']]}", flush=True)
     table = summarise(results)
 
     gflops = measure_matmul_gflops()
     images = results[0]["images"]
-    flops = model_flops_per_image(args.architecture) * images
+    flops = results[0]["train_flops_per_image"] * images
     floor = flops / (gflops * 1e9)
     report, fast = table["report"], table["fast"]
 

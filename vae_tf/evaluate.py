@@ -1,4 +1,4 @@
-"""Evaluate a trained VAE on the 10,000 test images, in nats per image and bits per pixel.
+"""Evaluate a trained VAE on its data's test images, in nats per image and bits per dimension.
 
     python -m vae_tf.evaluate runs/kl-report                    # -ELBO and -IWAE_1000
     python -m vae_tf.evaluate runs/kl-report --k 5000           # a tighter bound
@@ -20,18 +20,19 @@ Three numbers per image x, all negative log-likelihoods (lower is better), in na
 p(x|z) is the run's likelihood (`vae_tf.likelihoods`), named in every table and in
 evaluation.json:
 
-- "bernoulli" (the report's): Bernoulli over the pixels with the decoder's logits, the greyscale
-  test pixels in [0, 1] used as continuous targets, so log p(x|z) is minus the binary
-  cross-entropy summed over pixels, the training loss. It is not a normalised density of greyscale
-  images; the numbers compare models under this same likelihood, not with papers.
-- "binarized": the test images are binarised once, pixel = 1 with probability pixel / 255, by
+- "bernoulli" (the report's): Bernoulli over the P = H x W x C values of an image with the
+  decoder's logits, the greyscale (or colour) test values in [0, 1] used as continuous targets,
+  so log p(x|z) is minus the binary cross-entropy summed over pixels, the training loss. It is not
+  a normalised density of greyscale images; the numbers compare models under this same
+  likelihood, not with papers.
+- "binarized": the test images are binarised once, value = 1 with probability value / 255, by
   uniforms that depend only on (`EVALUATION_BINARIZATION_SEED`, the image's index)
   (`vae_tf.likelihoods.binarize_fixed`; the seed is recorded), and log p(x|z) is the Bernoulli
   log-probability of those binary images: comparable with papers that binarise dynamically.
-- "continuous_bernoulli": the continuous Bernoulli density of the greyscale pixels, a proper
-  density on [0, 1]^P (it can be positive: densities exceed 1).
+- "continuous_bernoulli": the continuous Bernoulli density of the test values, a proper density
+  on [0, 1]^P (log p(x) can be positive: densities exceed 1).
 
-Bits per pixel are nats / (P ln 2), P the pixels of an image (784 for Fashion-MNIST).
+Bits per dimension are nats / (P ln 2), P = H x W x C of the run's data (784 for Fashion-MNIST).
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ import numpy as np
 
 from vae_tf import cli
 from vae_tf.cli import UsageError, number
+from vae_tf.data import REPORT_SHAPE
 
-IMAGE_SIZE = 784
+REPORT_DIMS = math.prod(REPORT_SHAPE)  # the report's 28 x 28 x 1
 EVALUATION_FILE = "evaluation.json"
 
 
@@ -59,9 +61,12 @@ EVALUATION_FILE = "evaluation.json"
 # ---------------------------------------------------------------------------------------------
 
 
-def bits_per_pixel(nats_per_image, pixels: int = IMAGE_SIZE):
-    """Converts nats per image to bits per pixel: nats / (pixels * ln 2)."""
-    return nats_per_image / (pixels * math.log(2.0))
+def bits_per_dim(nats_per_image, dims: int = REPORT_DIMS):
+    """Converts nats per image to bits per dimension: nats / (dims * ln 2), dims = H * W * C."""
+    return nats_per_image / (dims * math.log(2.0))
+
+
+bits_per_pixel = bits_per_dim  # the report's greyscale images: one dimension per pixel
 
 
 def log_mean_exp(log_values, axis: int = 0):
@@ -85,8 +90,8 @@ def bernoulli_log_likelihood(x, logits):
     """log p(x|z) = -sum over pixels of the binary cross-entropy, in nats.
 
     Args:
-      x: float tensor (..., 784), pixel values in [0, 1] used as (continuous) Bernoulli targets.
-      logits: float tensor (..., 784), the decoder's logits; broadcasts against `x`.
+      x: float tensor (..., P), pixel values in [0, 1] used as (continuous) Bernoulli targets.
+      logits: float tensor (..., P), the decoder's logits; broadcasts against `x`.
 
     Returns:
       Tensor (...).
@@ -197,26 +202,27 @@ def evaluation_images(vae, x, indices=None):
 
 
 def _pixels(x, vae=None, indices=None) -> np.ndarray:
-    """Checked images as float32 (N, P) in [0, 1] (`vae_tf.model.as_pixels`), binarised once if
-    `vae`'s likelihood asks for it (`evaluation_images`)."""
+    """Checked images as flattened float32 (N, P) in [0, 1] (`vae_tf.model.as_pixels`), of
+    `vae.image_shape`, binarised once if `vae`'s likelihood asks for it (`evaluation_images`)."""
     from vae_tf.model import as_pixels
 
     if vae is not None:
         x = evaluation_images(vae, x, indices)
-    return as_pixels(x).numpy()
+    # A stand-in decoder may have no shape: the report's.
+    return as_pixels(x, getattr(vae, "image_shape", REPORT_SHAPE)).numpy()
 
 
 def importance_sampled(vae, x, k: int, *, seed: int = 0, indices=None, images_per_chunk: int = 100,
                        samples_per_chunk: int = 500, jit_compile: bool | None = None, verbose: int = 0) -> dict:
     """Per-image ELBO parts and the IWAE_K bound, chunked over images and over the K samples.
 
-    Memory grows with images_per_chunk * samples_per_chunk * 784 floats (157 MB at 100 * 500),
+    Memory grows with images_per_chunk * samples_per_chunk * P floats (157 MB at 100 * 500 * 784),
     not with K or the number of images.
 
     Args:
       vae: a `vae_tf.VAE`.
-      x: images (N, 784) or (N, 28, 28), uint8 or floats in [0, 1]; binarised once for the
-        "binarized" likelihood (`evaluation_images`).
+      x: images (N, H, W, C) (or (N, P)), uint8 or floats in [0, 1], of `vae.image_shape`;
+        binarised once for the "binarized" likelihood (`evaluation_images`).
       k: K >= 1, importance samples per image.
       seed: seeds the draws (see `standard_normal_draws`).
       indices: each image's index in the test set (default 0..N-1), for the draws and the binarisation.
@@ -299,7 +305,7 @@ def grid_log_marginal(vae, x, *, extent: float = 8.0, points: int = 801, points_
 
     Args:
       vae: a `vae_tf.VAE` with latent_dim 2.
-      x: images (N, 784) or (N, 28, 28), uint8 or floats in [0, 1].
+      x: images (N, H, W, C) (or (N, P)), uint8 or floats in [0, 1], of `vae.image_shape`.
       extent: L, the grid covers [-L, L]^2.
       points: points per axis (odd).
       points_per_chunk: grid points decoded at once (memory: points_per_chunk * N floats).
@@ -373,13 +379,13 @@ def grid_log_marginal(vae, x, *, extent: float = 8.0, points: int = 801, points_
 # ---------------------------------------------------------------------------------------------
 
 
-def _summary(per_image: dict, names) -> dict:
+def _summary(per_image: dict, names, dims: int = REPORT_DIMS) -> dict:
     out = {}
     for name in names:
         nats = float(np.mean(per_image[name]))
         out[f"{name}_nats"] = nats
         if name not in ("reconstruction", "kl"):
-            out[f"{name}_bits_per_pixel"] = float(bits_per_pixel(nats))
+            out[f"{name}_bits_per_dim"] = float(bits_per_dim(nats, dims))
     return out
 
 
@@ -395,15 +401,17 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
       limit: evaluate on the first `limit` test images only (None: all 10,000).
       seed, grid_extent, grid_points, images_per_chunk, samples_per_chunk: see
         `importance_sampled` and `grid_log_marginal`.
-      data_dir: where Fashion-MNIST is (None: the run's setting, else the usual search).
+      data_dir: where the IDX files of a fashion_mnist or mnist run are (None: the run's setting, else
+        the usual search); other runs reload their own data (`vae_tf.datasets.load_run_data`).
       verbose: 1 prints progress.
 
     Returns:
       The content of evaluation.json: overall and per-class means of `neg_elbo`,
       `reconstruction`, `kl`, `neg_iwae` (and `neg_log_px_grid`) in nats per image, with bits
-      per pixel for the three bounds, and the settings that produced them.
+      per dimension (P = H x W x C) for the three bounds, and the settings that produced them.
+      Data without labels have no per-class rows.
     """
-    from vae_tf.data import CLASS_NAMES, load_split
+    from vae_tf.datasets import load_run_data
     from vae_tf.diagnostics import latent_diagnostics
 
     vae = run.model()
@@ -411,10 +419,14 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
         raise UsageError(f"--exact integrates over a grid of 2-dimensional z, but {run.path} has latent size "
                          f"{vae.latent_dim}; drop --exact.")
     started = time.time()
-    x, y, source = load_split("test", data_dir or run.settings.get("data_dir"), limit)
+    data = load_run_data(run, data_dir=data_dir, test_limit=limit)
+    x, y, spec = data.x_test, data.y_test, data.spec
+    dims = spec.pixels
+    class_names = spec.class_names if spec.class_names is not None else (
+        None if y is None else [str(label) for label in range(int(y.max(initial=0)) + 1)])
     if verbose:
-        print(f"vae_tf.evaluate: {run.path} ({run.title}) on {len(x):,} test images from {source.directory}, "
-              f"K = {k}", flush=True)
+        print(f"vae_tf.evaluate: {run.path} ({run.title}) on {len(x):,} test images of {spec.source} "
+              f"({' x '.join(map(str, spec.image_shape))}), K = {k}", flush=True)
 
     sampling_started = time.time()
     sampled = importance_sampled(vae, x, k, seed=seed, images_per_chunk=images_per_chunk,
@@ -448,18 +460,20 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
         "limit": limit,
         "k": k,
         "seed": seed,
-        "units": "nats per image (mean over images) and bits per pixel = nats / (784 ln 2); "
+        "units": f"nats per image (mean over images) and bits per dimension = nats / ({dims} ln 2), "
+                 f"{dims} = H x W x C = {' x '.join(map(str, spec.image_shape))}; "
                  "all values are negative log-likelihoods or their bounds: neg_elbo >= neg_iwae >= -log p(x)",
         "likelihood": describe_likelihood(vae),
-        "overall": _summary(per_image, names),
-        "per_class": {
+        "overall": _summary(per_image, names, dims),
+        "per_class": {} if y is None else {
             name: {"images": int(np.sum(y == label)),
-                   **_summary({key: value[y == label] for key, value in per_image.items()}, names)}
-            for label, name in enumerate(CLASS_NAMES) if np.any(y == label)
+                   **_summary({key: value[y == label] for key, value in per_image.items()}, names, dims)}
+            for label, name in enumerate(class_names) if np.any(y == label)
         },
         "grid": grid_info,
         "diagnostics": latent_diagnostics(*vae.encode(x), seed=seed),  # is every latent dimension used?
-        "data": {"source": source.kind, "directory": source.directory},
+        "data": {"source": spec.source, "image_shape": list(spec.image_shape), "dimensions": dims,
+                 "path": spec.path, "found": spec.found},
         "seconds": seconds,
     }
 
@@ -505,9 +519,9 @@ def format_table(evaluation: dict) -> str:
         cells = "".join(f"{values[f'{key}_nats']:>16.2f}" for key, _ in names)
         lines.append(f"{label:<12}{values['images']:>7}{cells}")
     overall = evaluation["overall"]
-    cells = "".join(f"{overall[f'{key}_bits_per_pixel']:>16.4f}" if f"{key}_bits_per_pixel" in overall else " " * 16
+    cells = "".join(f"{overall[f'{key}_bits_per_dim']:>16.4f}" if f"{key}_bits_per_dim" in overall else " " * 16
                     for key, _ in names)
-    lines.append(f"{'bits/pixel':<12}{'':>7}{cells}")
+    lines.append(f"{'bits/dim':<12}{'':>7}{cells}")
     grid = evaluation.get("grid")
     if grid:
         difference = grid["coarse_grid_difference_nats"]
@@ -526,9 +540,10 @@ def format_table(evaluation: dict) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.parser(
         "python -m vae_tf.evaluate",
-        "Evaluate a run directory's VAE on the Fashion-MNIST test images: the textbook negative ELBO, the "
-        "importance-weighted bound -IWAE_K and, with --exact, -log p(x) integrated on a grid of z, in nats per "
-        "image and bits per pixel, overall and per class. Writes evaluation.json.",
+        "Evaluate a run directory's VAE on its data's test images (Fashion-MNIST for the report's runs): the "
+        "textbook negative ELBO, the importance-weighted bound -IWAE_K and, with --exact, -log p(x) integrated on "
+        "a grid of z, in nats per image and bits per dimension (H x W x C), overall and per class. Writes "
+        "evaluation.json.",
     )
     cli.add_rundir(parser)
     parser.add_argument("--k", type=number(int, at_least=1), default=1000, metavar="K",
@@ -537,7 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also integrate p(x|z) p(z) over a grid of z (latent size 2 only; "
                              "combine with --limit: it decodes every grid point)")
     parser.add_argument("--limit", type=number(int, at_least=1), default=None, metavar="N",
-                        help="evaluate the first N test images only (default: all 10,000)")
+                        help="evaluate the first N test images only (default: all of them)")
     parser.add_argument("--grid-extent", type=number(float, above=0), default=8.0, metavar="L",
                         help="the grid covers [-L, L]^2")
     parser.add_argument("--grid-points", type=number(int, at_least=3, odd=True), default=801, metavar="P",
@@ -545,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seeds the importance samples")
     parser.add_argument("--images-per-chunk", type=number(int, at_least=1), default=100, metavar="B")
     parser.add_argument("--samples-per-chunk", type=number(int, at_least=1), default=500, metavar="S",
-                        help="memory grows with B * S * 784 floats")
+                        help="memory grows with B * S * P floats, P = H x W x C")
     cli.add_data_dir(parser)
     parser.add_argument("--out", default=None, metavar="PATH",
                         help="where to write: a .json file, or a directory to hold evaluation.json "

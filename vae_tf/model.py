@@ -1,8 +1,12 @@
-"""The report's variational autoencoder as a Keras 3 model.
+"""The report's variational autoencoder as a Keras 3 model, for images of any shape H x W x C.
 
-    encoder: 784 -> Dense(hidden, relu) -> Dense(latent) z_mean, Dense(latent) z_log_var
+    encoder: P -> Dense(hidden, relu) -> Dense(latent) z_mean, Dense(latent) z_log_var
     sampling: z = z_mean + exp(0.5 * z_log_var) * eps,  eps ~ N(0, I)
-    decoder: latent -> Dense(hidden, relu) -> Dense(784, sigmoid)
+    decoder: latent -> Dense(hidden, relu) -> Dense(P, sigmoid)
+
+P = H * W * C (`image_shape`, a model setting; the report's 28 x 28 x 1 gives its 784). Inside
+the model images travel flattened, float32 (B, P), so that the losses see (B, P); the public
+NumPy methods take and return images (N, H, W, C).
 
 The decoder's last layer is split into its logits (`decoder_logits`) and the sigmoid, so that
 training computes the cross-entropy from logits (stable) while `decoder(z)` still returns
@@ -11,12 +15,12 @@ pixel probabilities in [0, 1], as in the report.
 Usage:
 
     import keras, vae_tf
-    vae = vae_tf.VAE(regularizer="kl", reduction="report")
+    vae = vae_tf.VAE(regularizer="kl", reduction="report")   # image_shape=(28, 28, 1)
     vae.compile(optimizer=keras.optimizers.Adam(1e-4))
-    vae.fit(x_train, epochs=10, batch_size=128)      # uint8 (N, 784) or floats in [0, 1]
+    vae.fit(x_train, epochs=10, batch_size=128)      # uint8 (N, 28, 28[, 1]) or (N, 784), or floats in [0, 1]
     z_mean, z_log_var = vae.encode(x)                 # NumPy (N, D) each, in batches
-    images = vae.decode(z)                            # NumPy (N, 784) probabilities
-    q = vae.posterior(x); p = vae.likelihood(z)       # TFP distributions q(z|x) and p(x|z)
+    images = vae.decode(z)                            # NumPy (N, 28, 28, 1) probabilities
+    q = vae.posterior(x); p = vae.likelihood(z)       # TFP distributions q(z|x) and p(x|z), event (28, 28, 1)
 """
 
 from __future__ import annotations
@@ -27,14 +31,12 @@ import tensorflow as tf
 
 from vae_tf import architectures, likelihoods
 from vae_tf.config import REDUCTIONS, REGULARIZERS
-from vae_tf.data import check_images
+from vae_tf.data import REPORT_SHAPE, check_images
 from vae_tf.kl import diag_gaussian
 from vae_tf.losses import check_choice, vae_losses
 from vae_tf.schedules import KLSchedule
 
-IMAGE_SIZE = 784
-IMAGE_SHAPE = (28, 28, 1)
-# Images per batch when encoding or decoding many at once (memory: 4096 x 784 floats).
+# Images per batch when encoding or decoding many at once (memory: 4096 x P floats).
 BATCH = 4096
 
 
@@ -91,42 +93,53 @@ def reparameterize(z_mean, z_log_var, eps):
     return z_mean + tf.exp(0.5 * z_log_var) * eps
 
 
-def pixel_likelihood(logits, likelihood: str = "bernoulli"):
+def pixel_likelihood(logits, image_shape=None, likelihood: str = "bernoulli"):
     """p(x|z): independent pixels with the decoder's logits (..., P), as a TFP distribution.
 
     For "bernoulli" its `log_prob(x)` is minus the binary cross-entropy summed over pixels, in
     nats, also for greyscale x in [0, 1] used as continuous targets (the training loss); see
-    `vae_tf.likelihoods` for the others. Event shape (P,).
+    `vae_tf.likelihoods` for "binarized" and "continuous_bernoulli".
+
+    Args:
+      logits: float tensor (..., P).
+      image_shape: (H, W, C) with H * W * C = P for event shape (H, W, C); None: event shape (P,).
+      likelihood: a name of `vae_tf.likelihoods.NAMES`.
     """
-    return likelihoods.get(likelihood).distribution(logits)
+    model = likelihoods.get(likelihood)
+    if image_shape is None:
+        return model.distribution(logits)
+    shaped = tf.reshape(logits, tf.concat([tf.shape(logits)[:-1], tf.constant(image_shape, tf.int32)], 0))
+    return model.distribution(shaped, event_ndims=3)
 
 
-def build_encoder(latent_dim: int = 2, hidden_units: int = 100) -> keras.Model:
-    """The report's MLP encoder q(z|x) (`vae_tf.architectures.mlp_encoder` for 28 x 28 images).
+def build_encoder(latent_dim: int = 2, hidden_units: int = 100, pixels: int = 784) -> keras.Model:
+    """The report's MLP encoder q(z|x) (`vae_tf.architectures.mlp_encoder`).
 
     Args:
       latent_dim: D, the size of z.
       hidden_units: width of the hidden layer.
+      pixels: P = H * W * C, the values per image.
 
     Returns:
-      A functional `keras.Model` mapping images (B, 784) with values in [0, 1] to
+      A functional `keras.Model` mapping flattened images (B, P) with values in [0, 1] to
       `[z_mean, z_log_var]`, each (B, D).
     """
-    return architectures.mlp_encoder(IMAGE_SHAPE, latent_dim, hidden_units)
+    return architectures.mlp_encoder((1, pixels, 1), latent_dim, hidden_units)
 
 
-def build_decoder(latent_dim: int = 2, hidden_units: int = 100) -> keras.Model:
-    """The report's MLP decoder p(x|z) (`vae_tf.architectures.mlp_decoder` for 28 x 28 images).
+def build_decoder(latent_dim: int = 2, hidden_units: int = 100, pixels: int = 784) -> keras.Model:
+    """The report's MLP decoder p(x|z) (`vae_tf.architectures.mlp_decoder`).
 
     Args:
       latent_dim: D, the size of z.
       hidden_units: width of the hidden layer.
+      pixels: P = H * W * C, the values per image.
 
     Returns:
-      A functional `keras.Model` mapping codes (B, D) to pixel probabilities (B, 784).
+      A functional `keras.Model` mapping codes (B, D) to flattened pixel probabilities (B, P).
       Its layers `decoder_hidden` and `decoder_logits` give the logits (see `VAE.decode_logits`).
     """
-    return architectures.mlp_decoder(IMAGE_SHAPE, latent_dim, hidden_units)
+    return architectures.mlp_decoder((1, pixels, 1), latent_dim, hidden_units)
 
 
 def rows_of_this_replica(local_size):
@@ -164,20 +177,25 @@ def one_replicas_share(strategy, batch):
     return tf.nest.map_structure(local, batch)
 
 
-def as_pixels(x):
-    """Images as float32 (B, 784) in [0, 1]: uint8 is scaled by 1/255 inside the graph.
+def as_pixels(x, image_shape=REPORT_SHAPE):
+    """Images as flattened float32 (B, P) in [0, 1]: uint8 is scaled by 1/255 inside the graph.
+
+    Args:
+      x: images (B, P), (B, H, W, C), or (B, H, W) when C = 1; uint8 or floats in [0, 1].
+      image_shape: (H, W, C); P = H * W * C.
 
     Concrete arrays are checked first (`vae_tf.data.check_images`: shape, dtype, NaN, range);
     symbolic tensors inside a traced graph are not.
     """
     if not isinstance(x, tf.Tensor) or hasattr(x, "numpy"):
-        x = check_images(x)
+        x = check_images(x, image_shape=image_shape)
     x = tf.convert_to_tensor(x)
     if x.dtype == tf.uint8:
         x = tf.cast(x, tf.float32) / 255.0
     else:
         x = tf.cast(x, tf.float32)
-    return tf.reshape(x, (-1, IMAGE_SIZE))
+    height, width, channels = image_shape
+    return tf.reshape(x, (-1, height * width * channels))
 
 
 @keras.saving.register_keras_serializable(package="vae_tf")
@@ -185,6 +203,8 @@ class VAE(keras.Model):
     """The report's VAE with a custom `train_step` that tracks every loss term.
 
     Args:
+      image_shape: (H, W, C) of the images (the report: 28 x 28 x 1); `vae_tf.engine.build_vae`
+        takes it from the data. The model's input and output are P = H * W * C values.
       latent_dim: size of z (the report: 2).
       hidden_units: width of the hidden Dense layer (the report: 100); see `vae_tf.architectures`.
       architecture: "mlp" (the report's) or "conv" (`vae_tf.architectures`).
@@ -193,6 +213,7 @@ class VAE(keras.Model):
         (`vae_tf.likelihoods`). With "binarized", `train_step` binarises every batch afresh
         (x ~ Bernoulli(pixel), the sampling layer's seeded noise); `test_step` and `evaluate`
         take the images as given (binarise them once: `vae_tf.likelihoods.binarize_fixed`).
+        The setting is `likelihood_name`; `likelihood(z)` is p(x|z) as a TFP distribution.
       regularizer: "kl" (the report's VAE), "none" (a plain autoencoder with noise) or "mse"
         (the report's "MSE instead of KL").
       reduction: "report" (the report's loss reduction) or "elbo" (the textbook negative ELBO);
@@ -205,8 +226,8 @@ class VAE(keras.Model):
       steps_per_epoch, epochs: the training's length, which the schedules follow (set by
         `vae_tf.engine.build_vae`; needed only by a schedule or a capacity).
 
-    `fit` accepts uint8 images (scaled inside the graph) or floats in [0, 1], shaped (N, 784)
-    or (N, 28, 28). It logs `loss`, `reconstruction_loss`, `kl_loss` and, for "mse", `mse_loss`;
+    `fit` accepts uint8 images (scaled inside the graph) or floats in [0, 1], shaped (N, P),
+    (N, H, W, C), or (N, H, W) when C = 1. It logs `loss`, `reconstruction_loss`, `kl_loss` and, for "mse", `mse_loss`;
     with a schedule, the epoch's mean `beta`, and with a capacity, the mean target `capacity`.
     """
 
@@ -230,9 +251,13 @@ class VAE(keras.Model):
         capacity_epochs: float = 5.0,
         steps_per_epoch: int | None = None,
         epochs: int | None = None,
+        image_shape=REPORT_SHAPE,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        image_shape = tuple(int(size) for size in image_shape)
+        if len(image_shape) != 3 or min(image_shape) < 1:
+            raise ValueError(f"image_shape={image_shape!r}: give (H, W, C), three positive sizes.")
         # What get_config saves, and `vae_tf.config.TrainConfig.model_settings()` fills in.
         self.settings = {"latent_dim": int(latent_dim), "hidden_units": int(hidden_units),
                          "architecture": check_choice("architecture", architecture, architectures.NAMES),
@@ -244,14 +269,16 @@ class VAE(keras.Model):
                          "beta_schedule": beta_schedule, "warmup_epochs": float(warmup_epochs), "cycles": int(cycles),
                          "ramp_fraction": float(ramp_fraction), "free_bits": float(free_bits),
                          "capacity": float(capacity), "capacity_epochs": float(capacity_epochs),
-                         "steps_per_epoch": steps_per_epoch, "epochs": epochs}
+                         "steps_per_epoch": steps_per_epoch, "epochs": epochs, "image_shape": list(image_shape)}
         self.kl_schedule = KLSchedule(self.settings["beta"], beta_schedule, float(warmup_epochs), int(cycles),
                                       float(ramp_fraction), float(capacity), float(capacity_epochs),
                                       steps_per_epoch, epochs)
         for name, value in self.settings.items():
             if name != "likelihood":  # `likelihood(z)` is a method: the setting is `likelihood_name`
                 setattr(self, name, value)
-        self.encoder, self.decoder = architectures.build(self.architecture, IMAGE_SHAPE, self.latent_dim,
+        self.image_shape = image_shape
+        self.pixels = image_shape[0] * image_shape[1] * image_shape[2]
+        self.encoder, self.decoder = architectures.build(self.architecture, self.image_shape, self.latent_dim,
                                                          hidden_units=self.hidden_units, filters=self.filters)
         self.sampling = Sampling(seed=seed, name="sampling")
         names = ["loss", "reconstruction_loss", "kl_loss"]
@@ -270,7 +297,7 @@ class VAE(keras.Model):
     def fit(self, x=None, *args, **kwargs):
         """Keras' `fit`; image arrays are checked first (shape, dtype, NaN, [0, 1])."""
         if isinstance(x, np.ndarray):
-            check_images(x, "x")
+            check_images(x, "x", self.image_shape)
         return super().fit(x, *args, **kwargs)
 
     @property
@@ -284,19 +311,19 @@ class VAE(keras.Model):
         return self.settings["likelihood"]
 
     def decode_logits(self, z):
-        """The decoder's logits (B, P) for codes z (B, D)."""
+        """The decoder's logits, flattened (B, P), for codes z (B, D)."""
         return architectures.decoder_logits(self.decoder, z)
 
     def call(self, inputs, training=False):
-        """Reconstructs images: encode, sample z, decode. Returns probabilities (B, 784)."""
-        z_mean, z_log_var = self.encoder(as_pixels(inputs), training=training)
+        """Reconstructs images: encode, sample z, decode. Returns flattened probabilities (B, P)."""
+        z_mean, z_log_var = self.encoder(as_pixels(inputs, self.image_shape), training=training)
         return self.decoder(self.sampling([z_mean, z_log_var]), training=training)
 
     def compute_losses(self, data, training=False, eps=None, global_batch_size=None, uniform=None) -> dict:
         """Every loss term of one batch (see `vae_tf.losses.vae_losses`).
 
         Args:
-          data: images (B, 784) or (B, 28, 28), uint8 or floats in [0, 1].
+          data: images (B, P), (B, H, W, C) or (B, H, W), uint8 or floats in [0, 1].
           training: passed to the encoder and decoder; with the "binarized" likelihood, the
             images are binarised afresh (x ~ Bernoulli(pixel)).
           eps: optional noise (B, D) for the sampling; drawn from the seed generator if None.
@@ -307,7 +334,7 @@ class VAE(keras.Model):
         With a KL schedule the weights are those of the optimizer's current step (before
         compiling: the end of training's), and the result also holds them (`beta`, `capacity`).
         """
-        x = as_pixels(data)
+        x = as_pixels(data, self.image_shape)
         if training and self.pixel_model.binarizes:
             if uniform is None:
                 uniform = self.sampling.draw_uniform(tf.shape(x), x.dtype)
@@ -346,8 +373,7 @@ class VAE(keras.Model):
             # then train on exactly what one device would (tested against a one-process run).
             # The binarisation's noise is drawn first, as on one device.
             if training and self.pixel_model.binarizes:
-                pixels = tf.reduce_prod(tf.shape(x)[1:])
-                uniform = self.sampling.draw_uniform((global_batch_size, pixels))[first_row:first_row + local]
+                uniform = self.sampling.draw_uniform((global_batch_size, self.pixels))[first_row:first_row + local]
             if eps is None:
                 eps = self.sampling.draw((global_batch_size, self.latent_dim))[first_row:first_row + local]
         return self.compute_losses(x, training=training, eps=eps, global_batch_size=global_batch_size,
@@ -402,8 +428,13 @@ class VAE(keras.Model):
     # --- many images at once, in batches: NumPy in, NumPy out -----------------------------------
 
     def encode(self, x, batch_size: int = BATCH) -> tuple[np.ndarray, np.ndarray]:
-        """(z_mean, z_log_var) of images x (N, 784) or (N, 28, 28), uint8 or in [0, 1]: float32 (N, D) each."""
-        parts = [self.encoder(as_pixels(x[start:start + batch_size]), training=False)
+        """(z_mean, z_log_var) of images x, float32 (N, D) each.
+
+        Args:
+          x: images (N, H, W, C), (N, H, W) when C = 1, or (N, P); uint8 or floats in [0, 1].
+          batch_size: images per call of the encoder.
+        """
+        parts = [self.encoder(as_pixels(x[start:start + batch_size], self.image_shape), training=False)
                  for start in range(0, len(x), batch_size)]
         return tuple(np.concatenate([np.asarray(part[i]) for part in parts]) for i in range(2))
 
@@ -417,10 +448,15 @@ class VAE(keras.Model):
         return {"z_mean": z_mean, "z_log_var": z_log_var, "z": np.asarray(reparameterize(z_mean, z_log_var, eps))}
 
     def decode(self, z, batch_size: int = BATCH, logits: bool = False) -> np.ndarray:
-        """Decoded images in [0, 1] (or, with `logits`, the logits) (N, 784) for codes z (N, D).
+        """Images for codes z (N, D): the likelihood's mean E[x|z] in [0, 1], (N, H, W, C).
 
-        The images are the likelihood's mean E[x|z]: the pixel probabilities for the Bernoulli
-        likelihoods, the continuous Bernoulli's mean (not sigmoid(logits)) for "continuous_bernoulli".
+        That is the pixel probabilities for the Bernoulli likelihoods, and the continuous
+        Bernoulli's mean (not sigmoid(logits)) for "continuous_bernoulli".
+
+        Args:
+          z: codes (N, D).
+          batch_size: codes per call of the decoder.
+          logits: return the decoder's logits instead, flattened (N, P).
         """
         z = np.asarray(z, dtype=np.float32)
         if logits:
@@ -429,16 +465,17 @@ class VAE(keras.Model):
             step = lambda codes: self.pixel_model.mean(self.decode_logits(codes))  # noqa: E731
         else:
             step = lambda codes: self.decoder(codes, training=False)  # noqa: E731
-        return np.concatenate([np.asarray(step(z[start:start + batch_size])) for start in range(0, len(z), batch_size)])
+        flat = np.concatenate([np.asarray(step(z[start:start + batch_size])) for start in range(0, len(z), batch_size)])
+        return flat if logits else flat.reshape((len(flat), *self.image_shape))
 
     # --- the model as distributions ------------------------------------------------------------
 
     def posterior(self, x):
-        """q(z|x) for images x (B, 784): a TFP `MultivariateNormalDiag`, batch shape (B,), event (D,)."""
-        z_mean, z_log_var = self.encoder(as_pixels(x), training=False)
+        """q(z|x) for images x (B, H, W, C) (or (B, P)): a TFP `MultivariateNormalDiag`, batch (B,), event (D,)."""
+        z_mean, z_log_var = self.encoder(as_pixels(x, self.image_shape), training=False)
         return diag_gaussian(z_mean, z_log_var)
 
     def likelihood(self, z):
         """p(x|z) for codes z (B, D): the model's likelihood (`vae_tf.likelihoods`) as a TFP distribution,
-        batch shape (B,), event (784,)."""
-        return pixel_likelihood(self.decode_logits(z), self.likelihood_name)
+        batch shape (B,), event (H, W, C)."""
+        return pixel_likelihood(self.decode_logits(z), self.image_shape, self.likelihood_name)
