@@ -1,5 +1,7 @@
 """The architectures registry: the report's MLP and the convolutional encoder/decoder of Keras' VAE example."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -80,7 +82,40 @@ def test_a_conv_model_with_a_continuous_bernoulli_round_trips_through_keras_file
     # p(x|z) is the model's likelihood, and a decoded image is its mean, not sigmoid(logits).
     likelihood = reloaded.likelihood(z)
     assert isinstance(likelihood.distribution, tfp.distributions.ContinuousBernoulli)
-    assert likelihood.event_shape == (784,) and likelihood.batch_shape == (6,)
+    assert likelihood.event_shape == (28, 28, 1) and likelihood.batch_shape == (6,)
     np.testing.assert_allclose(reloaded.decode(z), likelihood.mean(), rtol=1e-5)
-    assert not np.allclose(reloaded.decode(z), tf.sigmoid(reloaded.decode(z, logits=True)), atol=1e-3)
+    sigmoid = tf.sigmoid(reloaded.decode(z, logits=True)).numpy().reshape(6, 28, 28, 1)
+    assert not np.allclose(reloaded.decode(z), sigmoid, atol=1e-3)
     reloaded.fit(images, epochs=1, batch_size=64, verbose=0)  # and it trains on
+
+
+@pytest.fixture(scope="module")
+def rgb_npz(tmp_path_factory):
+    """A tiny RGB data set of 10 x 9 images (not a multiple of 4: the conv decoder crops)."""
+    rng = np.random.default_rng(5)
+    path = tmp_path_factory.mktemp("rgb") / "colours.npz"
+    np.savez(path, x_train=rng.integers(0, 256, (96, 10, 9, 3), dtype=np.uint8),
+             x_test=rng.integers(0, 256, (24, 10, 9, 3), dtype=np.uint8))
+    return path
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "binarized", "continuous_bernoulli"])
+def test_conv_with_each_likelihood_trains_reopens_and_evaluates_on_rgb_images(rgb_npz, likelihood, tmp_path):
+    from vae_tf.evaluate import main as evaluate
+    from vae_tf.rundir import Run
+    from vae_tf.train import main as train
+
+    out = tmp_path / "run"
+    assert train(["--dataset", f"npz:{rgb_npz}", "--architecture", "conv", "--filters", "4", "--hidden-units", "8",
+                  "--latent-dim", "3", "--likelihood", likelihood, "--reduction", "elbo", "--epochs", "1",
+                  "--batch-size", "32", "--verbose", "0", "--out", str(out)]) == 0
+    run = Run.open(out)
+    vae = run.model()
+    assert (vae.architecture, vae.likelihood_name, vae.image_shape) == ("conv", likelihood, (10, 9, 3))
+    z = np.zeros((2, 3), np.float32)
+    assert vae.decode(z).shape == (2, 10, 9, 3) and vae.likelihood(z).event_shape == (10, 9, 3)
+    assert evaluate([str(out), "--k", "8", "--limit", "12", "--out", str(tmp_path / "evaluation.json")]) == 0
+    evaluation = json.loads((tmp_path / "evaluation.json").read_text())
+    assert evaluation["likelihood"]["name"] == likelihood
+    assert evaluation["overall"]["neg_elbo_nats"] >= evaluation["overall"]["neg_iwae_nats"]
+    assert ("binarization" in evaluation["likelihood"]) == (likelihood == "binarized")
