@@ -221,3 +221,12 @@ def test_the_grid_integral_includes_the_continuous_bernoullis_normalising_consta
     assert np.all(np.abs(expected - likelihoods.get("bernoulli").log_prob(x, logits[None]).numpy()) > 50)
     result = grid_log_marginal(ConstantDecoder(), x, extent=7.0, points=71)
     assert result["log_px"] == pytest.approx(expected, abs=2e-3)
+
+
+def test_a_sweep_refuses_to_put_two_likelihoods_on_one_plane(tiny_run, tmp_path, refused):
+    from vae_tf.sweep import main
+
+    out = tmp_path / "sweep"
+    refused(main, ["--betas", "1", "--likelihood", "binarized", "--extra", str(tiny_run), "--out", str(out)],
+            f"{tiny_run}: bernoulli; the runs of this sweep: binarized), whose nats are not comparable")
+    assert not (out / "beta-1").exists()  # refused before training anything
