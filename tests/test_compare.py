@@ -40,8 +40,12 @@ def test_spread_json_describes_each_runs_codes(compared):
         assert stats["share_inside_box"] == np.mean(np.all(np.abs(z) <= 3, axis=1))
     assert report["ratio_none_to_kl"]["std"] == pytest.approx(
         np.array(report["variants"]["none"]["std"]) / np.array(report["variants"]["kl"]["std"]))
-    assert (compared / "spread.md").read_text() == spread_markdown(
-        {variant: latent_spread(Run.open(compared / variant).latents()["z"]) for variant in ("kl", "none", "mse")})
+    assert report["models"] == {variant: {"architecture": "mlp", "likelihood": "bernoulli"}
+                                for variant in ("kl", "none", "mse")}
+    assert (compared / "spread.md").read_text() == (
+        "Models: kl: mlp, likelihood bernoulli; none: mlp, likelihood bernoulli; mse: mlp, likelihood bernoulli.\n\n"
+        + spread_markdown({variant: latent_spread(Run.open(compared / variant).latents()["z"])
+                           for variant in ("kl", "none", "mse")}))
 
 
 def test_compare_reuses_finished_runs_without_training(compared, tmp_path, capsys):

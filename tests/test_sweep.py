@@ -33,7 +33,8 @@ def test_the_sweep_trains_a_run_per_beta_and_writes_the_plane(swept):
         assert point["neg_elbo"] == pytest.approx(point["rate"] + point["distortion"])
         assert point["neg_iwae"] <= point["neg_elbo"] and point["rate"] > 0
     rows = [line for line in (swept / "rd.md").read_text().splitlines() if line.startswith("| `beta-")]
-    assert [row.split(" | ")[1] for row in rows] == ["0.5", "4"]
+    assert [row.split(" | ")[1:3] for row in rows] == [["mlp", "0.5"], ["mlp", "4"]]
+    assert "likelihood bernoulli" in (swept / "rd.md").read_text() and report["likelihood"] == "bernoulli"
     assert (swept / "rd.png").read_bytes()[:4] == b"\x89PNG"
     plane, codes = redraw(swept)  # docs/make_figures.py --sweep: the same figures from the directory
     assert len(plane.axes) in (1, 2) and len(codes.axes) == 2 * 2

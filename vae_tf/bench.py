@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from vae_tf import cli
+from vae_tf import architectures, cli
 from vae_tf.data import REPORT_SHAPE
 
 REPORT_PIXELS = math.prod(REPORT_SHAPE)  # the report's 28 x 28 x 1
@@ -76,8 +76,10 @@ def measure_matmul_gflops(size: int = 2048, repeats: int = 20) -> float:
     return 2 * size**3 / best / 1e9
 
 
-def worker(path: str, seed: int, epochs: int, limit: int | None, dataset: str = "fashion_mnist") -> dict:
-    """Train one model on one path on `dataset`; return its timings, memory, losses and values per image."""
+def worker(path: str, seed: int, epochs: int, limit: int | None, dataset: str = "fashion_mnist",
+           architecture: str = "mlp") -> dict:
+    """Train one model of `architecture` on one path on `dataset`; return its timings, memory, losses,
+    values per image and training FLOPs per image."""
     import keras  # noqa: F401
     import tensorflow as tf  # noqa: F401
     import tensorflow_probability  # noqa: F401
@@ -94,7 +96,8 @@ def worker(path: str, seed: int, epochs: int, limit: int | None, dataset: str = 
     x = flatten_images(data.x_train)
     if path == "fast":  # as vae_tf.train does: the fast path keeps one copy of the images, a tensor
         x = training_images(x)
-    config = TrainConfig(epochs=epochs, seed=seed, limit=limit, fast=(path == "fast"), dataset=dataset)
+    config = TrainConfig(epochs=epochs, seed=seed, limit=limit, fast=(path == "fast"), dataset=dataset,
+                         architecture=architecture)
     keras.utils.set_random_seed(seed)
     vae = build_vae(config, len(x), image_shape=data.spec.image_shape)
     timer = EpochTimer()
@@ -104,6 +107,7 @@ def worker(path: str, seed: int, epochs: int, limit: int | None, dataset: str = 
         "seed": seed,
         "images": len(x),
         "pixels": data.spec.pixels,
+        "train_flops_per_image": architectures.train_flops_per_image(vae.encoder, vae.decoder),
         "epoch_seconds": timer.seconds,
         "rss_after_imports_mib": rss_after_imports,
         "peak_rss_mib": _peak_rss_mib(),
@@ -111,9 +115,9 @@ def worker(path: str, seed: int, epochs: int, limit: int | None, dataset: str = 
     }
 
 
-def _run_worker(path, seed, epochs, limit, dataset: str = "fashion_mnist") -> dict:
+def _run_worker(path, seed, epochs, limit, dataset: str = "fashion_mnist", architecture: str = "mlp") -> dict:
     command = [sys.executable, "-m", "vae_tf.bench", "--worker", path, "--seeds", str(seed),
-               "--epochs", str(epochs), "--dataset", dataset]
+               "--epochs", str(epochs), "--dataset", dataset, "--architecture", architecture]
     if limit:
         command += ["--limit", str(limit)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -162,13 +166,16 @@ def build_parser():
                         help="the data to train on, as vae_tf.train's --dataset (default: the report's Fashion-MNIST)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the results here")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    parser.add_argument("--architecture", choices=architectures.NAMES, default="mlp",
+                        help="the model to time (vae_tf.architectures; default: the report's mlp)")
     parser.add_argument("--worker", choices=PATHS, help=argparse.SUPPRESS)
     return parser
 
 
 def work(args) -> int:
     if args.worker:
-        print(json.dumps(worker(args.worker, args.seeds[0], args.epochs, args.limit, args.dataset)))
+        print(json.dumps(worker(args.worker, args.seeds[0], args.epochs, args.limit, args.dataset,
+                                args.architecture)))
         return 0
 
     import os
@@ -181,14 +188,14 @@ def work(args) -> int:
     results = []
     for seed in args.seeds:
         for path in PATHS:  # interleaved, so that a change in machine load hits both paths
-            print(f"bench: {path} path, seed {seed}, {args.epochs} epochs ...", flush=True)
-            results.append(_run_worker(path, seed, args.epochs, args.limit, args.dataset))
+            print(f"bench: {args.architecture} model, {path} path, seed {seed}, {args.epochs} epochs ...", flush=True)
+            results.append(_run_worker(path, seed, args.epochs, args.limit, args.dataset, args.architecture))
             print(f"bench:   epoch seconds {[round(s, 3) for s in results[-1]['epoch_seconds']]}", flush=True)
     table = summarise(results)
 
     gflops = measure_matmul_gflops()
     images = results[0]["images"]
-    flops = train_flops_per_image(pixels=results[0]["pixels"]) * images
+    flops = results[0]["train_flops_per_image"] * images
     floor = flops / (gflops * 1e9)
     report, fast = table["report"], table["fast"]
 

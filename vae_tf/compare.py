@@ -118,15 +118,22 @@ def write_comparison(runs: dict, out: Path, progress=print) -> dict:
 
     latents = {variant: run.latents() for variant, run in runs.items()}
     stats = {variant: latent_spread(arrays["z"]) for variant, arrays in latents.items()}
+    defaults = config.TrainConfig()
+    models = {variant: {key: run.settings.get(key, getattr(defaults, key)) for key in ("architecture", "likelihood")}
+              for variant, run in runs.items()}
     report = {"codes": "z, sampled (as the report plots them)",
               "runs": {variant: str(run.path) for variant, run in runs.items()},
+              "models": models,
               **spread_report(stats)}
+    described = "; ".join(f"{variant}: {model['architecture']}, likelihood {model['likelihood']}"
+                          for variant, model in models.items())
     fig = plots.comparison({variant: (arrays["z"], arrays.get("y")) for variant, arrays in latents.items()},
                            titles={variant: run.title for variant, run in runs.items()},
                            class_names=class_names_of(next(iter(runs.values()))))
     for name, write in (("comparison.png", lambda path: rundir.write_figure(path, fig, DPI)),
                         ("spread.json", lambda path: rundir.write_json(path, report)),
-                        ("spread.md", lambda path: rundir.write_text(path, spread_markdown(stats)))):
+                        ("spread.md", lambda path: rundir.write_text(
+                            path, f"Models: {described}.\n\n" + spread_markdown(stats)))):
         write(out / name)
         progress(f"wrote {out / name}")
     return report

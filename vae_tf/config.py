@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 from dataclasses import dataclass
 
+from vae_tf import architectures, likelihoods
 from vae_tf.cli import SEED_RANGE, number
 
 # The report's three variants, in its order, and how its figures name them.
@@ -91,8 +92,17 @@ class TrainConfig:
                           kind=float, at_least=0)
     latent_dim: int = setting(2, "size of the latent code z", group="model and loss", model=True, kind=int,
                               at_least=1)
-    hidden_units: int = setting(100, "width of the encoder's and the decoder's hidden layer",
-                                group="model and loss", model=True, kind=int, at_least=1)
+    hidden_units: int = setting(100, "width of the hidden Dense layer: the MLP's encoder's and decoder's; the conv "
+                                "encoder's, before the heads", group="model and loss", model=True, kind=int, at_least=1)
+    architecture: str = setting("mlp", "mlp: the report's 784-100-D MLP; conv: Keras' example's convolutional encoder "
+                                "and decoder (Conv2D --filters and 2 --filters, 3x3, stride 2; any image size)",
+                                group="model and loss", model=True, choices=architectures.NAMES)
+    filters: int = setting(32, "conv only: filters of the first Conv2D (the second has twice as many; the decoder "
+                           "mirrors them)", group="model and loss", model=True, kind=int, at_least=1)
+    likelihood: str = setting("bernoulli", "p(x|z) per pixel: bernoulli (the report's: greyscale targets, not a "
+                              "normalised density); binarized (x ~ Bernoulli(pixel) afresh each batch, the test "
+                              "images binarised once with a fixed seed); continuous_bernoulli (a proper density on "
+                              "[0, 1])", group="model and loss", model=True, choices=likelihoods.NAMES)
     epochs: int = setting(10, "passes over the training images", kind=int, at_least=1)
     batch_size: int = setting(128, "images per step (the global batch under tf.distribute); 60,000 / 128 gives "
                               "469 steps per epoch, the last of 96 images", kind=int, at_least=1)
@@ -310,7 +320,7 @@ def title(settings: dict) -> str:
     name = VARIANT_TITLES.get(settings["regularizer"], settings["regularizer"])
     defaults = TrainConfig()
     extras = [f"{key}={settings[key]:g}" if isinstance(settings[key], float) else f"{key}={settings[key]}"
-              for key in ("reduction", "beta", "latent_dim", "beta_schedule", "free_bits", "capacity", "posterior",
-                          "prior", "kl_estimator", "kl_samples")
+              for key in ("architecture", "likelihood", "reduction", "beta", "latent_dim", "beta_schedule",
+                          "free_bits", "capacity", "posterior", "prior", "kl_estimator", "kl_samples")
               if key in settings and settings[key] != getattr(defaults, key)]
     return name + (f" ({', '.join(extras)})" if extras else "")

@@ -17,12 +17,22 @@ Three numbers per image x, all negative log-likelihoods (lower is better), in na
   regular grid of z on [-L, L]^2 (a Riemann sum, cell area h^2), almost exact when the grid is
   fine and wide enough; the grid with every other point gives an estimate of its error.
 
-p(x|z) is Bernoulli over the P = H x W x C values of an image (784 for Fashion-MNIST) with the
-decoder's logits. Test pixels are greyscale (or colour channels) in [0, 1], not binary: they are
-used as continuous Bernoulli targets, so log p(x|z) is minus the binary cross-entropy summed over
-pixels, the training loss. It is not a normalised density of greyscale images; the numbers
-compare models under this same likelihood, not with papers that binarise MNIST. Bits per
-dimension are nats / (P ln 2), P = H x W x C of the run's data.
+p(x|z) is the run's likelihood (`vae_tf.likelihoods`), named in every table and in
+evaluation.json:
+
+- "bernoulli" (the report's): Bernoulli over the P = H x W x C values of an image with the
+  decoder's logits, the greyscale (or colour) test values in [0, 1] used as continuous targets,
+  so log p(x|z) is minus the binary cross-entropy summed over pixels, the training loss. It is not
+  a normalised density of greyscale images; the numbers compare models under this same
+  likelihood, not with papers.
+- "binarized": the test images are binarised once, value = 1 with probability value / 255, by
+  uniforms that depend only on (`EVALUATION_BINARIZATION_SEED`, the image's index)
+  (`vae_tf.likelihoods.binarize_fixed`; the seed is recorded), and log p(x|z) is the Bernoulli
+  log-probability of those binary images: comparable with papers that binarise dynamically.
+- "continuous_bernoulli": the continuous Bernoulli density of the test values, a proper density
+  on [0, 1]^P (log p(x) can be positive: densities exceed 1).
+
+Bits per dimension are nats / (P ln 2), P = H x W x C of the run's data (784 for Fashion-MNIST).
 """
 
 from __future__ import annotations
@@ -86,15 +96,29 @@ def bernoulli_log_likelihood(x, logits):
     Returns:
       Tensor (...).
     """
+    return log_likelihood(x, logits, "bernoulli")
+
+
+def log_likelihood(x, logits, likelihood: str = "bernoulli"):
+    """log p(x|z) under `likelihood` (`vae_tf.likelihoods`), summed over pixels, in nats.
+
+    Args:
+      x: float tensor (..., P), pixel values in [0, 1] (binary for "binarized").
+      logits: float tensor (..., P), the decoder's logits; broadcasts against `x`.
+      likelihood: a name of `vae_tf.likelihoods.NAMES`.
+
+    Returns:
+      Tensor (...).
+    """
     import tensorflow as tf
 
-    from vae_tf.model import pixel_likelihood
+    from vae_tf.likelihoods import get
 
     logits = tf.convert_to_tensor(logits)
-    return pixel_likelihood(logits).log_prob(tf.cast(x, logits.dtype))
+    return get(likelihood).log_prob(tf.cast(x, logits.dtype), logits)
 
 
-def importance_log_weights(x, z_mean, z_log_var, eps, decode_logits):
+def importance_log_weights(x, z_mean, z_log_var, eps, decode_logits, likelihood: str = "bernoulli"):
     """log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x) for z_k = z_mean + exp(z_log_var / 2) eps_k.
 
     Args:
@@ -102,6 +126,7 @@ def importance_log_weights(x, z_mean, z_log_var, eps, decode_logits):
       z_mean, z_log_var: float tensors (B, D), the encoder's outputs for `x`.
       eps: float tensor (S, B, D) of standard normal draws.
       decode_logits: function mapping codes (N, D) to logits (N, P).
+      likelihood: p(x|z), a name of `vae_tf.likelihoods.NAMES`.
 
     Returns:
       (log_weights, log_likelihood): two tensors (S, B), in nats; the second is log p(x|z_k).
@@ -114,10 +139,10 @@ def importance_log_weights(x, z_mean, z_log_var, eps, decode_logits):
     samples, images, latent_dim = tf.unstack(tf.shape(eps))
     z = reparameterize(z_mean, z_log_var, eps)  # broadcasts (B, D) against (S, B, D)
     logits = tf.reshape(decode_logits(tf.reshape(z, (-1, latent_dim))), (samples, images, -1))
-    log_likelihood = bernoulli_log_likelihood(x, logits)
+    log_px_z = log_likelihood(x, logits, likelihood)
     posterior = diag_gaussian(z_mean, z_log_var)  # batch (B,), event (D,)
     prior = standard_normal_prior(z_mean.shape[-1], dtype=z_mean.dtype)
-    return log_likelihood + prior.log_prob(z) - posterior.log_prob(z), log_likelihood
+    return log_px_z + prior.log_prob(z) - posterior.log_prob(z), log_px_z
 
 
 def uses_report_pair(vae) -> bool:
@@ -186,11 +211,34 @@ def _progress(target, verbose, unit_name):
     return keras.utils.Progbar(target, verbose=1, interval=interval, unit_name=unit_name)
 
 
-def _pixels(x, image_shape=REPORT_SHAPE) -> np.ndarray:
-    """Checked images as flattened float32 (N, P) in [0, 1] (`vae_tf.model.as_pixels`)."""
+def pixel_model(vae):
+    """`vae`'s `vae_tf.likelihoods.Likelihood` (a model without one, e.g. a stand-in with only
+    `encoder`, `decode_logits` and `latent_dim`: the report's Bernoulli)."""
+    from vae_tf.likelihoods import get
+
+    return getattr(vae, "pixel_model", None) or get("bernoulli")
+
+
+def evaluation_images(vae, x, indices=None):
+    """The images `vae`'s likelihood is evaluated on: x itself, or, for "binarized", x binarised
+    once by `vae_tf.likelihoods.binarize_fixed` (seed `EVALUATION_BINARIZATION_SEED`; `indices`:
+    each image's index in its split, default 0..N-1), the same every time."""
+    from vae_tf.likelihoods import EVALUATION_BINARIZATION_SEED, binarize_fixed
+
+    if pixel_model(vae).binarizes:
+        return binarize_fixed(x, EVALUATION_BINARIZATION_SEED, indices)
+    return x
+
+
+def _pixels(x, vae=None, indices=None) -> np.ndarray:
+    """Checked images as flattened float32 (N, P) in [0, 1] (`vae_tf.model.as_pixels`), of
+    `vae.image_shape`, binarised once if `vae`'s likelihood asks for it (`evaluation_images`)."""
     from vae_tf.model import as_pixels
 
-    return as_pixels(x, image_shape).numpy()
+    if vae is not None:
+        x = evaluation_images(vae, x, indices)
+    # A stand-in decoder may have no shape: the report's.
+    return as_pixels(x, getattr(vae, "image_shape", REPORT_SHAPE)).numpy()
 
 
 def importance_sampled(vae, x, k: int, *, seed: int = 0, indices=None, images_per_chunk: int = 100,
@@ -202,10 +250,11 @@ def importance_sampled(vae, x, k: int, *, seed: int = 0, indices=None, images_pe
 
     Args:
       vae: a `vae_tf.VAE`.
-      x: images (N, H, W, C) (or (N, P)), uint8 or floats in [0, 1], of `vae.image_shape`.
+      x: images (N, H, W, C) (or (N, P)), uint8 or floats in [0, 1], of `vae.image_shape`;
+        binarised once for the "binarized" likelihood (`evaluation_images`).
       k: K >= 1, importance samples per image.
       seed: seeds the draws (see `standard_normal_draws`).
-      indices: each image's index in the test set (default 0..N-1), for the draws.
+      indices: each image's index in the test set (default 0..N-1), for the draws and the binarisation.
       images_per_chunk, samples_per_chunk: the chunk sizes.
       jit_compile: compile with XLA (twice as fast on a CPU, but a second or more per new chunk
         shape); None: only for a million samples or more.
@@ -232,8 +281,8 @@ def importance_sampled(vae, x, k: int, *, seed: int = 0, indices=None, images_pe
 
     if k < 1:
         raise ValueError(f"k={k!r}: the number of importance samples must be at least 1.")
-    x = _pixels(x, getattr(vae, "image_shape", REPORT_SHAPE))  # a stand-in decoder may have no shape
     indices = np.arange(len(x)) if indices is None else np.asarray(indices)
+    x = _pixels(x, vae, indices)
 
     if jit_compile is None:
         jit_compile = k * len(x) >= 10**6
@@ -241,8 +290,9 @@ def importance_sampled(vae, x, k: int, *, seed: int = 0, indices=None, images_pe
     def build():
         @tf.function(jit_compile=jit_compile, reduce_retracing=True, autograph=False)
         def chunk(x_chunk, z_mean, z_log_var, eps):
-            log_weights, log_likelihood = importance_log_weights(x_chunk, z_mean, z_log_var, eps, vae.decode_logits)
-            return tf.reduce_logsumexp(log_weights, axis=0), tf.reduce_sum(log_likelihood, axis=0)
+            log_weights, log_px_z = importance_log_weights(x_chunk, z_mean, z_log_var, eps, vae.decode_logits,
+                                                           pixel_model(vae).name)
+            return tf.reduce_logsumexp(log_weights, axis=0), tf.reduce_sum(log_px_z, axis=0)
 
         return chunk
 
@@ -343,13 +393,14 @@ def latent_grid(extent: float, points: int) -> tuple[np.ndarray, float]:
 
 
 def grid_log_marginal(vae, x, *, extent: float = 8.0, points: int = 801, points_per_chunk: int = 4096,
-                      jit_compile: bool | None = None, verbose: int = 0) -> dict:
+                      jit_compile: bool | None = None, verbose: int = 0, indices=None) -> dict:
     """log p(x) = log of the integral of p(x|z) p(z) over z, by a Riemann sum over a regular 2-D grid.
 
     log p(x) ~= logsumexp_g [log p(x|z_g) + log p(z_g)] + log h^2, for the grid z_g on
     [-extent, extent]^2 with `points` points per axis and spacing h. The decoder is evaluated
     once per grid point for all images together: log p(x|z_g) = x . logits_g - sum softplus(logits_g)
-    (the same as minus the summed binary cross-entropy), a matrix product.
+    (the same as minus the summed binary cross-entropy), a matrix product; the continuous
+    Bernoulli adds its log normalising constants, sum log C(logits_g).
 
     Args:
       vae: a `vae_tf.VAE` with latent_dim 2.
@@ -359,6 +410,8 @@ def grid_log_marginal(vae, x, *, extent: float = 8.0, points: int = 801, points_
       points_per_chunk: grid points decoded at once (memory: points_per_chunk * N floats).
       jit_compile: compile with XLA; None: only for 10^8 (grid point, image) pairs or more.
       verbose: 1 shows a progress bar.
+      indices: each image's index in the test set (default 0..N-1), for the "binarized" likelihood's
+        binarisation (`evaluation_images`).
 
     Returns:
       dict: `log_px` (N,) float64, log p(x) in nats; `coarse_log_px` (N,), the same on the grid of
@@ -372,7 +425,7 @@ def grid_log_marginal(vae, x, *, extent: float = 8.0, points: int = 801, points_
 
     if vae.latent_dim != 2:
         raise ValueError(f"the grid integral needs a 2-dimensional latent space; this model's is {vae.latent_dim}.")
-    x = _pixels(x, getattr(vae, "image_shape", REPORT_SHAPE))  # a stand-in decoder may have no shape
+    x = _pixels(x, vae, indices)
     grid, spacing = latent_grid(extent, points)
     index = np.arange(points)
     coarse = np.logical_and.outer(index % 2 == 0, index % 2 == 0).ravel()
@@ -383,13 +436,16 @@ def grid_log_marginal(vae, x, *, extent: float = 8.0, points: int = 801, points_
 
     def build():
         prior = vae.prior() if callable(getattr(vae, "prior", None)) else standard_normal_prior(2)
+        likelihood = pixel_model(vae)
 
         @tf.function(jit_compile=jit_compile, reduce_retracing=True, autograph=False)
         def chunk(z, x, coarse_mask, edge_mask):
             logits = vae.decode_logits(z)  # (G, P)
-            log_joint = (tf.matmul(logits, x, transpose_b=True)
-                         - tf.reduce_sum(tf.nn.softplus(logits), axis=-1, keepdims=True)
-                         + prior.log_prob(z)[:, None])  # (G, N)
+            if likelihood.name == "continuous_bernoulli":  # log p(0|z_g) = sum of -softplus + log C
+                at_zero = likelihood.log_prob(tf.zeros_like(logits), logits)[:, None]
+            else:
+                at_zero = -tf.reduce_sum(tf.nn.softplus(logits), axis=-1, keepdims=True)
+            log_joint = tf.matmul(logits, x, transpose_b=True) + at_zero + prior.log_prob(z)[:, None]  # (G, N)
             coarse = tf.where(coarse_mask[:, None], log_joint, -np.inf)
             edge = tf.where(edge_mask[:, None], log_joint, -np.inf)
             return (tf.reduce_logsumexp(log_joint, axis=0), tf.reduce_logsumexp(coarse, axis=0),
@@ -509,8 +565,7 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
         "units": f"nats per image (mean over images) and bits per dimension = nats / ({dims} ln 2), "
                  f"{dims} = H x W x C = {' x '.join(map(str, spec.image_shape))}; "
                  "all values are negative log-likelihoods or their bounds: neg_elbo >= neg_iwae >= -log p(x)",
-        "likelihood": f"Bernoulli over {dims} values with the decoder's logits; test pixels in [0, 1] "
-                      "are continuous targets (minus the summed binary cross-entropy)",
+        "likelihood": describe_likelihood(vae),
         "overall": _summary(per_image, names, dims),
         "per_class": {} if y is None else {
             name: {"images": int(np.sum(y == label)),
@@ -552,8 +607,32 @@ def diagnostics_of(vae, x, seed: int = 0) -> dict:
     return diagnostics
 
 
+def describe_likelihood(vae) -> dict:
+    """What evaluation.json says of the likelihood: its name, a description and, for "binarized",
+    the seed and rule of the test images' one-off binarisation."""
+    from vae_tf.likelihoods import EVALUATION_BINARIZATION_SEED
+
+    model = pixel_model(vae)
+    described = {"name": model.name, "description": model.description}
+    if model.binarizes:
+        described["binarization"] = {
+            "seed": EVALUATION_BINARIZATION_SEED,
+            "rule": "pixel = 1 where u < value / 255, u ~ U[0, 1) from numpy.random.default_rng([seed, image index])",
+        }
+    return described
+
+
 _COLUMNS = (("neg_elbo", "-ELBO"), ("reconstruction", "recon"), ("kl", "KL"), ("neg_iwae", "-IWAE_K"),
             ("neg_log_px_grid", "-log p(x) grid"))
+
+
+def likelihood_line(likelihood) -> str:
+    """The likelihood of an evaluation.json in a few words (older files hold a sentence)."""
+    if isinstance(likelihood, dict):
+        extra = (f" (test images binarised once, seed {likelihood['binarization']['seed']})"
+                 if "binarization" in likelihood else "")
+        return likelihood["name"] + extra
+    return "bernoulli" if likelihood is None else str(likelihood)
 
 
 def format_table(evaluation: dict) -> str:
@@ -562,7 +641,7 @@ def format_table(evaluation: dict) -> str:
              if f"{key}_nats" in evaluation["overall"]]
     header = f"{'':<12}{'images':>7}" + "".join(f"{title:>16}" for _, title in names)
     lines = [f"nats per image ({evaluation['test_images']:,} test images of {evaluation['run']}; lower is better)",
-             header]
+             f"likelihood: {likelihood_line(evaluation.get('likelihood'))}", header]
     rows = [("all", {"images": evaluation["test_images"], **evaluation["overall"]}),
             *evaluation["per_class"].items()]
     for label, values in rows:

@@ -15,6 +15,11 @@ The regularisers are `"kl"` (KL(q(z|x) || N(0, I)) through TFP's analytic KL), `
 (z_log_var - 1)^2 plus mean over latent dimensions of z_mean^2, summed over the batch under
 `"report"` and averaged under `"elbo"`.
 
+The reconstruction term is -log p(x|z) per pixel under the model's likelihood
+(`vae_tf.likelihoods`: "bernoulli", the report's binary cross-entropy, by default; "binarized" on
+binary pixels; "continuous_bernoulli" with its normalising constant), reduced the same way under
+either reduction.
+
 `global_batch_size` lets a replica that holds part of a batch compute its share of a loss
 defined on the whole batch: every "mean over the batch" divides by the global batch size, so
 that the replicas' contributions add up to the loss of the global batch.
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from vae_tf import likelihoods
 from vae_tf.config import REDUCTIONS, REGULARIZERS
 from vae_tf.kl import kl_gaussian, kl_standard_normal_tfp
 
@@ -70,23 +76,26 @@ def _batch_mean(per_image, global_batch_size):
     return tf.reduce_sum(per_image, axis=0) / tf.cast(global_batch_size, per_image.dtype)
 
 
-def reconstruction_loss(x, logits, reduction: str = "report", global_batch_size=None):
-    """The reconstruction term.
+def reconstruction_loss(x, logits, reduction: str = "report", global_batch_size=None,
+                        likelihood: str = "bernoulli"):
+    """The reconstruction term: -log p(x|z) per pixel under `likelihood`, reduced.
 
     Args:
-      x: float tensor (B, P) of pixel values in [0, 1].
+      x: float tensor (B, P) of pixel values in [0, 1] (already binarised for "binarized").
       logits: float tensor (B, P), the decoder's logits.
       reduction: "report" (sum over images of the per-pixel mean) or "elbo" (mean over
         images of the per-pixel sum, nats per image).
       global_batch_size: see the module docstring; only "elbo" uses it.
+      likelihood: a name of `vae_tf.likelihoods` ("bernoulli": the binary cross-entropy, the
+        report's arithmetic).
 
     Returns:
       Scalar tensor.
     """
-    bce = binary_cross_entropy_with_logits(_check_targets(x), logits)
+    nll = likelihoods.get(likelihood).pixel_nll(_check_targets(x), logits)
     if reduction == "report":
-        return tf.reduce_sum(tf.reduce_mean(bce, axis=-1))
-    return _batch_mean(tf.reduce_sum(bce, axis=-1), global_batch_size)
+        return tf.reduce_sum(tf.reduce_mean(nll, axis=-1))
+    return _batch_mean(tf.reduce_sum(nll, axis=-1), global_batch_size)
 
 
 def kl_loss(z_mean, z_log_var, global_batch_size=None):
@@ -140,6 +149,7 @@ def vae_losses(
     free_bits: float = 0.0,
     capacity=None,
     kl_per_image=None,
+    likelihood: str = "bernoulli",
 ) -> dict:
     """All loss terms of one batch.
 
@@ -158,6 +168,7 @@ def vae_losses(
       kl_per_image: the KL term's estimate per image (B,), for a posterior, prior or estimator other
         than the report's (`vae_tf.VAE.kl_per_image`); None: the analytic KL of the diagonal
         Gaussian (z_mean, z_log_var) against N(0, I).
+      likelihood: p(x|z), a name of `vae_tf.likelihoods`.
 
     Returns:
       dict of scalar tensors: `loss` (what is minimised), `reconstruction_loss`, `kl_loss`
@@ -167,7 +178,7 @@ def vae_losses(
     check_choice("regularizer", regularizer, REGULARIZERS)
     check_choice("reduction", reduction, REDUCTIONS)
     terms = {
-        "reconstruction_loss": reconstruction_loss(x, logits, reduction, global_batch_size),
+        "reconstruction_loss": reconstruction_loss(x, logits, reduction, global_batch_size, likelihood),
         "kl_loss": (kl_loss(z_mean, z_log_var, global_batch_size) if kl_per_image is None
                     else _batch_mean(kl_per_image, global_batch_size)),
     }

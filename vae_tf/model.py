@@ -31,6 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vae_tf import architectures, likelihoods
 from vae_tf.config import KL_ESTIMATORS, POSTERIORS, PRIORS, REDUCTIONS, REGULARIZERS, kl_settings_problem
 from vae_tf.data import REPORT_SHAPE, check_images
 from vae_tf.kl import kl_analytic, kl_sample_mean
@@ -62,6 +63,16 @@ class Sampling(keras.layers.Layer):
         """eps ~ N(0, I) of `shape`, from this layer's seed generator, the same on every replica."""
         return tf.random.stateless_normal(shape, seed=self.seed_generator.next(), dtype=dtype)
 
+    def draw_uniform(self, shape, dtype=tf.float32):
+        """u ~ U[0, 1) of `shape`, from this layer's seed generator, the same on every replica.
+
+        The "binarized" likelihood's noise (`vae_tf.likelihoods.binarize`): drawn from the
+        sampling's generator, so that it follows the run's seed and is resumed with it.
+        """
+        # Philox named explicitly: XLA on a CPU draws the default ("auto_select") algorithm about a
+        # hundred times slower (0.4 s for 128 x 784 uniforms, against 5 ms for Philox).
+        return tf.random.stateless_uniform(shape, seed=self.seed_generator.next(), dtype=dtype, alg="philox")
+
     def noise(self, z_mean):
         """eps ~ N(0, I) of the shape and dtype of `z_mean`, from this layer's seed generator."""
         seed = self.seed_generator.next()
@@ -81,27 +92,27 @@ class Sampling(keras.layers.Layer):
         return {**super().get_config(), "seed": self.seed}
 
 
-def pixel_likelihood(logits, image_shape=None):
-    """p(x|z): independent Bernoulli pixels with the decoder's logits (..., P), as a TFP distribution.
+def pixel_likelihood(logits, image_shape=None, likelihood: str = "bernoulli"):
+    """p(x|z): independent pixels with the decoder's logits (..., P), as a TFP distribution.
 
-    Its `log_prob(x)` is minus the binary cross-entropy summed over pixels, in nats, also for
-    greyscale x in [0, 1] used as continuous targets (the training loss).
+    For "bernoulli" its `log_prob(x)` is minus the binary cross-entropy summed over pixels, in
+    nats, also for greyscale x in [0, 1] used as continuous targets (the training loss); see
+    `vae_tf.likelihoods` for "binarized" and "continuous_bernoulli".
 
     Args:
       logits: float tensor (..., P).
       image_shape: (H, W, C) with H * W * C = P for event shape (H, W, C); None: event shape (P,).
+      likelihood: a name of `vae_tf.likelihoods.NAMES`.
     """
-    import tensorflow_probability as tfp
-
-    tfd = tfp.distributions
+    model = likelihoods.get(likelihood)
     if image_shape is None:
-        return tfd.Independent(tfd.Bernoulli(logits=logits, dtype=logits.dtype), reinterpreted_batch_ndims=1)
+        return model.distribution(logits)
     shaped = tf.reshape(logits, tf.concat([tf.shape(logits)[:-1], tf.constant(image_shape, tf.int32)], 0))
-    return tfd.Independent(tfd.Bernoulli(logits=shaped, dtype=logits.dtype), reinterpreted_batch_ndims=3)
+    return model.distribution(shaped, event_ndims=3)
 
 
 def build_encoder(latent_dim: int = 2, hidden_units: int = 100, pixels: int = 784) -> keras.Model:
-    """The encoder q(z|x).
+    """The report's MLP encoder q(z|x) (`vae_tf.architectures.mlp_encoder`).
 
     Args:
       latent_dim: D, the size of z.
@@ -112,15 +123,11 @@ def build_encoder(latent_dim: int = 2, hidden_units: int = 100, pixels: int = 78
       A functional `keras.Model` mapping flattened images (B, P) with values in [0, 1] to
       `[z_mean, z_log_var]`, each (B, D).
     """
-    images = keras.Input(shape=(pixels,), name="images")
-    hidden = keras.layers.Dense(hidden_units, activation="relu", name="encoder_hidden")(images)
-    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(hidden)
-    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(hidden)
-    return keras.Model(images, [z_mean, z_log_var], name="encoder")
+    return architectures.mlp_encoder((1, pixels, 1), latent_dim, hidden_units)
 
 
 def build_decoder(latent_dim: int = 2, hidden_units: int = 100, pixels: int = 784) -> keras.Model:
-    """The decoder p(x|z).
+    """The report's MLP decoder p(x|z) (`vae_tf.architectures.mlp_decoder`).
 
     Args:
       latent_dim: D, the size of z.
@@ -131,11 +138,7 @@ def build_decoder(latent_dim: int = 2, hidden_units: int = 100, pixels: int = 78
       A functional `keras.Model` mapping codes (B, D) to flattened pixel probabilities (B, P).
       Its layers `decoder_hidden` and `decoder_logits` give the logits (see `VAE.decode_logits`).
     """
-    z = keras.Input(shape=(latent_dim,), name="z")
-    hidden = keras.layers.Dense(hidden_units, activation="relu", name="decoder_hidden")(z)
-    logits = keras.layers.Dense(pixels, name="decoder_logits")(hidden)
-    images = keras.layers.Activation("sigmoid", name="pixel_probabilities")(logits)
-    return keras.Model(z, images, name="decoder")
+    return architectures.mlp_decoder((1, pixels, 1), latent_dim, hidden_units)
 
 
 def rows_of_this_replica(local_size):
@@ -202,7 +205,14 @@ class VAE(keras.Model):
       image_shape: (H, W, C) of the images (the report: 28 x 28 x 1); `vae_tf.engine.build_vae`
         takes it from the data. The model's input and output are P = H * W * C values.
       latent_dim: size of z (the report: 2).
-      hidden_units: width of the encoder's and the decoder's hidden layer (the report: 100).
+      hidden_units: width of the hidden Dense layer (the report: 100); see `vae_tf.architectures`.
+      architecture: "mlp" (the report's) or "conv" (`vae_tf.architectures`).
+      filters: the conv architecture's first Conv2D's filters.
+      likelihood: p(x|z): "bernoulli" (the report's), "binarized" or "continuous_bernoulli"
+        (`vae_tf.likelihoods`). With "binarized", `train_step` binarises every batch afresh
+        (x ~ Bernoulli(pixel), the sampling layer's seeded noise); `test_step` and `evaluate`
+        take the images as given (binarise them once: `vae_tf.likelihoods.binarize_fixed`).
+        The setting is `likelihood_name`; `likelihood(z)` is p(x|z) as a TFP distribution.
       regularizer: "kl" (the report's VAE), "none" (a plain autoencoder with noise) or "mse"
         (the report's "MSE instead of KL").
       reduction: "report" (the report's loss reduction) or "elbo" (the textbook negative ELBO);
@@ -224,6 +234,9 @@ class VAE(keras.Model):
         self,
         latent_dim: int = 2,
         hidden_units: int = 100,
+        architecture: str = "mlp",
+        filters: int = 32,
+        likelihood: str = "bernoulli",
         regularizer: str = "kl",
         reduction: str = "report",
         beta: float = 1.0,
@@ -252,6 +265,9 @@ class VAE(keras.Model):
             raise ValueError(f"image_shape={image_shape!r}: give (H, W, C), three positive sizes.")
         # What get_config saves, and `vae_tf.config.TrainConfig.model_settings()` fills in.
         self.settings = {"latent_dim": int(latent_dim), "hidden_units": int(hidden_units),
+                         "architecture": check_choice("architecture", architecture, architectures.NAMES),
+                         "filters": int(filters),
+                         "likelihood": check_choice("likelihood", likelihood, likelihoods.NAMES),
                          "regularizer": check_choice("regularizer", regularizer, REGULARIZERS),
                          "reduction": check_choice("reduction", reduction, REDUCTIONS),
                          "beta": float(beta), "seed": seed,
@@ -271,13 +287,15 @@ class VAE(keras.Model):
                                       float(ramp_fraction), float(capacity), float(capacity_epochs),
                                       steps_per_epoch, epochs)
         for name, value in self.settings.items():
-            if name not in ("posterior", "prior"):  # the methods posterior(x) and prior() keep those names
+            # The methods posterior(x), prior() and likelihood(z) keep those names: the settings are
+            # `posterior_name`, `prior_name` and `likelihood_name`.
+            if name not in ("posterior", "prior", "likelihood"):
                 setattr(self, name, value)
         self.posterior_name, self.prior_name = posterior, prior
         self.image_shape = image_shape
         self.pixels = image_shape[0] * image_shape[1] * image_shape[2]
-        self.encoder = build_encoder(self.latent_dim, self.hidden_units, self.pixels)
-        self.decoder = build_decoder(self.latent_dim, self.hidden_units, self.pixels)
+        self.encoder, self.decoder = architectures.build(self.architecture, self.image_shape, self.latent_dim,
+                                                         hidden_units=self.hidden_units, filters=self.filters)
         self.sampling = Sampling(seed=seed, name="sampling")
         # Created after the report's layers, so that the report's model draws its initial weights as before.
         features = self.encoder.get_layer("z_mean").input  # what the encoder's heads read
@@ -308,10 +326,19 @@ class VAE(keras.Model):
             check_images(x, "x", self.image_shape)
         return super().fit(x, *args, **kwargs)
 
+    @property
+    def pixel_model(self) -> likelihoods.Likelihood:
+        """The `vae_tf.likelihoods.Likelihood` of this model's `likelihood` setting."""
+        return likelihoods.get(self.likelihood_name)
+
+    @property
+    def likelihood_name(self) -> str:
+        """The `likelihood` setting: "bernoulli", "binarized" or "continuous_bernoulli"."""
+        return self.settings["likelihood"]
+
     def decode_logits(self, z):
         """The decoder's logits, flattened (B, P), for codes z (B, D)."""
-        hidden = self.decoder.get_layer("decoder_hidden")(z)
-        return self.decoder.get_layer("decoder_logits")(hidden)
+        return architectures.decoder_logits(self.decoder, z)
 
     def call(self, inputs, training=False):
         """Reconstructs images: encode, sample z, decode. Returns flattened probabilities (B, P)."""
@@ -357,19 +384,26 @@ class VAE(keras.Model):
             log_p = tf.concat([log_p, prior.log_prob(more_z)], axis=0)
         return kl_sample_mean(log_q, log_p)
 
-    def compute_losses(self, data, training=False, eps=None, global_batch_size=None) -> dict:
+    def compute_losses(self, data, training=False, eps=None, global_batch_size=None, uniform=None) -> dict:
         """Every loss term of one batch (see `vae_tf.losses.vae_losses`).
 
         Args:
           data: images (B, P), (B, H, W, C) or (B, H, W), uint8 or floats in [0, 1].
-          training: passed to the encoder and decoder.
+          training: passed to the encoder and decoder; with the "binarized" likelihood, the
+            images are binarised afresh (x ~ Bernoulli(pixel)).
           eps: optional noise (B, D) for the sampling; drawn from the seed generator if None.
           global_batch_size: the whole batch's size when `data` is one replica's share.
+          uniform: optional U[0, 1) noise (B, P) of the binarisation; drawn from the seed
+            generator if None (before eps).
 
         With a KL schedule the weights are those of the optimizer's current step (before
         compiling: the end of training's), and the result also holds them (`beta`, `capacity`).
         """
         x = as_pixels(data, self.image_shape)
+        if training and self.pixel_model.binarizes:
+            if uniform is None:
+                uniform = self.sampling.draw_uniform(tf.shape(x), x.dtype)
+            x = likelihoods.binarize(x, uniform)
         kl = None
         if self.report_kl:
             z_mean, z_log_var = self.encoder(x, training=training)
@@ -384,7 +418,7 @@ class VAE(keras.Model):
         schedule = self.kl_schedule.at(optimizer.iterations if optimizer is not None else None)
         losses = vae_losses(
             x, logits, z_mean, z_log_var, self.regularizer, self.reduction, schedule["beta"],
-            global_batch_size, self.free_bits, schedule["capacity"], kl_per_image=kl,
+            global_batch_size, self.free_bits, schedule["capacity"], kl_per_image=kl, likelihood=self.likelihood_name,
         )
         return {**losses, **{name: schedule[name] for name in self.schedule_trackers}}
 
@@ -402,16 +436,20 @@ class VAE(keras.Model):
 
     def _step_losses(self, data, training):
         x, eps = self._unpack(data)
-        global_batch_size = None
+        global_batch_size = uniform = None
         if self._replicas() > 1:
             # Shares of a global batch need not be equal (the last batch of an epoch).
             local = tf.shape(x)[0]
             first_row, global_batch_size = rows_of_this_replica(local)
+            # This replica's rows of the noise the whole batch gets on one device: R replicas
+            # then train on exactly what one device would (tested against a one-process run).
+            # The binarisation's noise is drawn first, as on one device.
+            if training and self.pixel_model.binarizes:
+                uniform = self.sampling.draw_uniform((global_batch_size, self.pixels))[first_row:first_row + local]
             if eps is None:
-                # This replica's rows of the noise the whole batch gets on one device: R replicas
-                # then train on exactly what one device would (tested against a one-process run).
                 eps = self.sampling.draw((global_batch_size, self.latent_dim))[first_row:first_row + local]
-        return self.compute_losses(x, training=training, eps=eps, global_batch_size=global_batch_size)
+        return self.compute_losses(x, training=training, eps=eps, global_batch_size=global_batch_size,
+                                   uniform=uniform)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras 3.15 (TF backend), under a strategy, learns the shape and dtype of a batch by
@@ -499,7 +537,10 @@ class VAE(keras.Model):
         return np.concatenate(parts)
 
     def decode(self, z, batch_size: int = BATCH, logits: bool = False) -> np.ndarray:
-        """Images for codes z (N, D): pixel probabilities in [0, 1], (N, H, W, C).
+        """Images for codes z (N, D): the likelihood's mean E[x|z] in [0, 1], (N, H, W, C).
+
+        That is the pixel probabilities for the Bernoulli likelihoods, and the continuous
+        Bernoulli's mean (not sigmoid(logits)) for "continuous_bernoulli".
 
         Args:
           z: codes (N, D).
@@ -507,7 +548,12 @@ class VAE(keras.Model):
           logits: return the decoder's logits instead, flattened (N, P).
         """
         z = np.asarray(z, dtype=np.float32)
-        step = self.decode_logits if logits else (lambda codes: self.decoder(codes, training=False))
+        if logits:
+            step = self.decode_logits
+        elif self.likelihood_name == "continuous_bernoulli":
+            step = lambda codes: self.pixel_model.mean(self.decode_logits(codes))  # noqa: E731
+        else:
+            step = lambda codes: self.decoder(codes, training=False)  # noqa: E731
         flat = np.concatenate([np.asarray(step(z[start:start + batch_size])) for start in range(0, len(z), batch_size)])
         return flat if logits else flat.reshape((len(flat), *self.image_shape))
 
@@ -524,5 +570,6 @@ class VAE(keras.Model):
         `MixtureSameFamily` of Gaussians, or the VampPrior; see `vae_tf.priors`."""
         return self.prior_family.distribution(self._posterior_of_pixels)
     def likelihood(self, z):
-        """p(x|z) for codes z (..., D): independent Bernoulli pixels, batch shape (...), event (H, W, C)."""
-        return pixel_likelihood(self.decode_logits(z), self.image_shape)
+        """p(x|z) for codes z (B, D): the model's likelihood (`vae_tf.likelihoods`) as a TFP distribution,
+        batch shape (B,), event (H, W, C)."""
+        return pixel_likelihood(self.decode_logits(z), self.image_shape, self.likelihood_name)

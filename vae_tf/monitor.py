@@ -2,6 +2,7 @@
 
     --validation    `validation_inputs`: the test images with one fixed noise draw per image, so that
                     `VAE.test_step` computes the training loss without touching the training noise
+                    (for the "binarized" likelihood, the test images binarised once, as evaluate does)
     --snapshots     `LatentSnapshots`: each epoch's z_mean of the first 2,000 test images
     --tensorboard   `tensorboard_callbacks`: Keras' `TensorBoard` for the scalars, `TensorBoardImages`
                     for the latent scatter, the decoded grid and the reconstructions
@@ -168,12 +169,16 @@ def watchers(settings, run, x_test, y_test, class_names=None) -> tuple[list, dic
     Returns:
       (callbacks to run before the checkpoint, more `fit` keyword arguments, the snapshots or None).
     """
+    from vae_tf import likelihoods
     from vae_tf.config import title
 
     fixed = x_test[:SNAPSHOT_IMAGES]
     labels = None if y_test is None else y_test[:SNAPSHOT_IMAGES]
     callbacks, inputs, snapshots = [], {}, None
     if settings.validation:
+        if likelihoods.get(settings.likelihood).binarizes:
+            # The test images binarised once, as `vae_tf.evaluate` binarises them: val_* are its nats.
+            x_test = likelihoods.binarize_fixed(x_test, likelihoods.EVALUATION_BINARIZATION_SEED)
         inputs = validation_inputs(x_test, settings.latent_dim, settings.seed, settings.batch_size, settings.fast)
     if settings.snapshots:
         snapshots = LatentSnapshots(fixed, labels, run.snapshots)

@@ -99,6 +99,11 @@ def sweep_settings(args) -> config.TrainConfig:
     return config.TrainConfig.from_args(args, beta=1.0, regularizer="kl")
 
 
+def settings_as_run(settings):
+    """Something with `path` and `settings` for `_one_likelihood`: the runs this sweep will train."""
+    return dataclasses.make_dataclass("Planned", ["path", "settings"])("the runs of this sweep", settings.to_dict())
+
+
 def run_name(beta: float) -> str:
     """OUT's directory of one beta: beta-0.3, beta-1, beta-10."""
     return f"beta-{beta:g}"
@@ -172,8 +177,9 @@ def measure(run, x, k: int, seed: int = 0) -> tuple[dict, dict]:
       seed: seed of those samples and of the prior draws.
 
     Returns:
-      point: `rate`, `distortion`, `neg_elbo`, `neg_iwae` (nats per image, means over x),
-        `active_units`, `latent_dim`, the run's `beta`, `reduction`, `title` and path.
+      point: `rate`, `distortion`, `neg_elbo`, `neg_iwae` (nats per image, means over x, under the
+        run's likelihood: binarised test images for "binarized"), `active_units`, `latent_dim`, the
+        run's `architecture`, `likelihood`, `beta`, `reduction`, `title` and path.
       codes: `z_mean` (N, D) of x and `samples`, SAMPLES_SHOWN images (H, W, C) decoded from N(0, I) draws.
     """
     from vae_tf.evaluate import importance_sampled, rate_description
@@ -187,7 +193,7 @@ def measure(run, x, k: int, seed: int = 0) -> tuple[dict, dict]:
         "run": str(run.path), "title": run.title, "beta": float(run.settings["beta"]),
         "reduction": run.settings["reduction"], "regularizer": run.settings["regularizer"],
         "posterior": run.settings.get("posterior", "diagonal"), "prior": run.settings.get("prior", "standard_normal"),
-        "latent_dim": vae.latent_dim,
+        "latent_dim": vae.latent_dim, "architecture": vae.architecture, "likelihood": vae.likelihood_name,
         "rate": float(np.mean(sampled["kl"])), "distortion": float(np.mean(sampled["reconstruction"])),
         "rate_estimator": rate["estimator"], "rate_standard_error": rate["standard_error_nats"],
         "neg_elbo": float(np.mean(sampled["neg_elbo"])), "neg_iwae": float(-np.mean(sampled["iwae"])),
@@ -208,12 +214,15 @@ def codes_of(vae, x, seed: int = 0) -> dict:
 def rd_markdown(report: dict) -> str:
     """rd.md: one row per run, then whether rate falls and distortion rises along the sweep."""
     k = report["k"]
-    lines = [f"Measured on {report['test_images']:,} test images, nats per image (K = {k} importance samples).", "",
-             f"| run | beta | rate (KL) | distortion | -ELBO | -IWAE_{k} | active units |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    likelihood = report.get("likelihood", "bernoulli")
+    lines = [f"Measured on {report['test_images']:,} test images, nats per image (K = {k} importance samples), "
+             f"likelihood {likelihood}.", "",
+             f"| run | architecture | beta | rate (KL) | distortion | -ELBO | -IWAE_{k} | active units |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for point in report["points"]:
         name = f"`{Path(point['run']).name}`" if point["kind"] == "sweep" else f"{point['title']} (`{point['run']}`)"
-        lines.append(f"| {name} | {point['beta']:g} | {point['rate']:.2f} | {point['distortion']:.2f} | "
+        lines.append(f"| {name} | {point.get('architecture', 'mlp')} | {point['beta']:g} | "
+                     f"{point['rate']:.2f} | {point['distortion']:.2f} | "
                      f"{point['neg_elbo']:.2f} | {point['neg_iwae']:.2f} | {point['active_units']} of "
                      f"{point['latent_dim']} |")
     estimated = [point for point in report["points"] if point.get("rate_estimator") == "monte_carlo"]
@@ -324,7 +333,9 @@ def common_data(runs: list, data_dir=None, test_limit=None):
 
 def measure_all(sweep_runs: dict, extras: list, k: int, test_limit=None, data_dir=None, progress=print):
     """Measure {beta: Run} and the extra runs on the test images: (report, {beta: codes}, labels y)."""
-    data = common_data([*sweep_runs.values(), *extras], data_dir, test_limit)
+    every = [*sweep_runs.values(), *extras]
+    likelihood = _one_likelihood(every)
+    data = common_data(every, data_dir, test_limit)
     x, y = data.split("test")
     if test_limit is not None and test_limit > len(x):  # refused, not recorded as if it had acted
         raise cli.UsageError(f"--test-limit {test_limit} is more than the {len(x):,} test images there are; give at "
@@ -337,7 +348,7 @@ def measure_all(sweep_runs: dict, extras: list, k: int, test_limit=None, data_di
         points.append({"kind": kind, **point})
         if kind == "sweep":
             codes[beta] = codes_of_run
-    report = {"k": k, "test_images": len(x), "seed": 0, "active_variance": ACTIVE_THRESHOLD,
+    report = {"k": k, "test_images": len(x), "seed": 0, "active_variance": ACTIVE_THRESHOLD, "likelihood": likelihood,
               "units": "nats per test image (means); rate = KL(q(z|x) || p(z)) under the run's own prior, "
                        "distortion = E_q[-log p(x|z)], "
                        "neg_elbo = rate + distortion >= neg_iwae",
@@ -345,6 +356,20 @@ def measure_all(sweep_runs: dict, extras: list, k: int, test_limit=None, data_di
                        "class_names": None if data.spec.class_names is None else list(data.spec.class_names)},
               "points": points}
     return report, codes, y
+
+
+def _one_likelihood(runs) -> str:
+    """The likelihood every run shares: nats of different likelihoods do not share a plane."""
+    from vae_tf.config import TrainConfig
+
+    default = TrainConfig().likelihood
+    found = {str(run.path): run.settings.get("likelihood", default) for run in runs}
+    names = sorted(set(found.values()))
+    if len(names) > 1:
+        listing = "; ".join(f"{path}: {name}" for path, name in found.items())
+        raise cli.UsageError(f"these runs have different likelihoods ({listing}), whose nats are not comparable on "
+                             "one plane: sweep and place runs of one --likelihood.")
+    return names[0] if names else default
 
 
 def work(args) -> int:
@@ -357,6 +382,7 @@ def work(args) -> int:
     extras = [Run.open(path) for path in args.extra]
     betas = list(args.betas) if args.betas is not None else ([] if given else list(DEFAULT_BETAS))
     actions = plan(betas, given, out, settings, args.overwrite)
+    _one_likelihood([*given.values(), *extras, *([settings_as_run(settings)] if actions else [])])
     if not betas and not given:
         raise cli.UsageError("nothing to sweep: give --betas, or --runs")
     for count, (beta, action) in enumerate(sorted(actions.items()), start=1):
