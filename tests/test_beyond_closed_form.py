@@ -268,3 +268,23 @@ def test_the_prior_figure_draws_a_learned_density_beside_the_standard_normal():
     assert [ax.get_title() for ax in figure.axes[:2]] == ["N(0, I)", "mixture"]
     standard = panels[0][2]
     assert np.unravel_index(np.argmax(standard), standard.shape) == (15, 15)  # N(0, I) peaks at the origin
+
+
+@pytest.mark.parametrize("likelihood", ["binarized", "continuous_bernoulli"])
+def test_the_importance_weights_of_a_richer_pair_use_the_runs_likelihood(likelihood):
+    # The posteriors and priors of issue 20 meet the likelihoods of issue 16 in evaluate: the
+    # log p(x|z) of every importance weight is the run's own likelihood, on the images it is
+    # evaluated on (binarised once for "binarized").
+    from vae_tf.evaluate import _pixels, model_log_weights
+    from vae_tf.model import VAE
+
+    vae = VAE(**settings_for("iaf", "mixture", likelihood=likelihood).model_settings())
+    x = tf.constant(_pixels(RNG.integers(0, 256, size=(3, 784)).astype(np.uint8), vae))
+    if likelihood == "binarized":
+        assert set(np.unique(x.numpy())) <= {0.0, 1.0}
+    params = vae.posterior_params(x)
+    eps = tf.constant(RNG.normal(size=(4, 3, 2)).astype(np.float32))
+    _, log_likelihood, _ = model_log_weights(vae, x, params, eps)
+    z, _ = vae.posterior_family.sample(params, eps)
+    expected = vae.likelihood(tf.reshape(z, (-1, 2))).log_prob(tf.reshape(tf.tile(x[None], (4, 1, 1)), (-1, 28, 28, 1)))
+    np.testing.assert_allclose(log_likelihood.numpy().ravel(), expected.numpy().ravel(), rtol=1e-5)

@@ -156,7 +156,7 @@ def model_log_weights(vae, x, params, eps):
 
     Args:
       vae: a `vae_tf.VAE`.
-      x: float tensor (B, 784), pixels in [0, 1].
+      x: float tensor (B, P), pixels in [0, 1] (binary for the "binarized" likelihood).
       params: `vae.posterior_params(x)`.
       eps: float tensor (S, B, D) of standard normal draws, pushed through the posterior.
 
@@ -170,7 +170,7 @@ def model_log_weights(vae, x, params, eps):
     z, log_q = vae.posterior_family.sample(params, eps)
     log_p = vae.prior().log_prob(z)
     logits = tf.reshape(vae.decode_logits(tf.reshape(z, (-1, latent_dim))), (samples, images, -1))
-    log_likelihood = bernoulli_log_likelihood(x, logits)
+    log_likelihood = pixel_model(vae).log_prob(tf.cast(x, logits.dtype), logits)
     return log_likelihood + log_p - log_q, log_likelihood, log_q - log_p
 
 
@@ -325,8 +325,8 @@ def _importance_sampled_any(vae, x, k, *, seed, indices, images_per_chunk, sampl
     """`importance_sampled` for any posterior and prior (`model_log_weights`)."""
     import tensorflow as tf
 
-    x = _pixels(x, vae.image_shape)
     indices = np.arange(len(x)) if indices is None else np.asarray(indices)
+    x = _pixels(x, vae, indices)
     if jit_compile is None:
         jit_compile = k * len(x) >= 10**6
 
