@@ -426,3 +426,8 @@ class RunWriter:
         })
         shutil.rmtree(self.path / CHECKPOINT, ignore_errors=True)
         return self.home
+
+    def add_to_summary(self, **entries) -> None:
+        """Add `entries` to the finished run's summary.json (e.g. `phases`, timed after `finish`)."""
+        path = self.path / "summary.json"
+        write_json(path, {**json.loads(path.read_text(encoding="utf-8")), **entries})

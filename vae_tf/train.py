@@ -103,6 +103,9 @@ def resume(run_dir, verbose: int = 2) -> Path:
 
 def _run(settings: TrainConfig, run, verbose: int, command=None) -> Path:
     """The story of a training run; `run` (a `vae_tf.rundir.RunWriter`) keeps its books."""
+    from vae_tf.phases import Phases
+
+    phases = Phases.start()  # where the time goes: summary.json's "phases"
     import keras
 
     from vae_tf import engine
@@ -112,15 +115,18 @@ def _run(settings: TrainConfig, run, verbose: int, command=None) -> Path:
     from vae_tf.distributed import stop_if_a_worker_is_lost, weights_fingerprint
     from vae_tf.monitor import watchers
 
+    phases.mark("imports")
     started = time.time()
     try:  # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op
         strategy = engine.make_strategy(settings.strategy, settings.devices)
     except ValueError as error:
         raise cli.UsageError(str(error)) from None
+    phases.mark("building")
     x, y, source = load_split("train", settings.data_dir, settings.limit)
     x_test, y_test, _ = load_split("test", source.directory, download=False)
     if settings.fast:
         x = engine.training_images(x)  # the fast path keeps one copy of the images: a tensor
+    phases.mark("data")
     device = engine.describe_device()
     print(f"vae_tf: {len(x):,} training images from {source.directory} ({source.kind}); training on {device}"
           f"{engine.describe_replicas(strategy)}"
@@ -140,9 +146,11 @@ def _run(settings: TrainConfig, run, verbose: int, command=None) -> Path:
     watching, validation, snapshots = watchers(settings, run, x_test, y_test)
     checkpoint = EpochCheckpoint(run, [metric.name for metric in vae.metrics], timer, settings.validation, snapshots)
     watchdog = StopOnNonFiniteLoss(vae.steps_per_execution)
+    phases.mark("building")
     with stop_if_a_worker_is_lost(settings.strategy, run.home):  # one line, not a hang, if a worker dies
         vae.fit(**engine.fit_inputs(x, settings, first_epoch, strategy), **validation, epochs=settings.epochs,
                 initial_epoch=first_epoch, verbose=verbose, callbacks=[timer, watchdog, *watching, checkpoint])
+    phases.split_fit(phases.mark("fit"), timer.seconds, timer.validation_seconds)
     if watchdog.failure:
         kept = (f"the last good state (epoch {checkpoint.history[-1]['epoch']}) is kept in {run.home / 'checkpoint'}"
                 if checkpoint.history else "no epoch completed")
@@ -150,10 +158,15 @@ def _run(settings: TrainConfig, run, verbose: int, command=None) -> Path:
 
     if settings.strategy == "multiworker":  # equal on every worker, by construction
         print(f"final weights fingerprint: {weights_fingerprint(vae.get_weights())}", flush=True)
-    return run.finish(vae, checkpoint.history, vae.sample_codes(x, settings.seed), y,
-                      snapshots.arrays() if snapshots else None, device=device,
-                      diagnostics=latent_diagnostics(*vae.encode(x_test), seed=settings.seed),
+    phases.mark("finishing")
+    diagnostics = latent_diagnostics(*vae.encode(x_test), seed=settings.seed)
+    phases.mark("diagnostics")
+    home = run.finish(vae, checkpoint.history, vae.sample_codes(x, settings.seed), y,
+                      snapshots.arrays() if snapshots else None, device=device, diagnostics=diagnostics,
                       wall_seconds=time.time() - started, resumed_after_epoch=first_epoch or None)
+    phases.mark("finishing")
+    run.add_to_summary(phases=phases.as_dict())
+    return home
 
 
 def main(argv=None) -> int:
