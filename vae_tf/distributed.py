@@ -119,8 +119,35 @@ def make_multiworker_strategy():
     """
     import tensorflow as tf
 
-    read_tf_config()
+    task = read_tf_config()
+    threads = threads_per_worker(task)
+    # Each worker process would otherwise size its thread pools for every core of the machine,
+    # and workers sharing a machine would then fight over its cores (a thread pool per worker).
+    if not os.environ.get("TF_NUM_INTRAOP_THREADS"):
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+    if not os.environ.get("TF_NUM_INTEROP_THREADS"):
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
     return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def threads_per_worker(task: ClusterTask | None = None, tf_config: str | None = None) -> int:
+    """TensorFlow threads for this worker: the cores it may run on / the workers on its host.
+
+    The cores are this process's CPU affinity (`taskset` narrows it); the workers on this host
+    are those whose $TF_CONFIG address names the same host as this worker's. Environment
+    variables TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS, if set, win (`make_multiworker_strategy`).
+    """
+    text = os.environ.get("TF_CONFIG") if tf_config is None else tf_config
+    task = task or read_tf_config(text)
+    cluster = json.loads(text)["cluster"]
+    addresses = {job: list(cluster.get(job) or []) for job in ("chief", "worker")}
+    own = str(addresses[task.task_type][task.index]).rsplit(":", 1)[0]
+    on_this_host = sum(str(address).rsplit(":", 1)[0] == own for job in addresses.values() for address in job)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, on_this_host))
 
 
 def ensure_cpu_devices(devices) -> None:
@@ -167,6 +194,8 @@ def distribute_batches(strategy, index_batches, pixels):
     """
     import tensorflow as tf
 
+    endless = index_batches.cardinality() == tf.data.INFINITE_CARDINALITY
+
     def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
         replicas = context.num_replicas_in_sync
         local = replicas // context.num_input_pipelines
@@ -181,9 +210,13 @@ def distribute_batches(strategy, index_batches, pixels):
 
             return tf.data.Dataset.range(first, first + local).map(share)
 
-        return index_batches.flat_map(shares).map(
+        dataset = index_batches.flat_map(shares).map(
             lambda indices: tf.gather(pixels, indices), num_parallel_calls=tf.data.AUTOTUNE
         ).prefetch(tf.data.AUTOTUNE)
+        if endless:  # say so: flat_map's cardinality is unknown, and tf.distribute would then
+            # all-reduce a "has data" flag across the workers before every step
+            dataset = dataset.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
+        return dataset
 
     return strategy.distribute_datasets_from_function(dataset_fn)
 
