@@ -150,6 +150,26 @@ def test_mirrored_on_two_logical_cpus_from_the_cli_trains_the_one_process_model(
     assert_same_losses(read_history(tmp_path / "run" / "history.csv"), one_process()[:2])
 
 
+def test_validation_and_tensorboard_work_across_workers_and_on_mirrored(tmp_path):
+    common = [*RUN, "--epochs", "2", "--validation", "--tensorboard"]
+    mirrored = start([*common, "--strategy", "mirrored", "--devices", "/cpu:0", "/cpu:1",
+                      "--out", str(tmp_path / "mirrored")], tmp_path)
+    workers = start_cluster(lambda i: [*common, "--strategy", "multiworker", "--out", str(tmp_path / f"worker{i}")],
+                            tmp_path)
+    for process in (*workers, mirrored):
+        code, _, stderr = finish(process)
+        assert code == 0, stderr[-3000:]
+    across, one_machine = (read_history(tmp_path / name / "history.csv") for name in ("worker0", "mirrored"))
+    assert len(across) == len(one_machine) == 2
+    for row, expected in zip(across, one_machine, strict=True):
+        for name in ("loss", "val_loss", "val_reconstruction_loss", "val_kl_loss"):
+            assert row[name] == pytest.approx(expected[name], rel=LOSS_RTOL), (row["epoch"], name)
+    for name in ("worker0", "mirrored"):
+        for part in ("train", "validation", "images"):
+            assert list((tmp_path / name / "tensorboard" / part).glob("events.out.tfevents.*")), (name, part)
+    assert not (tmp_path / "worker1").exists()
+
+
 def test_each_replica_takes_a_consecutive_near_equal_share():
     assert [share_bounds(57, r, 2) for r in range(2)] == [(0, 28), (28, 57)]
     assert [share_bounds(128, r, 4) for r in range(4)] == [(0, 32), (32, 64), (64, 96), (96, 128)]

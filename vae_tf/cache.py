@@ -15,7 +15,7 @@ directory must not hand one machine's code to another). Each file holds one comp
 
 It must be configured before TensorFlow is imported (TensorFlow reads $TF_XLA_FLAGS once):
 `import vae_tf` does it (`configure()`); flags already in $TF_XLA_FLAGS are kept, and a
-persistent-cache directory already set there wins. No TensorFlow here.
+persistent-cache directory already set there wins unless $VAE_TF_CACHE is set. No TensorFlow here.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ ENV = "VAE_TF_CACHE"
 FLAG = "--tf_xla_persistent_cache_directory"
 
 
-def base_dir() -> Path:
+def base_dir(environ=None) -> Path:
     """vae_tf's cache directory: $XDG_CACHE_HOME/vae_tf, or ~/.cache/vae_tf."""
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    environ = os.environ if environ is None else environ
+    root = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(root) / "vae_tf"
 
 
@@ -72,23 +73,38 @@ def xla_cache_dir(environ=None) -> Path | None:
         return None
     if setting and setting.lower() not in ("on", "1", "yes", "true"):
         return Path(setting).expanduser()
-    return base_dir() / "xla" / machine_key()
+    return base_dir(environ) / "xla" / machine_key()
 
 
-def configure(environ=None) -> Path | None:
+def configure(environ=None, tensorflow_imported: bool | None = None) -> Path | None:
     """Turn TensorFlow's persistent XLA cache on in $TF_XLA_FLAGS, unless TensorFlow is already
-    imported, $VAE_TF_CACHE is off, or the flags already name a cache directory.
+    imported, $VAE_TF_CACHE is off, or the flags already name a cache directory ($VAE_TF_CACHE,
+    if set, replaces that one: "off" removes it).
+
+    Args:
+      environ: the environment to read and change (default: os.environ).
+      tensorflow_imported: whether TensorFlow is imported already (default: look in sys.modules).
 
     Returns:
       The cache directory in effect (from $TF_XLA_FLAGS if set there), or None.
     """
     environ = os.environ if environ is None else environ
+    if tensorflow_imported is None:
+        tensorflow_imported = "tensorflow" in sys.modules
     flags = environ.get("TF_XLA_FLAGS", "")
     if FLAG in flags:
-        value = flags.split(FLAG, 1)[1].lstrip("= ").split()
-        return Path(value[0]) if value else None
+        before, after = flags.split(FLAG, 1)
+        value = after.lstrip("= ").split(maxsplit=1)
+        if not environ.get(ENV, "").strip():  # a directory set in $TF_XLA_FLAGS wins over the default
+            return Path(value[0]) if value else None
+        # $VAE_TF_CACHE set explicitly wins (e.g. over flags inherited from a parent process)
+        flags = f"{before} {value[1] if len(value) > 1 else ''}".strip()
     directory = xla_cache_dir(environ)
-    if directory is None or "tensorflow" in sys.modules:
+    if tensorflow_imported:
+        return None
+    if directory is None:
+        if flags != environ.get("TF_XLA_FLAGS", ""):
+            environ["TF_XLA_FLAGS"] = flags
         return None
     environ["TF_XLA_FLAGS"] = f"{flags} {FLAG}={directory}".strip()
     return directory
