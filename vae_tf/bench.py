@@ -154,7 +154,7 @@ def run_process(command: list[str], env: dict | None = None, log=None) -> dict:
 
 
 def _median_phases(summaries: list[dict]) -> dict:
-    keys = [k for k in summaries[0]["phases"] if k not in ("epoch_seconds",)]
+    keys = [k for k in summaries[0]["phases"] if k not in ("epoch_seconds", "peak_rss_mib_after")]
     return {k: statistics.median(s["phases"].get(k, 0.0) for s in summaries) for k in keys}
 
 
@@ -212,7 +212,8 @@ def bench_phases(args) -> dict:
           f"{statistics.median(r['peak_rss_mib'] for r in train):.0f} MiB (wait4)")
     print(f"seconds per epoch after the first (median): {per_epoch:.3f}")
     print(f"floor, 2048 x 2048 matmuls: {floor['flops_per_epoch'] / 1e9:.1f} GFLOP / {floor['matmul_gflops']:.1f} "
-          f"GFLOP/s = {floor['matmul_2048_floor']:.3f} s per epoch; epoch at {per_epoch / floor['matmul_2048_floor']:.2f}x")
+          f"GFLOP/s = {floor['matmul_2048_floor']:.3f} s per epoch; "
+          f"epoch at {per_epoch / floor['matmul_2048_floor']:.2f}x")
     print(f"floor, the step's matmuls at their shapes: {floor['step_matmul_floor']:.3f} s per epoch; epoch at "
           f"{per_epoch / floor['step_matmul_floor']:.2f}x")
     result = {"mode": "phases", "epochs": args.epochs, "runs": train, "phases": phases,

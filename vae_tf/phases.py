@@ -19,8 +19,9 @@
     finishing     the latent codes of the training images and the run directory's files
     diagnostics   the test images' codes and `vae_tf.diagnostics.latent_diagnostics`
 
-plus `total` (their sum), `epoch_seconds` and `peak_rss_mib`, the process's resident memory
-high-water mark (getrusage's ru_maxrss) at the end of the run. No TensorFlow here.
+plus `total` (their sum), `epoch_seconds`, `peak_rss_mib`, the process's resident memory
+high-water mark (getrusage's ru_maxrss) at the end of the run, and `peak_rss_mib_after`, that
+mark when each phase was last marked (which phase raised it). No TensorFlow here.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class Phases:
 
     def __init__(self, origin: float | None = None):
         self.seconds: dict[str, float] = {}
+        self.peaks: dict[str, float] = {}  # the peak resident memory when each phase ended, MiB
         self._last = _clock() if origin is None else origin
 
     @classmethod
@@ -80,6 +82,7 @@ class Phases:
         now = _clock()
         elapsed = max(0.0, now - self._last)
         self.seconds[name] = self.seconds.get(name, 0.0) + elapsed
+        self.peaks[name] = peak_rss_mib()
         self._last = now
         return elapsed
 
@@ -105,7 +108,8 @@ class Phases:
         ordered.update({name: round(value, 4) for name, value in self.seconds.items() if name not in ordered})
         return {**ordered, "total": round(sum(self.seconds.values()), 4),
                 "epoch_seconds": [round(s, 4) for s in getattr(self, "_epochs", [])],
-                "peak_rss_mib": round(peak_rss_mib(), 1)}
+                "peak_rss_mib": round(peak_rss_mib(), 1),
+                "peak_rss_mib_after": {name: round(value, 1) for name, value in self.peaks.items()}}
 
 
 def format_phases(phases: dict) -> str:
@@ -113,7 +117,7 @@ def format_phases(phases: dict) -> str:
     total = phases.get("total") or 1.0
     lines = [f"{'phase':<14}{'seconds':>9}{'share':>8}"]
     for name, value in phases.items():
-        if name in ("total", "epoch_seconds", "peak_rss_mib"):
+        if name in ("total", "epoch_seconds", "peak_rss_mib", "peak_rss_mib_after"):
             continue
         lines.append(f"{name:<14}{value:>9.2f}{value / total:>8.1%}")
     lines.append(f"{'total':<14}{phases.get('total', 0.0):>9.2f}")
