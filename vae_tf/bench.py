@@ -4,6 +4,7 @@
     python -m vae_tf.bench phases --baseline ../shared/bench/report_baseline.py   # + the report's code, interleaved
     python -m vae_tf.bench cache                # a cold, a warm and an uncached run's first epoch vs the others
     python -m vae_tf.bench workers              # two workers pinned to a core each vs one process on both
+    python -m vae_tf.bench step                 # the compiled step and its parts on one fixed batch
     python -m vae_tf.bench paths                # the report's training path against the fast one, per epoch
 
 Every run is its own `python -m vae_tf.train` process (or the baseline's), so that its wall time
@@ -334,6 +335,71 @@ def bench_workers(args) -> dict:
     return {"mode": "workers", "epochs": args.epochs, "one": one, "two": two, "ratios": ratios}
 
 
+def bench_step(args) -> dict:
+    """Where the compiled step's time goes: the step and its parts on one fixed batch, per epoch.
+
+    Each variant runs `steps` (an epoch's worth) iterations in one XLA-compiled loop on the
+    first batch of the training images, so neither the input pipeline nor Keras' loop is in it:
+    the whole train step (losses, gradients, Adam, the loss trackers), the same without Adam and
+    the trackers (the gradients are summed instead), the forward pass and losses alone, and the
+    step's five large matmuls (`step_matmul_floor`). Best of `--runs`, interleaved.
+    """
+    import keras
+    import tensorflow as tf
+
+    from vae_tf.config import TrainConfig
+    from vae_tf.data import load_split
+    from vae_tf.engine import build_vae, steps_per_epoch
+
+    images = load_split("train", limit=args.limit)[0]
+    config = TrainConfig(seed=args.seeds[0])
+    steps = steps_per_epoch(len(images), config.batch_size)
+    keras.utils.set_random_seed(config.seed)
+    vae = build_vae(config, len(images))
+    batch = tf.constant(images[:config.batch_size])
+    vae.optimizer.build(vae.trainable_variables)
+
+    def whole_step(n):
+        for _ in tf.range(n):
+            vae.train_step(batch)
+        return vae.trackers["loss"].result()
+
+    def gradients_only(n):
+        total = tf.constant(0.0)
+        for _ in tf.range(n):
+            with tf.GradientTape() as tape:
+                losses = vae.compute_losses(batch, training=True)
+            grads = tape.gradient(losses["loss"], vae.trainable_weights)
+            total += tf.add_n([tf.reduce_sum(g) for g in grads]) * 0 + losses["loss"]
+        return total
+
+    def forward_only(n):
+        total = tf.constant(0.0)
+        for _ in tf.range(n):
+            total += vae.compute_losses(batch, training=True)["loss"]
+        return total
+
+    variants = {"whole train step": whole_step, "losses and gradients (no Adam, no trackers)": gradients_only,
+                "forward pass and losses": forward_only}
+    functions = {name: tf.function(f, jit_compile=True) for name, f in variants.items()}
+    for function in functions.values():
+        function(tf.constant(steps)).numpy()  # the loop bound is a compile-time constant to XLA
+    best = {name: float("inf") for name in functions}
+    for _ in range(args.runs):
+        for name, function in functions.items():  # interleaved
+            start = time.perf_counter()
+            function(tf.constant(steps)).numpy()
+            best[name] = min(best[name], time.perf_counter() - start)
+    best["the five large matmuls (floor)"] = step_matmul_floor(config.batch_size, steps, repeats=max(2, args.runs))
+    whole = best["whole train step"]
+    print(f"\nthe compiled step on one fixed batch, {steps} steps (an epoch), best of {args.runs}:")
+    for name, seconds in best.items():
+        print(f"  {name:45} {seconds:7.3f} s  {seconds / whole:6.1%} of the whole step")
+    print(f"  Adam and the trackers: {whole - best['losses and gradients (no Adam, no trackers)']:.3f} s; the backward "
+          f"pass: {best['losses and gradients (no Adam, no trackers)'] - best['forward pass and losses']:.3f} s")
+    return {"mode": "step", "steps": steps, "seconds": best}
+
+
 def worker(path: str, seed: int, epochs: int, limit: int | None) -> dict:
     """Train one model on one path; return its timings, memory and losses."""
     import keras  # noqa: F401
@@ -404,7 +470,7 @@ def main(argv=None) -> int:
     return cli.run(build_parser(), argv, work)
 
 
-MODES = ("phases", "cache", "workers", "paths")
+MODES = ("phases", "cache", "workers", "step", "paths")
 
 
 def build_parser():
@@ -412,6 +478,7 @@ def build_parser():
                         "Benchmarks, each run in its own process: `phases` (default) times the default training run "
                         "phase by phase and measures two floors; `cache` compares a cold, a warm and an uncached "
                         "run's first epoch; `workers` two workers pinned to one core each against one process; "
+                        "`step` times the compiled step and its parts on a fixed batch; "
                         "`paths` the report's training path against the fast one, per epoch.")
     parser.add_argument("mode", nargs="?", choices=MODES, default="phases", help="what to measure")
     parser.add_argument("--epochs", type=cli.number(int, at_least=2), default=None,
@@ -444,7 +511,8 @@ def work(args) -> int:
         raise cli.UsageError(f"--baseline {args.baseline}: no such file; give the path of the report's script "
                              "(e.g. report_baseline.py).")
     if args.mode != "paths":
-        result = {"phases": bench_phases, "cache": bench_cache, "workers": bench_workers}[args.mode](args)
+        modes = {"phases": bench_phases, "cache": bench_cache, "workers": bench_workers, "step": bench_step}
+        result = modes[args.mode](args)
         if args.json:
             from vae_tf.rundir import write_json
 
