@@ -4,14 +4,16 @@
     python docs/make_figures.py --only kl                    # the KL and fitting figures alone
     python docs/make_figures.py --only sweep --sweep runs/sweep   # the KL axis figures alone
     python docs/make_figures.py --only watch --watch-runs runs/compare-watch
+    python docs/make_figures.py --only data --data-run runs/digits   # docs/data.md's figures
 
 The KL figures (kl_*, fit_*) are computed: the primers' examples and the 10,000-step fits take
 seconds each. The VAE figures (vae_*) are drawn from a finished `python -m vae_tf.compare --out DIR`
 directory (its kl, none and mse runs); the KL axis figures (kl_axis_*) from a finished
 `python -m vae_tf.sweep --out DIR` directory (its rd.json and runs); the watch_* figures from a
 compare directory trained with `--validation --snapshots --tensorboard` (the evolution GIF, the
-kl run's loss curves and the images its TensorBoard log holds after the last epoch). This script
-never trains.
+kl run's loss curves and the images its TensorBoard log holds after the last epoch); the data_*
+figures from a finished run on your own data (HOW_TO_DATA: its latent scatter and decoded grid,
+as `python -m vae_tf.plot` draws them). This script never trains.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 FIGURES = REPO / "docs" / "figures"
-GROUPS = ("kl", "vae", "sweep", "watch")
+GROUPS = ("kl", "vae", "sweep", "watch", "data")
 KL_DPI = 80
 HOW_TO_COMPARE = "python -m vae_tf.compare --out runs/compare-report"
 HOW_TO_SWEEP = ("python -m vae_tf.sweep --betas 0 0.1 0.3 1 3 6.125 10 30 --out runs/sweep "
                 "--extra runs/kl-report runs/none-report")
 HOW_TO_WATCH = "python -m vae_tf.compare --out runs/compare-watch --validation --snapshots --tensorboard"
+HOW_TO_DATA = ("python -m vae_tf.train --dataset digits --reduction elbo --epochs 100 --batch-size 32 "
+               "--learning-rate 1e-3 --out runs/digits-elbo")
 
 
 def kl_figures(out: Path, progress=print) -> None:
@@ -61,7 +65,7 @@ def vae_figures(runs: dict, out: Path, progress=print) -> None:
 
     latents = {variant: run.latents() for variant, run in runs.items()}
     fig = plots.comparison(
-        {variant: (arrays["z"], arrays["y"]) for variant, arrays in latents.items()},
+        {variant: (arrays["z"], arrays.get("y")) for variant, arrays in latents.items()},
         titles={variant: run.title for variant, run in runs.items()},
     )
     rundir.write_figure(out / "vae_comparison.png", fig, compare.DPI)
@@ -115,6 +119,27 @@ def watch_figures(runs: dict, out: Path, progress=print) -> None:
         progress(f"wrote {out / f'watch_tensorboard_{tag}.png'} (step {shown[-1][0]})")
 
 
+def data_figures(run_dir, out: Path, progress=print) -> None:
+    """data_latent_scatter.png and data_generated_grid.png of one run (docs/data.md: `HOW_TO_DATA`)."""
+    from vae_tf import plot, plots, rundir
+    from vae_tf.datasets import class_names_of
+
+    run = rundir.Run.open(run_dir)
+    latents = run.latents()
+    z = latents["z"]
+    source = run.settings.get("dataset", "fashion_mnist")
+    fig = plots.latent_scatter(z, latents.get("y"), class_names=class_names_of(run),
+                               point_size=plot.scatter_point_size(len(z)),
+                               title=f"{source}: sampled codes z of {len(z):,} training images")
+    rundir.write_figure(out / "data_latent_scatter.png", fig, plot.DPI)
+    progress(f"wrote {out / 'data_latent_scatter.png'}")
+    lo, hi, fill, where = plot.grid_bounds(z)
+    fig = plots.generated_grid(run.model().decode, lo, hi, 10, fill, title=f"{source}: decoded {where}",
+                               latent_dim=z.shape[1])
+    rundir.write_figure(out / "data_generated_grid.png", fig, plot.DPI)
+    progress(f"wrote {out / 'data_generated_grid.png'}")
+
+
 def open_compare_dir(path, how: str = HOW_TO_COMPARE) -> dict:
     """{variant: Run} of a compare directory; a `UsageError` that says how to make one if it is not."""
     from vae_tf.cli import UsageError
@@ -143,15 +168,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--watch-runs", metavar="DIR", default=None,
                         help=f"a compare directory trained with --validation --snapshots --tensorboard "
                              f"(`{HOW_TO_WATCH}`)")
+    parser.add_argument("--data-run", metavar="RUNDIR", default=None,
+                        help=f"a run on your own data, for the data_* figures (`{HOW_TO_DATA}`)")
     parser.add_argument("--only", choices=GROUPS, default=None,
-                        help="write only the kl_*/fit_*, the vae_*, the kl_axis_* (sweep) or the watch_* figures")
+                        help="write only the kl_*/fit_*, the vae_*, the kl_axis_* (sweep), the watch_* or the data_* "
+                             "figures")
     parser.add_argument("--out", metavar="DIR", type=Path, default=FIGURES, help="where to write (docs/figures)")
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    groups = [args.only] if args.only else ["kl", "vae"] + (["sweep"] if args.sweep else [])
+    groups = [args.only] if args.only else ["kl", "vae"] + (["sweep"] if args.sweep else []) + (
+        ["data"] if args.data_run else [])
     if "sweep" in groups and args.sweep is None:
         print(f"error: the kl_axis_* figures need --sweep DIR, a directory made by `{HOW_TO_SWEEP}`", file=sys.stderr)
         return 2
@@ -165,6 +194,9 @@ def main(argv=None) -> int:
     if "watch" in groups and args.watch_runs is None:
         print(f"error: the watch_* figures need --watch-runs DIR, a directory made by `{HOW_TO_WATCH}`; "
               "or pass --only kl or --only vae", file=sys.stderr)
+        return 2
+    if "data" in groups and args.data_run is None:
+        print(f"error: the data_* figures need --data-run RUNDIR, a run made by `{HOW_TO_DATA}`", file=sys.stderr)
         return 2
     sys.path.insert(0, str(REPO))  # run from a checkout without `pip install -e .`
     from vae_tf.cli import run_command
@@ -185,6 +217,8 @@ def main(argv=None) -> int:
             sweep_figures(args.sweep, args.out)
         if watched is not None:
             watch_figures(watched, args.out)
+        if "data" in groups:
+            data_figures(args.data_run, args.out)
         return 0
 
     return run_command(body)

@@ -42,7 +42,7 @@ from vae_tf import plots
 from vae_tf.compare import train_variants
 from vae_tf.compress import compression_report, format_table
 from vae_tf.config import VARIANT_TITLES
-from vae_tf.data import load_split
+from vae_tf.datasets import load_run_data
 from vae_tf.plot import grid_bounds
 from vae_tf.rundir import Run
 from vae_tf.spread import latent_spread, spread_markdown, spread_report
@@ -85,7 +85,7 @@ display(Markdown("Last epoch of each run (seconds: the epoch's wall time):\n\n" 
 
 # %%
 latents = {variant: run.latents() for variant, run in runs.items()}
-plots.comparison({variant: (arrays["z"], arrays["y"]) for variant, arrays in latents.items()})
+plots.comparison({variant: (arrays["z"], arrays.get("y")) for variant, arrays in latents.items()})
 
 # %%
 stats = {variant: latent_spread(arrays["z"]) for variant, arrays in latents.items()}
@@ -149,7 +149,7 @@ grid_figure("mse")
 # per image keep the kind of garment and its rough shape, not its details.
 
 # %%
-examples = load_split("test", limit=10, download=False)[0] / 255
+examples = load_run_data(runs["kl"], test_limit=10).x_test  # the run's own data (config.json), uint8
 plots.reconstructions(
     examples,
     models["kl"].decode(models["kl"].encode(examples)[0]),

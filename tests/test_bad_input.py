@@ -59,7 +59,7 @@ def test_the_cli_prints_no_traceback_from_a_real_process(tmp_path):
 
 
 BAD_IMAGES = [
-    (np.zeros((4, 783), np.uint8), "must have shape (N, 784) or (N, 28, 28); got shape (4, 783)"),
+    (np.zeros((4, 783), np.uint8), "must have shape (N, 784) or (N, 28, 28, 1) or (N, 28, 28); got shape (4, 783)"),
     (np.zeros((784,), np.uint8), "got shape (784,)"),
     (np.zeros((4, 784), np.int64), "must be uint8 (0..255) or floats in [0, 1]; got dtype int64"),
     (np.full((4, 784), np.nan, np.float32), "NaN or infinite values"),

@@ -20,7 +20,7 @@ def other_value(field: dataclasses.Field):
     if meta["choices"] is not None:
         return next(choice for choice in meta["choices"] if choice != field.default)
     if meta["many"]:
-        return ["/cpu:0"]
+        return [3] * meta["count"] if meta["kind"] is int else ["/cpu:0"]
     if meta["kind"] is bool:
         return not field.default
     if meta["kind"] is int:
@@ -43,7 +43,7 @@ def test_every_setting_has_a_flag_and_round_trips_through_config_json(tmp_path):
         if field.metadata["kind"] is bool:
             argv.append(config.flag(field.name) if value else "--no-" + field.name.replace("_", "-"))
         else:
-            argv += [config.flag(field.name), *(value if isinstance(value, list) else [str(value)])]
+            argv += [config.flag(field.name), *map(str, value if isinstance(value, list) else [value])]
     from vae_tf.train import build_parser
 
     args = build_parser().parse_args(argv)

@@ -168,7 +168,7 @@ def test_cli_writes_evaluation_json_with_overall_and_per_class_numbers(evaluated
     assert evaluation["test_images"] == 30 and evaluation["k"] == 20 and evaluation["grid"]["points_per_axis"] == 101
     assert overall["neg_elbo_nats"] == pytest.approx(overall["reconstruction_nats"] + overall["kl_nats"])
     assert overall["neg_elbo_nats"] > overall["neg_iwae_nats"] > overall["neg_log_px_grid_nats"] - 0.05
-    assert overall["neg_iwae_bits_per_pixel"] == pytest.approx(bits_per_pixel(overall["neg_iwae_nats"]))
+    assert overall["neg_iwae_bits_per_dim"] == pytest.approx(bits_per_pixel(overall["neg_iwae_nats"]))
     per_class = evaluation["per_class"]
     assert sum(values["images"] for values in per_class.values()) == 30
     for name in ("neg_elbo_nats", "neg_iwae_nats", "neg_log_px_grid_nats"):

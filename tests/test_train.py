@@ -37,7 +37,8 @@ def test_cli_run_writes_every_file_of_the_run_directory(cli_run):
     config = json.loads((out / "config.json").read_text())
     assert config["config"] == {**TrainConfig().to_dict(), "regularizer": "mse", "epochs": 3,
                                 "batch_size": 100, "limit": 1000, "seed": 7}
-    assert config["data"]["train_images"] == 1000 and config["data"]["source"] in ("keras_cache", "debian")
+    assert config["data"]["train_images"] == 60000 and config["data"]["found"] in ("keras_cache", "debian")
+    assert config["data"]["source"] == "fashion_mnist" and config["data"]["image_shape"] == [28, 28, 1]
     assert {"tensorflow", "keras", "tensorflow_probability", "vae_tf"} <= set(config["versions"])
     assert config["command"][-2:] == ["--out", str(out)]
 

@@ -25,6 +25,9 @@ _cache.configure()
 _LAZY = {
     "CLASS_NAMES": "vae_tf.data",
     "load_fashion_mnist": "vae_tf.data",
+    "DataSpec": "vae_tf.data",
+    "load_data": "vae_tf.datasets",
+    "load_run_data": "vae_tf.datasets",
     "TrainConfig": "vae_tf.config",
     "VAE": "vae_tf.model",
     "Sampling": "vae_tf.model",

@@ -25,12 +25,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
 import time
 
 from vae_tf import cli
+from vae_tf.data import REPORT_SHAPE
+
+REPORT_PIXELS = math.prod(REPORT_SHAPE)  # the report's 28 x 28 x 1
 
 PATHS = {
     "report": "the report's way: fit on the float64 array x / 255., one step per call, no XLA",
@@ -53,7 +57,7 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def train_flops_per_image(latent_dim: int = 2, hidden_units: int = 100, pixels: int = 784) -> int:
+def train_flops_per_image(latent_dim: int = 2, hidden_units: int = 100, pixels: int = REPORT_PIXELS) -> int:
     """Multiply-add FLOPs (2 per multiply-add) of one image's forward and backward pass.
 
     Every Dense layer costs 2*fan_in*fan_out forward, as much again for its weight gradient, and
@@ -162,6 +166,7 @@ def _median_phases(summaries: list[dict]) -> dict:
 def _train_command(args, out) -> list[str]:
     command = [sys.executable, "-m", "vae_tf.train", "--epochs", str(args.epochs), "--seed", str(args.seeds[0]),
                "--out", str(out), "--overwrite", "--verbose", "0"]
+    command += ["--dataset", args.dataset] if args.dataset != "fashion_mnist" else []
     return command + (["--limit", str(args.limit)] if args.limit else [])
 
 
@@ -400,8 +405,8 @@ def bench_step(args) -> dict:
     return {"mode": "step", "steps": steps, "seconds": best}
 
 
-def worker(path: str, seed: int, epochs: int, limit: int | None) -> dict:
-    """Train one model on one path; return its timings, memory and losses."""
+def worker(path: str, seed: int, epochs: int, limit: int | None, dataset: str = "fashion_mnist") -> dict:
+    """Train one model on one path on `dataset`; return its timings, memory, losses and values per image."""
     import keras  # noqa: F401
     import tensorflow as tf  # noqa: F401
     import tensorflow_probability  # noqa: F401
@@ -409,22 +414,25 @@ def worker(path: str, seed: int, epochs: int, limit: int | None) -> dict:
     import vae_tf  # noqa: F401
     from vae_tf.callbacks import EpochTimer
     from vae_tf.config import TrainConfig
-    from vae_tf.data import load_split
+    from vae_tf.data import flatten_images
+    from vae_tf.datasets import load_data
     from vae_tf.engine import build_vae, fit_inputs, training_images
 
     rss_after_imports = _rss_mib()
-    x = load_split("train", limit=limit)[0]
+    data = load_data(dataset, limit=limit)
+    x = flatten_images(data.x_train)
     if path == "fast":  # as vae_tf.train does: the fast path keeps one copy of the images, a tensor
         x = training_images(x)
-    config = TrainConfig(epochs=epochs, seed=seed, limit=limit, fast=(path == "fast"))
+    config = TrainConfig(epochs=epochs, seed=seed, limit=limit, fast=(path == "fast"), dataset=dataset)
     keras.utils.set_random_seed(seed)
-    vae = build_vae(config, len(x))
+    vae = build_vae(config, len(x), image_shape=data.spec.image_shape)
     timer = EpochTimer()
     history = vae.fit(**fit_inputs(x, config), epochs=epochs, verbose=0, callbacks=[timer]).history
     return {
         "path": path,
         "seed": seed,
         "images": len(x),
+        "pixels": data.spec.pixels,
         "epoch_seconds": timer.seconds,
         "rss_after_imports_mib": rss_after_imports,
         "peak_rss_mib": _peak_rss_mib(),
@@ -432,9 +440,9 @@ def worker(path: str, seed: int, epochs: int, limit: int | None) -> dict:
     }
 
 
-def _run_worker(path, seed, epochs, limit) -> dict:
+def _run_worker(path, seed, epochs, limit, dataset: str = "fashion_mnist") -> dict:
     command = [sys.executable, "-m", "vae_tf.bench", "--worker", path, "--seeds", str(seed),
-               "--epochs", str(epochs)]
+               "--epochs", str(epochs), "--dataset", dataset]
     if limit:
         command += ["--limit", str(limit)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -492,6 +500,8 @@ def build_parser():
                         help="paths: one run per path and seed (others: the first seed)")
     parser.add_argument("--limit", type=cli.number(int, at_least=1), default=None,
                         help="first N training images (default: all)")
+    parser.add_argument("--dataset", default="fashion_mnist", metavar="SOURCE",
+                        help="the data to train on, as vae_tf.train's --dataset (default: the report's Fashion-MNIST)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the results here")
     parser.add_argument("--worker", choices=PATHS, help=argparse.SUPPRESS)
     return parser
@@ -499,7 +509,7 @@ def build_parser():
 
 def work(args) -> int:
     if args.worker:
-        print(json.dumps(worker(args.worker, args.seeds[0], args.epochs, args.limit)))
+        print(json.dumps(worker(args.worker, args.seeds[0], args.epochs, args.limit, args.dataset)))
         return 0
 
     import os
@@ -522,13 +532,13 @@ def work(args) -> int:
     for seed in args.seeds:
         for path in PATHS:  # interleaved, so that a change in machine load hits both paths
             print(f"bench: {path} path, seed {seed}, {args.epochs} epochs ...", flush=True)
-            results.append(_run_worker(path, seed, args.epochs, args.limit))
+            results.append(_run_worker(path, seed, args.epochs, args.limit, args.dataset))
             print(f"bench:   epoch seconds {[round(s, 3) for s in results[-1]['epoch_seconds']]}", flush=True)
     table = summarise(results)
 
     gflops = measure_matmul_gflops()
     images = results[0]["images"]
-    flops = train_flops_per_image() * images
+    flops = train_flops_per_image(pixels=results[0]["pixels"]) * images
     floor = flops / (gflops * 1e9)
     report, fast = table["report"], table["fast"]
 

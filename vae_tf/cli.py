@@ -53,8 +53,9 @@ def add_output(parser: argparse.ArgumentParser, default: str, what: str = "the r
 
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", metavar="DIR", default=None,
-                        help="directory with the Fashion-MNIST IDX files (default: where the run found them, "
-                             "else $VAE_TF_DATA_DIR, Keras' cache, /usr/share/datasets/fashion-mnist)")
+                        help="directory with the IDX files of a fashion_mnist or mnist run (default: the run's "
+                             "setting, else $VAE_TF_DATA_DIR, Keras' cache, /usr/share/datasets/fashion-mnist); "
+                             "other runs reload their data from the file or folder config.json records")
 
 
 def run(parser: argparse.ArgumentParser, argv, work, *, check=None, interrupted="interrupted",

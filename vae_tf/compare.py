@@ -112,6 +112,7 @@ def train_variants(settings, out: Path, overwrite: bool = False, verbose: int = 
 def write_comparison(runs: dict, out: Path, progress=print) -> dict:
     """Write comparison.png, spread.json and spread.md for {variant: Run} into `out`; return spread.json's content."""
     from vae_tf import plots, rundir
+    from vae_tf.datasets import class_names_of
     from vae_tf.spread import latent_spread, spread_markdown, spread_report
 
     latents = {variant: run.latents() for variant, run in runs.items()}
@@ -119,8 +120,9 @@ def write_comparison(runs: dict, out: Path, progress=print) -> dict:
     report = {"codes": "z, sampled (as the report plots them)",
               "runs": {variant: str(run.path) for variant, run in runs.items()},
               **spread_report(stats)}
-    fig = plots.comparison({variant: (arrays["z"], arrays["y"]) for variant, arrays in latents.items()},
-                           titles={variant: run.title for variant, run in runs.items()})
+    fig = plots.comparison({variant: (arrays["z"], arrays.get("y")) for variant, arrays in latents.items()},
+                           titles={variant: run.title for variant, run in runs.items()},
+                           class_names=class_names_of(next(iter(runs.values()))))
     for name, write in (("comparison.png", lambda path: rundir.write_figure(path, fig, DPI)),
                         ("spread.json", lambda path: rundir.write_json(path, report)),
                         ("spread.md", lambda path: rundir.write_text(path, spread_markdown(stats)))):
@@ -136,16 +138,20 @@ def all_snapshotted(runs: dict) -> bool:
 def write_evolution(runs: dict, out: Path, progress=print, name: str = EVOLUTION) -> Path:
     """Write evolution.gif (or `name`): the runs' snapshots side by side, frame by frame (`plots.evolution`)."""
     from vae_tf import plots, rundir
+    from vae_tf.datasets import class_names_of
     from vae_tf.plot import FPS
 
     snapshots = {variant: run.snapshots() for variant, run in runs.items()}
-    labels = [arrays["y"] for arrays in snapshots.values()]
-    if any(len(y) != len(labels[0]) or not (y == labels[0]).all() for y in labels):
+    labels = [arrays.get("y") for arrays in snapshots.values()]
+    sizes = [len(arrays["z_mean"][0]) for arrays in snapshots.values()]
+    if len(set(sizes)) > 1 or any((y is None) != (labels[0] is None) or (y is not None and not (y == labels[0]).all())
+                                  for y in labels):
         raise cli.UsageError(f"{EVOLUTION}: the runs' snapshots are of different test images; retrain them with "
                              "this version's --snapshots.")
-    frames = plots.evolution({variant: (arrays["epoch"], arrays["z_mean"], arrays["y"])
+    frames = plots.evolution({variant: (arrays["epoch"], arrays["z_mean"], arrays.get("y"))
                               for variant, arrays in snapshots.items()},
-                             titles={variant: run.title for variant, run in runs.items()})
+                             titles={variant: run.title for variant, run in runs.items()},
+                             class_names=class_names_of(next(iter(runs.values()))))
     path = rundir.write_gif(out / name, frames, FPS)
     progress(f"wrote {path}")
     return path

@@ -3,13 +3,15 @@
     python -m vae_tf.compress RUNDIR                 # print the table, write RUNDIR/compression.json
     python -m vae_tf.compress RUNDIR --out DIR       # write DIR/compression.json instead
 
-The report compares the training images held as the float64 array `x / 255.` (N x 784 x 8
-bytes) with the float32 latent codes (N x 2 x 4 bytes): a ratio of 784. That is what the
+The report compares the training images held as the float64 array `x / 255.` (N x P x 8
+bytes, P = H x W x C = 784 for Fashion-MNIST) with the float32 latent codes (N x 2 x 4 bytes): a
+ratio of 2 P / D = 784. For any data set the sizes come from its own N x H x W x C. That is what the
 shapes and dtypes imply, and this command reproduces it to the last digit. It also shows what
 the ratio leaves out:
 
 - the images are 8-bit: as uint8 they take 1/8 of the float64 array, and the gzip'd IDX file
-  they ship in takes less still (the actual file on disk);
+  they ship in takes less still (the actual file on disk; for an npz or a folder of images, its
+  file(s) on disk; scikit-learn's digits, held as float32, have no such row);
 - the codes can be float16;
 - a code is useless without the decoder, so its weights belong to any "compressed" file;
 - the codes are lossy: the reconstruction quality they buy, on the test set, as mean
@@ -31,9 +33,10 @@ from pathlib import Path
 import numpy as np
 
 from vae_tf import cli
+from vae_tf.data import REPORT_SHAPE
 
 MIB = 2**20
-PIXELS = 784
+PIXELS = math.prod(REPORT_SHAPE)  # the report's 28 x 28 x 1, the default of the size functions
 # Clipping for the cross-entropy of reconstructions that are not probabilities (PCA's),
 # the same epsilon Keras' binary_crossentropy clips with.
 EPSILON = 1e-7
@@ -155,6 +158,28 @@ def pca_decode(codes, mean, basis) -> np.ndarray:
     return mean + np.asarray(codes, dtype=np.float64) @ basis
 
 
+def source_size(spec) -> tuple[str, int, int, str, str] | None:
+    """What the data take on disk as they ship: (row name, bytes, images, path, how measured), or None.
+
+    Args:
+      spec: the run's `vae_tf.data.DataSpec`.
+    """
+    total = spec.train_images + spec.test_images
+    if spec.name in ("fashion_mnist", "mnist") and spec.path and Path(spec.path).is_dir():
+        gz_bytes, path, how = gzip_idx_size(spec.path)
+        return f"images as the gzip'd IDX file (all {spec.train_images:,})", gz_bytes, spec.train_images, path, how
+    if spec.path and Path(spec.path).is_file():  # an npz: Keras' mnist.npz or the user's
+        return (f"images as the .npz file (all {total:,}, both splits)", Path(spec.path).stat().st_size, total,
+                spec.path, "file size on disk")
+    if spec.name == "folder" and spec.path and Path(spec.path).is_dir():
+        from vae_tf.datasets import IMAGE_SUFFIXES
+
+        files = [path for path in Path(spec.path).rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES]
+        return (f"images as their files (all {total:,}, both splits)", sum(path.stat().st_size for path in files),
+                total, spec.path, f"sum of the {len(files):,} files' sizes on disk")
+    return None
+
+
 def gzip_idx_size(directory) -> tuple[int, str, str]:
     """Size of the gzip'd training-images IDX file: (bytes, path, how it was measured).
 
@@ -183,7 +208,8 @@ def compression_report(run, data_dir=None, progress=print) -> dict:
 
     Args:
       run: a `vae_tf.rundir.Run`.
-      data_dir: where Fashion-MNIST is (default: where the run found it, then the usual search).
+      data_dir: where the IDX files of a fashion_mnist or mnist run are (default: the run's setting,
+        then the usual search); other runs reload their own data (`vae_tf.datasets.load_run_data`).
       progress: called with a line of text at each slow step (`print`, or `lambda _: None`).
 
     Returns:
@@ -191,15 +217,18 @@ def compression_report(run, data_dir=None, progress=print) -> dict:
       (mean per-pixel BCE in nats and PSNR in dB on the test set, for the VAE from its stored
       float32 and float16 codes and for PCA) and what it was computed from.
     """
-    from vae_tf.data import load_split
+    from vae_tf.data import flatten_images, to_unit
+    from vae_tf.datasets import load_run_data
 
     settings = run.settings
     latent_dim = settings["latent_dim"]
     n = int(run.summary["train_images"])
-    progress("compress: loading Fashion-MNIST")
-    data_dir = data_dir if data_dir is not None else settings.get("data_dir")
-    x_train, _, source = load_split("train", data_dir, n, download=False)
-    x_test = load_split("test", data_dir, download=False)[0].astype(np.float32) / 255
+    progress(f"compress: loading {settings.get('dataset', 'fashion_mnist')}")
+    data = load_run_data(run, data_dir=data_dir, limit=n)
+    spec = data.spec
+    pixels = spec.pixels
+    x_train = flatten_images(data.x_train)
+    x_test = to_unit(flatten_images(data.x_test))
 
     progress("compress: loading the model and decoding the test set")
     model = run.model()
@@ -213,16 +242,18 @@ def compression_report(run, data_dir=None, progress=print) -> dict:
     pca = _quality(x_test, reconstruction=pca_decode(pca_encode(x_test, mean, basis), mean, basis))
     mean_only = _quality(x_test, reconstruction=np.broadcast_to(mean, x_test.shape))
 
-    gz_bytes, gz_path, gz_how = gzip_idx_size(source.directory)
-    report = report_sizes(n, latent_dim)
+    on_disk = source_size(spec)
+    report = report_sizes(n, latent_dim, pixels)
     code16 = array_bytes((n, latent_dim), np.float16)
     decoder_bytes = array_bytes((decoder_params,), np.float32)
-    pca_bytes = array_bytes((n, latent_dim), np.float32) + array_bytes((pca_parameter_count(latent_dim),), np.float32)
+    pca_bytes = array_bytes((n, latent_dim), np.float32) + array_bytes((pca_parameter_count(latent_dim, pixels),),
+                                                                      np.float32)
+    stored = np.dtype(spec.dtype)
     sizes = [
         report["images_float64"],
-        size_entry("images as uint8 (as stored)", array_bytes((n, PIXELS), np.uint8), n, (n, PIXELS), np.uint8),
-        {**size_entry("images as the gzip'd IDX file (all 60,000)", gz_bytes, 60_000),
-         "file": gz_path, "measured": gz_how},
+        size_entry(f"images as {stored.name} (as stored)", array_bytes((n, pixels), stored), n, (n, pixels), stored),
+        *([{**size_entry(on_disk[0], on_disk[1], on_disk[2]), "file": on_disk[3], "measured": on_disk[4]}]
+          if on_disk else []),
         report["codes_float32"],
         size_entry("codes z as float16", code16, n, (n, latent_dim), np.float16),
         size_entry("decoder weights as float32", decoder_bytes, n, (decoder_params,), np.float32),
@@ -232,7 +263,7 @@ def compression_report(run, data_dir=None, progress=print) -> dict:
     ]
     for entry in sizes:
         entry["times_smaller_than_float64"] = report["images_float64"]["bits_per_image"] / entry["bits_per_image"]
-        entry["times_smaller_than_uint8"] = sizes[1]["bits_per_image"] / entry["bits_per_image"]
+        entry["times_smaller_than_uint8"] = 8 * pixels / entry["bits_per_image"]  # vs P bytes per image
     return {
         "run": str(run.path),
         "train_images": n,
@@ -249,7 +280,8 @@ def compression_report(run, data_dir=None, progress=print) -> dict:
             "pca": {"name": f"PCA, {latent_dim} components", "components": latent_dim, **pca},
             "mean_image": {"name": "the mean training image (0 bits per image)", **mean_only},
         },
-        "data": {"directory": source.directory, "source": source.kind},
+        "data": {"source": spec.source, "image_shape": list(spec.image_shape), "path": spec.path,
+                 "found": spec.found},
     }
 
 

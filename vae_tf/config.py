@@ -23,10 +23,15 @@ VARIANT_TITLES = {"kl": "with KL", "none": "without KL", "mse": "MSE instead of 
 REDUCTIONS = ("report", "elbo")
 STRATEGIES = ("default", "mirrored", "multiworker")
 SCHEDULES = ("constant", "linear", "cyclical")
+COLORS = ("grayscale", "rgb")
+# `--dataset`'s help (the registry in vae_tf/datasets.py, which this module does not import: no NumPy here).
+DATASET_HELP = ("fashion_mnist (the report's), mnist, digits (scikit-learn's 8 x 8), npz:FILE (arrays x_train, x_test, "
+                "optionally y_train, y_test), or folder:DIR (image files, one sub-folder per class or none); "
+                "see docs/data.md")
 
 
 def setting(default, help: str, *, group: str = "training", model: bool = False, choices=None, kind=None,
-            at_least=None, above=None, optional: bool = False, many: bool = False, metavar=None):
+            at_least=None, above=None, optional: bool = False, many: bool = False, metavar=None, count=None):
     """A `TrainConfig` field with what its flag and its check need.
 
     Args:
@@ -38,11 +43,13 @@ def setting(default, help: str, *, group: str = "training", model: bool = False,
       kind: int or float for a number (checked to be finite and within `at_least`/`above`);
         bool for a switch; None for a str.
       optional: None is allowed (and is the "not given" value).
-      many: a list of str (a flag taking one or more values).
-      metavar: the flag's placeholder in --help.
+      many: a list (a flag taking one or more values): of str, or of `kind` numbers.
+      metavar: the flag's placeholder in --help (a tuple for a `count` of values).
+      count: with `many`, exactly this many values.
     """
     metadata = {"help": help, "group": group, "model": model, "choices": choices, "kind": kind,
-                "at_least": at_least, "above": above, "optional": optional, "many": many, "metavar": metavar}
+                "at_least": at_least, "above": above, "optional": optional, "many": many, "metavar": metavar,
+                "count": count}
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -78,9 +85,18 @@ class TrainConfig:
                             group="data and devices", choices=STRATEGIES)
     devices: list[str] | None = setting(None, "devices of --strategy mirrored, e.g. /gpu:0 /gpu:1",
                                         group="data and devices", optional=True, many=True, metavar="DEVICE")
-    data_dir: str | None = setting(None, "directory with the Fashion-MNIST IDX files (default: $VAE_TF_DATA_DIR, "
-                                   "Keras' cache, /usr/share/datasets/fashion-mnist, then download)",
-                                   group="data and devices", optional=True, metavar="DIR")
+    dataset: str = setting("fashion_mnist", DATASET_HELP, group="data", metavar="SOURCE")
+    data_dir: str | None = setting(None, "directory with the IDX files of fashion_mnist or mnist (default: "
+                                   "$VAE_TF_DATA_DIR, Keras' cache, /usr/share/datasets/fashion-mnist, then download)",
+                                   group="data", optional=True, metavar="DIR")
+    image_size: list[int] | None = setting(None, "folder:DIR: resize every image to H x W pixels (default: keep "
+                                           "their size, which must then be one)", group="data", optional=True,
+                                           many=True, count=2, kind=int, at_least=1, metavar=("H", "W"))
+    color: str | None = setting(None, "folder:DIR: convert the images to grayscale or rgb (default: rgb if any file "
+                                "is in colour, else grayscale)", group="data", optional=True, choices=COLORS)
+    test_fraction: float = setting(0.1, "folder:DIR without train/ and test/ sub-folders: the share of images "
+                                   "held out as the test split (a fixed split, the same for every --seed)",
+                                   group="data", kind=float, above=0, metavar="F")
     # The KL axis (formulas: vae_tf/schedules.py). t = epochs completed, fractions included.
     beta_schedule: str = setting("constant", "how the KL weight grows: constant (beta throughout); linear (beta * "
                                  "min(1, t / --warmup-epochs)); cyclical (Fu et al. 2019: --cycles cycles over the "
@@ -114,6 +130,8 @@ class TrainConfig:
             problem = _problem(field, getattr(self, field.name))
             if problem:
                 raise ValueError(f"{field.name}={getattr(self, field.name)!r}: {problem}.")
+        if not self.test_fraction < 1:
+            raise ValueError(f"test_fraction={self.test_fraction!r}: must be less than 1 (a share of the images).")
         if self.devices is not None and self.strategy != "mirrored":
             raise ValueError("devices are only used by strategy='mirrored'.")
 
@@ -145,6 +163,12 @@ def _problem(field: dataclasses.Field, value) -> str | None:
     if value is None:
         return None if meta["optional"] else "must be given"
     if meta["many"]:
+        if meta["kind"] is int:
+            ok = isinstance(value, list) and all(isinstance(item, int) and not isinstance(item, bool)
+                                                 and (meta["at_least"] is None or item >= meta["at_least"])
+                                                 for item in value)
+            ok = ok and (meta["count"] is None or len(value) == meta["count"])
+            return None if ok else f"must be a list of {meta['count'] or 'some'} integers >= {meta['at_least']}"
         ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
         return None if ok else "must be a list of strings"
     if meta["choices"] is not None:
@@ -192,7 +216,7 @@ def add_arguments(parser: argparse.ArgumentParser, hide=()) -> argparse.Argument
             elif meta["kind"] is not None:
                 options["type"] = number(meta["kind"], at_least=meta["at_least"], above=meta["above"])
             if meta["many"]:
-                options["nargs"] = "+"
+                options["nargs"] = meta["count"] or "+"
         group.add_argument(flag(field.name), **options)
     return parser
 

@@ -1,26 +1,36 @@
-"""Fashion-MNIST, found offline where it already is, checked byte by byte.
+"""The data a run is trained on: its description (`DataSpec`), the image checks, and the IDX files.
 
-`load_fashion_mnist()` returns the same arrays as `keras.datasets.fashion_mnist.load_data()`
-but looks for the four IDX files in these places, in order, before it downloads anything:
+`DataSpec` describes a data set (where it came from, the image shape H x W x C, the class names,
+how its stored values map to [0, 1], a fingerprint of the arrays); the run directory records it
+in config.json under "data", and every command reloads a run's data through
+`vae_tf.datasets.load_run_data`. The sources themselves (fashion_mnist, mnist, digits, npz:FILE,
+folder:DIR) are a registry in `vae_tf.datasets`.
 
-1. the `data_dir` argument (the CLI's `--data-dir`),
-2. the directory in `$VAE_TF_DATA_DIR`,
-3. Keras' own cache, `$KERAS_HOME/datasets/fashion-mnist` (default `~/.keras/datasets/fashion-mnist`),
-4. Debian's `dataset-fashion-mnist` package, `/usr/share/datasets/fashion-mnist`,
+This module reads the IDX collections, Fashion-MNIST and MNIST. `load_fashion_mnist()` returns
+the same arrays as `keras.datasets.fashion_mnist.load_data()` but looks for the four IDX files
+in these places, in order, before it downloads anything (MNIST: the same, with its own names):
+
+1. the `data_dir` argument (the CLI's `--data-dir`), or its sub-folder named for the data set,
+2. the directory in `$VAE_TF_DATA_DIR` (or its sub-folder, e.g. `$VAE_TF_DATA_DIR/mnist`),
+3. Keras' own cache, `$KERAS_HOME/datasets/fashion-mnist` (default `~/.keras/datasets/fashion-mnist`);
+   for MNIST also Keras' `mnist.npz` there,
+4. Debian's `dataset-fashion-mnist` package, `/usr/share/datasets/fashion-mnist` (Fashion-MNIST only),
 5. Keras' downloader (needs internet).
 
 A directory named explicitly (1 or 2) must hold the data: if it does not, that is an error,
 not a reason to quietly read other files. Every file read is checked (IDX magic number,
-dimensions, counts, labels in 0..9); a truncated or corrupt file raises `DataError` naming it.
+dimensions, counts, labels in 0..9; MNIST also against its known MD5 checksums); a truncated or
+corrupt file raises `DataError` naming it.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -52,25 +62,139 @@ _LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
 
 
 class DataError(ValueError):
-    """A Fashion-MNIST file exists but is not what it should be."""
+    """Data exist but are not what they should be (a corrupt file, a wrong shape, values out of range)."""
 
 
 class DataNotFoundError(FileNotFoundError):
-    """Fashion-MNIST was found in none of the places searched."""
+    """The data were found in none of the places searched."""
 
 
 @dataclass(frozen=True)
 class DataSource:
-    """Where the data was read from: `kind` is one of data_dir, env, keras_cache, debian, download."""
+    """Where the data was read from: `kind` is one of data_dir, env, keras_cache, debian, download
+    (the IDX collections), scikit-learn, file, folder (the other sources)."""
 
     kind: str
     directory: str
 
 
-def keras_cache_dir() -> Path:
+@dataclass(frozen=True)
+class DataSpec:
+    """What a data set is, as config.json records it under "data" and as every command reloads it.
+
+    Attributes:
+      source: the `--dataset` value, e.g. "fashion_mnist", "digits", "npz:faces.npz", "folder:photos".
+      name: the registry entry of `vae_tf.datasets.SOURCES` ("fashion_mnist", "mnist", "digits", "npz", "folder").
+      image_shape: (H, W, C) of one image; the model's input and output are P = H * W * C values.
+      class_names: the names of the labels 0, 1, ... or None (no labels).
+      dtype: how the loader holds the pixels: "uint8" (the model scales them by 1/255) or "float32"
+        (already in [0, 1]).
+      value_range: the stored values and how they map to [0, 1], in words.
+      path: the file or directory read (absolute), or None (scikit-learn's digits).
+      found: how it was found (`DataSource.kind`).
+      fingerprint: SHA-256 (first 16 hex digits) of the full training and test arrays as loaded.
+      train_images, test_images: the images in each split (all of them, before `--limit`).
+      options: the source's own settings that shaped the arrays (image_size, color, test_fraction).
+    """
+
+    source: str
+    name: str
+    image_shape: tuple[int, int, int]
+    class_names: tuple[str, ...] | None
+    dtype: str
+    value_range: str
+    path: str | None
+    found: str
+    fingerprint: str
+    train_images: int
+    test_images: int
+    options: dict = field(default_factory=dict)
+
+    @property
+    def pixels(self) -> int:
+        """P = H * W * C, the values per image (the model's input size)."""
+        height, width, channels = self.image_shape
+        return height * width * channels
+
+    def to_dict(self) -> dict:
+        """The JSON form config.json holds."""
+        return {"source": self.source, "name": self.name, "image_shape": list(self.image_shape),
+                "class_names": None if self.class_names is None else list(self.class_names),
+                "dtype": self.dtype, "value_range": self.value_range, "path": self.path, "found": self.found,
+                "fingerprint": self.fingerprint, "train_images": self.train_images,
+                "test_images": self.test_images, "options": dict(self.options)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> DataSpec:
+        """The inverse of `to_dict`."""
+        names = values.get("class_names")
+        return cls(source=values["source"], name=values["name"], image_shape=tuple(values["image_shape"]),
+                   class_names=None if names is None else tuple(names), dtype=values["dtype"],
+                   value_range=values["value_range"], path=values.get("path"), found=values.get("found", ""),
+                   fingerprint=values["fingerprint"], train_images=values["train_images"],
+                   test_images=values["test_images"], options=dict(values.get("options") or {}))
+
+
+def fingerprint(*arrays) -> str:
+    """SHA-256 (first 16 hex digits) of arrays' shapes, dtypes and bytes: equal data, equal fingerprint."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        if array is None:
+            digest.update(b"none")
+            continue
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class IdxCollection:
+    """An IDX data set of 28 x 28 greyscale images in four files, as Fashion-MNIST and MNIST ship.
+
+    Attributes:
+      name: the `--dataset` name; title: how messages name it.
+      cache: Keras' cache sub-folder; keras_npz: a Keras cache file holding all four arrays (or None).
+      keras_loader: the `keras.datasets` module that downloads it.
+      debian: whether Debian's package location (`DEBIAN_DIR`) is searched.
+      md5: the known MD5 of each decompressed IDX file (by stem), or None (checked by structure only).
+      class_names: the names of the labels 0..9.
+    """
+
+    name: str
+    title: str
+    cache: str
+    keras_npz: str | None
+    keras_loader: str
+    debian: bool
+    md5: dict | None
+    class_names: tuple[str, ...]
+
+
+FASHION_MNIST = IdxCollection("fashion_mnist", "Fashion-MNIST", "fashion-mnist", None, "fashion_mnist", True, None,
+                              CLASS_NAMES)
+# The MD5 of each decompressed MNIST file (LeCun's distribution, also what Keras' mnist.npz holds).
+MNIST_MD5 = {
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
+MNIST = IdxCollection("mnist", "MNIST", "mnist", "mnist.npz", "mnist", False, MNIST_MD5,
+                      tuple(str(digit) for digit in range(10)))
+
+
+def keras_cache_dir(collection: IdxCollection = FASHION_MNIST) -> Path:
     """Keras' cache for this dataset (honours `$KERAS_HOME`, as Keras does)."""
     keras_home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
-    return Path(keras_home) / "datasets" / "fashion-mnist"
+    datasets = Path(keras_home) / "datasets"
+    return datasets / collection.cache
+
+
+def _keras_npz(collection: IdxCollection) -> Path | None:
+    if collection.keras_npz is None:
+        return None
+    return keras_cache_dir(collection).parent / collection.keras_npz
 
 
 def _file_in(directory: Path, stem: str) -> Path | None:
@@ -86,69 +210,94 @@ def _missing_files(directory: Path) -> list[str]:
     return [stem + "[.gz]" for stem in stems if _file_in(directory, stem) is None]
 
 
-def _candidates(data_dir) -> list[tuple[str, Path, bool]]:
+def _candidates(data_dir, collection: IdxCollection) -> list[tuple[str, Path, bool]]:
     """(kind, directory, explicit) in search order."""
     places = []
     if data_dir is not None:
         places.append(("data_dir", Path(data_dir).expanduser(), True))
     if os.environ.get(ENV_VAR):
         places.append(("env", Path(os.environ[ENV_VAR]).expanduser(), True))
-    places.append(("keras_cache", keras_cache_dir(), False))
-    places.append(("debian", DEBIAN_DIR, False))
+    places.append(("keras_cache", keras_cache_dir(collection), False))
+    npz = _keras_npz(collection)
+    if npz is not None:
+        places.append(("keras_cache", npz, False))
+    if collection.debian:
+        places.append(("debian", DEBIAN_DIR, False))
     return places
 
 
-def locate_fashion_mnist(data_dir=None, download: bool = True) -> DataSource:
-    """Find a directory holding the four Fashion-MNIST IDX files (gzipped or not).
+def _holds(place: Path, collection: IdxCollection) -> tuple[Path | None, str]:
+    """The directory (or npz file) at `place` holding `collection`, else None and why not."""
+    if place.suffix == ".npz":
+        return (place, "") if place.is_file() else (None, "no such file")
+    if not place.is_dir():
+        return None, "no such directory"
+    missing = _missing_files(place)
+    if not missing:
+        return place, ""
+    for sub in dict.fromkeys((collection.cache, collection.name)):  # e.g. DIR/fashion-mnist, DIR/mnist
+        if (place / sub).is_dir() and not _missing_files(place / sub):
+            return place / sub, ""
+    return None, "missing " + ", ".join(missing)
+
+
+def locate(collection: IdxCollection = FASHION_MNIST, data_dir=None, download: bool = True) -> DataSource:
+    """Find a directory holding the four IDX files of `collection` (gzipped or not), or Keras' npz of them.
 
     Args:
-      data_dir: a directory to use; if given, it must hold the data.
+      collection: `FASHION_MNIST` or `MNIST`.
+      data_dir: a directory to use; if given, it (or its sub-folder named for the data set) must hold the data.
       download: whether to fall back to Keras' downloader when no local copy exists.
 
     Returns:
-      A `DataSource` naming the directory and how it was found.
+      A `DataSource` naming the directory (or npz file) and how it was found.
 
     Raises:
       DataNotFoundError: listing every place tried and how to fix it.
     """
     tried = []
-    for kind, directory, explicit in _candidates(data_dir):
-        missing = _missing_files(directory) if directory.is_dir() else None
-        if missing == []:
-            return DataSource(kind, str(directory))
+    hint = f"`{APT_HINT}` (Debian/Ubuntu, offline), or " if collection.debian else ""
+    for kind, place, explicit in _candidates(data_dir, collection):
+        found, reason = _holds(place, collection)
+        if found is not None:
+            return DataSource(kind, str(found))
         label = {"data_dir": "--data-dir / data_dir", "env": f"${ENV_VAR}"}.get(kind, kind)
-        reason = "no such directory" if missing is None else "missing " + ", ".join(missing)
         if explicit:
+            example = f" (e.g. {DEBIAN_DIR} after `{APT_HINT}`)" if collection.debian else ""
             raise DataNotFoundError(
-                f"Fashion-MNIST not found in {directory} (given by {label}): {reason}. "
-                f"Point it at a directory holding the four IDX files "
-                f"(e.g. {DEBIAN_DIR} after `{APT_HINT}`), or leave it unset to search "
-                f"Keras' cache and Debian's location."
+                f"{collection.title} not found in {place} (given by {label}): {reason}. "
+                f"Point it at a directory holding the four IDX files{example}, or leave it unset to search "
+                f"Keras' cache{' and Debian' + chr(39) + 's location' if collection.debian else ''}."
             )
-        tried.append(f"  - {label}: {directory} ({reason})")
+        tried.append(f"  - {label}: {place} ({reason})")
 
     if download:
         try:
             import keras
 
-            keras.datasets.fashion_mnist.load_data()
-            directory = keras_cache_dir()
-            if not _missing_files(directory):
-                return DataSource("download", str(directory))
-            tried.append(f"  - download: finished but files not in {directory}")
+            getattr(keras.datasets, collection.keras_loader).load_data()
+            for place in (keras_cache_dir(collection), _keras_npz(collection)):
+                if place is not None and _holds(place, collection)[0] is not None:
+                    return DataSource("download", str(place))
+            tried.append(f"  - download: finished but files not in {keras_cache_dir(collection)}")
         except Exception as error:  # any network or HTTP failure: report it, don't crash
             first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            tried.append(f"  - download via keras.datasets.fashion_mnist: failed ({first_line})")
+            tried.append(f"  - download via keras.datasets.{collection.keras_loader}: failed ({first_line})")
     else:
         tried.append("  - download: not attempted (download=False)")
 
     raise DataNotFoundError(
-        "Fashion-MNIST was not found. Tried:\n"
+        f"{collection.title} was not found. Tried:\n"
         + "\n".join(tried)
-        + f"\nFix: `{APT_HINT}` (Debian/Ubuntu, offline), or pass --data-dir DIR "
+        + f"\nFix: {hint}pass --data-dir DIR "
         f"(or set ${ENV_VAR}=DIR) to a directory with the four IDX files, "
         "or connect to the internet so Keras can download them."
     )
+
+
+def locate_fashion_mnist(data_dir=None, download: bool = True) -> DataSource:
+    """Find a directory holding the four Fashion-MNIST IDX files (gzipped or not); see `locate`."""
+    return locate(FASHION_MNIST, data_dir, download)
 
 
 def _corrupt(path: Path, error) -> DataError:
@@ -202,7 +351,7 @@ def read_idx(path, magic: int, count: int, item_shape: tuple[int, ...]) -> np.nd
             if found_magic != magic:
                 raise DataError(
                     f"{path} has IDX magic number {found_magic:#010x}, expected {magic:#010x}: "
-                    "not a Fashion-MNIST file of this kind."
+                    "not an IDX file of this kind."
                 )
             dims = struct.unpack(f">{ndim}I", header[4:])
             if dims != expected_dims:
@@ -221,18 +370,63 @@ def read_idx(path, magic: int, count: int, item_shape: tuple[int, ...]) -> np.nd
     return items
 
 
-def read_split(directory, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Read and check one split ("train" or "test") from a directory of IDX files."""
-    directory = Path(directory)
+def _idx_md5(items: np.ndarray, magic: int) -> str:
+    """The MD5 of the decompressed IDX file holding `items`: its header, then its bytes."""
+    header = struct.pack(f">I{items.ndim}I", magic, *items.shape)
+    return hashlib.md5(header + items.tobytes()).hexdigest()
+
+
+def _check_md5(collection: IdxCollection, stem: str, items: np.ndarray, magic: int, path) -> None:
+    if collection.md5 is None:
+        return
+    found = _idx_md5(items, magic)
+    if found != collection.md5[stem]:
+        raise DataError(
+            f"{path}: {stem} has MD5 {found}, expected {collection.md5[stem]} ({collection.title}'s own "
+            f"file): it is not {collection.title} or it is damaged. Delete it and let Keras download it again."
+        )
+
+
+def _read_keras_npz(path: Path, split: str, collection: IdxCollection) -> tuple[np.ndarray, np.ndarray]:
     images_stem, labels_stem, count = SPLITS[split]
-    images_path = _file_in(directory, images_stem)
-    labels_path = _file_in(directory, labels_stem)
-    if images_path is None or labels_path is None:
-        raise DataNotFoundError(f"{directory} lacks the {split} files {images_stem}[.gz] / {labels_stem}[.gz].")
-    images = read_idx(images_path, _IMAGES_MAGIC, count, (28, 28))
-    labels = read_idx(labels_path, _LABELS_MAGIC, count, ())
+    prefix = "x_train" if split == "train" else "x_test"
+    try:
+        with np.load(path) as arrays:
+            images, labels = arrays[prefix], arrays["y" + prefix[1:]]
+    except Exception as error:  # a damaged zip, a missing array: one line naming the file
+        raise _corrupt(path, error) from None
+    if images.shape != (count, 28, 28) or labels.shape != (count,) or images.dtype != np.uint8:
+        raise DataError(f"{path}: {prefix} has shape {images.shape} ({images.dtype}), expected ({count}, 28, 28) "
+                        "uint8. Delete it and let Keras download it again.")
+    labels = labels.astype(np.uint8)
+    _check_md5(collection, images_stem, images, _IMAGES_MAGIC, path)
+    _check_md5(collection, labels_stem, labels, _LABELS_MAGIC, path)
+    return images, labels
+
+
+def read_split(directory, split: str, collection: IdxCollection = FASHION_MNIST) -> tuple[np.ndarray, np.ndarray]:
+    """Read and check one split ("train" or "test") from a directory of IDX files (or Keras' mnist.npz).
+
+    Returns:
+      images uint8 (N, 28, 28) and labels uint8 (N,).
+    """
+    directory = Path(directory)
+    if directory.suffix == ".npz":
+        images, labels = _read_keras_npz(directory, split, collection)
+    else:
+        images_stem, labels_stem, count = SPLITS[split]
+        images_path = _file_in(directory, images_stem)
+        labels_path = _file_in(directory, labels_stem)
+        if images_path is None or labels_path is None:
+            raise DataNotFoundError(
+                f"{directory} lacks the {split} files {images_stem}[.gz] / {labels_stem}[.gz].")
+        images = read_idx(images_path, _IMAGES_MAGIC, count, (28, 28))
+        labels = read_idx(labels_path, _LABELS_MAGIC, count, ())
+        _check_md5(collection, images_stem, images, _IMAGES_MAGIC, images_path)
+        _check_md5(collection, labels_stem, labels, _LABELS_MAGIC, labels_path)
     if labels.max() > 9:
-        raise DataError(f"{labels_path} has label {labels.max()}; Fashion-MNIST labels are 0..9.")
+        raise DataError(f"{directory} has label {labels.max()} in its {split} labels; "
+                        f"{collection.title} labels are 0..9.")
     return images, labels
 
 
@@ -254,7 +448,9 @@ def load_fashion_mnist(data_dir=None, download: bool = True, return_source: bool
 
 
 def load_split(split: str = "train", data_dir=None, limit: int | None = None, download: bool = True):
-    """One split as the model takes it: (x, y, source).
+    """One split of Fashion-MNIST as the report's model takes it: (x, y, source).
+
+    Any data set: `vae_tf.datasets.load_data`.
 
     Args:
       split: "train" or "test".
@@ -269,17 +465,32 @@ def load_split(split: str = "train", data_dir=None, limit: int | None = None, do
     return flatten_images(x[:limit]), y[:limit], source
 
 
-def check_images(images, name: str = "images") -> np.ndarray:
+REPORT_SHAPE = (28, 28, 1)
+
+
+def image_layouts(image_shape) -> tuple[tuple[int, ...], ...]:
+    """The shapes of one image that the model accepts: (P,), (H, W, C), and (H, W) when C = 1."""
+    height, width, channels = (int(size) for size in image_shape)
+    layouts = [(height * width * channels,), (height, width, channels)]
+    if channels == 1:
+        layouts.append((height, width))
+    return tuple(layouts)
+
+
+def check_images(images, name: str = "images", image_shape=REPORT_SHAPE) -> np.ndarray:
     """Check that `images` are what the model takes, and return them as a NumPy array.
 
-    Accepted: shape (N, 784) or (N, 28, 28); uint8 (0..255), or floats in [0, 1] with no NaN.
+    Accepted: shape (N, P), (N, H, W, C), or (N, H, W) when C = 1, with (H, W, C) = `image_shape`
+    and P = H * W * C; uint8 (0..255), or floats in [0, 1] with no NaN.
 
     Raises:
       ValueError: saying what was expected and what was given.
     """
     array = np.asarray(images)
-    if array.ndim not in (2, 3) or array.shape[1:] not in ((784,), (28, 28)):
-        raise ValueError(f"{name} must have shape (N, 784) or (N, 28, 28); got shape {array.shape}.")
+    layouts = image_layouts(image_shape)
+    if array.ndim < 2 or array.shape[1:] not in layouts:
+        expected = " or ".join(str(("N",) + layout).replace("'", "") for layout in layouts)
+        raise ValueError(f"{name} must have shape {expected}; got shape {array.shape}.")
     if array.dtype == np.uint8:
         return array
     if not np.issubdtype(array.dtype, np.floating):
@@ -302,6 +513,18 @@ def check_images(images, name: str = "images") -> np.ndarray:
 
 
 def flatten_images(images: np.ndarray) -> np.ndarray:
-    """(N, 28, 28) uint8 images -> (N, 784) uint8 rows, the model's input layout."""
+    """(N, H, W[, C]) images -> (N, P) rows, P = H * W * C, the model's input layout (a view, no copy)."""
     images = np.asarray(images)
     return images.reshape(len(images), -1)
+
+
+def as_images(rows: np.ndarray, image_shape) -> np.ndarray:
+    """(N, P) rows (or images already) -> (N, H, W, C) images of `image_shape`."""
+    rows = np.asarray(rows)
+    return rows.reshape((len(rows), *tuple(int(size) for size in image_shape)))
+
+
+def to_unit(images) -> np.ndarray:
+    """Images as float32 in [0, 1], same shape: uint8 scaled by 1/255, floats as they are."""
+    images = np.asarray(images)
+    return images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)

@@ -54,7 +54,14 @@ def kl_per_dimension(z_mean, z_log_var) -> np.ndarray:
 
 
 def mean_variance(z_mean) -> np.ndarray:
-    """Var over images of E_q[z_d | x] = z_mean[:, d], per dimension: float64 (D,)."""
+    """Var over images of E_q[z_d | x] = z_mean[:, d], per dimension.
+
+    Args:
+      z_mean: (N, D), the posterior means of N images.
+
+    Returns:
+      float64 (D,).
+    """
     return np.asarray(z_mean, dtype=np.float64).var(axis=0)
 
 
@@ -81,6 +88,9 @@ def log_posterior_matrix(z, z_mean, z_log_var) -> np.ndarray:
 
     Args:
       z: (M, D) codes; z_mean, z_log_var: (N, D), the posteriors of N images.
+
+    Returns:
+      float64 (M, N): entry (i, j) is log q(z_i | x_j), in nats.
     """
     z = np.asarray(z, dtype=np.float64)
     z_mean = np.asarray(z_mean, dtype=np.float64)
@@ -171,7 +181,14 @@ def latent_diagnostics(z_mean, z_log_var, *, seed: int = 0, threshold: float = A
 
 
 def format_diagnostics(diagnostics: dict) -> str:
-    """The diagnostics as text: one line of totals, one line per latent dimension."""
+    """The diagnostics as text: one line of totals, one line per latent dimension.
+
+    Args:
+      diagnostics: the dict `latent_diagnostics` returns (as stored in summary.json).
+
+    Returns:
+      The lines, joined by newlines.
+    """
     lines = [f"latent dimensions ({diagnostics['images']:,} images): {diagnostics['active_units']} of "
              f"{len(diagnostics['active'])} active (Var z_mean > {diagnostics['active_threshold']:g}); "
              f"KL {diagnostics['kl']:.3f} nats; I(x; z) {diagnostics['mutual_information']:.3f} nats "

@@ -179,13 +179,13 @@ def share_bounds(size, replica, replicas):
 
 
 def distribute_batches(strategy, index_batches, pixels):
-    """A distributed dataset of uint8 image batches, each replica getting its share of a global batch.
+    """A distributed dataset of image batches (uint8 or float32), each replica getting its share of a global batch.
 
     Args:
       strategy: the tf.distribute strategy.
       index_batches: a `tf.data.Dataset` of int index batches (b,), the global batches, the same
         on every worker (a function of the seed and the epoch only).
-      pixels: the uint8 images (N, 784), a host tensor.
+      pixels: the images as rows (N, P), uint8 or float32, a host tensor (`vae_tf.engine.training_images`).
 
     Returns:
       A `tf.distribute` distributed dataset: at each step replica r gets the rows

@@ -1,7 +1,8 @@
 """How a VAE is fed and compiled: the fast default path, the report's path, and tf.distribute.
 
 The fast path (the default) keeps the images as uint8 (47 MB for the training set instead of
-the report's 376 MB float64 array) and scales them inside the graph, shuffles with a
+the report's 376 MB float64 array; float32 in [0, 1] for data that are not 256 levels, see
+`vae_tf.datasets`), flattened to (N, P), and scales them inside the graph, shuffles with a
 stateless, per-epoch permutation (so that a resumed run sees exactly the batches an
 uninterrupted one would), compiles the train step with XLA and runs several steps per call.
 The report's path (`fast=False`) is what the report's code does: `fit` on the float64 array
@@ -20,6 +21,7 @@ import tensorflow as tf
 
 from vae_tf import distributed
 from vae_tf.config import STRATEGIES, TrainConfig
+from vae_tf.data import REPORT_SHAPE, flatten_images
 from vae_tf.model import VAE
 
 # Most steps per call of the compiled train function on the fast path. More steps per call cut
@@ -51,7 +53,7 @@ def make_dataset(images, batch_size: int, seed: int, first_epoch: int = 0,
     """Shuffled uint8 batches for epochs `first_epoch`, `first_epoch + 1`, ... (all epochs if None).
 
     Args:
-      images: uint8 array or tensor (N, 784). Pass a tensor (`training_images`) and drop the
+      images: uint8 (or float32 in [0, 1]) array or tensor (N, P). Pass a tensor (`training_images`) and drop the
         NumPy array to keep one copy of the images in memory.
       batch_size: images per batch; each epoch has `steps_per_epoch(N, batch_size)` batches.
       seed: with the epoch number, decides each epoch's permutation.
@@ -59,7 +61,7 @@ def make_dataset(images, batch_size: int, seed: int, first_epoch: int = 0,
       epochs: how many epochs to produce.
 
     Returns:
-      A `tf.data.Dataset` of uint8 batches (b, 784).
+      A `tf.data.Dataset` of batches (b, P), the dtype of `images`.
     """
     pixels = training_images(images)
     batches = index_batches(int(pixels.shape[0]), batch_size, seed, first_epoch, epochs)
@@ -81,10 +83,17 @@ def index_batches(num_images: int, batch_size: int, seed: int, first_epoch: int 
 
 
 def training_images(images) -> tf.Tensor:
-    """The uint8 images (N, 784) as a tensor on the host, the fast path's input."""
+    """The images as rows (N, P) in a tensor on the host, the fast path's input.
+
+    Args:
+      images: uint8 (scaled by 1/255 in the model) or float32 in [0, 1] (taken as they are), shaped
+        (N, P) or (N, H, W, C) (flattened here; a view, no copy).
+    """
     dtype = tf.as_dtype(images.dtype if isinstance(images, tf.Tensor) else np.asarray(images).dtype)
-    if dtype != tf.uint8:
-        raise ValueError(f"make_dataset expects uint8 images, got {dtype.name}; pass the loader's arrays.")
+    if dtype not in (tf.uint8, tf.float32):
+        raise ValueError(f"make_dataset expects uint8 or float32 images, got {dtype.name}; pass the loader's arrays.")
+    if not isinstance(images, tf.Tensor):
+        images = flatten_images(images)
     with tf.device("/cpu:0"):
         return tf.convert_to_tensor(images)
 
@@ -109,12 +118,20 @@ def make_strategy(name: str = "default", devices=None) -> tf.distribute.Strategy
     raise ValueError(f"strategy={name!r}: choose one of {', '.join(STRATEGIES)}.")
 
 
-def build_vae(config: TrainConfig, num_images: int, strategy: tf.distribute.Strategy | None = None) -> VAE:
-    """A compiled VAE for `config` and a training set of `num_images`, its variables placed by `strategy`."""
+def build_vae(config: TrainConfig, num_images: int, strategy: tf.distribute.Strategy | None = None,
+              image_shape=REPORT_SHAPE) -> VAE:
+    """A compiled VAE for `config` and a training set of `num_images`, its variables placed by `strategy`.
+
+    Args:
+      config: the run's settings.
+      num_images: the training images (the KL schedules follow the steps per epoch).
+      strategy: places the variables (default: the current strategy).
+      image_shape: (H, W, C) of the data (`DataSpec.image_shape`).
+    """
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         vae = VAE(**config.model_settings(), steps_per_epoch=steps_per_epoch(num_images, config.batch_size),
-                  epochs=config.epochs)
+                  epochs=config.epochs, image_shape=image_shape)
         optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
         vae.compile(optimizer=optimizer, **compile_options(config, num_images, tf.distribute.has_strategy()))
     # Across workers the model's own train function runs several steps per call, and XLA
@@ -157,7 +174,7 @@ def compile_options(config: TrainConfig, num_images: int, distributed: bool = Fa
 
 def fit_inputs(images: np.ndarray, config: TrainConfig, first_epoch: int = 0,
                strategy: tf.distribute.Strategy | None = None) -> dict:
-    """`fit` keyword arguments that feed `images` (uint8 (N, 784)) the way `config` says.
+    """`fit` keyword arguments that feed `images` (uint8 or float32 (N, P)) the way `config` says.
 
     Under a strategy with several replicas the fast path's batches are distributed here, not
     by Keras: each worker gathers only its replicas' shares of every global batch
@@ -181,7 +198,8 @@ def fit_inputs(images: np.ndarray, config: TrainConfig, first_epoch: int = 0,
         }
     # Keras shuffles the report's path itself, so a resumed run sees other batches than an
     # uninterrupted one would: equally valid, but not the same run.
-    return {"x": images / 255.0, "batch_size": config.batch_size, "shuffle": True}
+    pixels = images / 255.0 if images.dtype == np.uint8 else images.astype(np.float64)
+    return {"x": pixels, "batch_size": config.batch_size, "shuffle": True}
 
 
 def set_op_determinism(on: bool) -> None:

@@ -1,4 +1,4 @@
-"""Evaluate a trained VAE on the 10,000 test images, in nats per image and bits per pixel.
+"""Evaluate a trained VAE on its data's test images, in nats per image and bits per dimension.
 
     python -m vae_tf.evaluate runs/kl-report                    # -ELBO and -IWAE_1000
     python -m vae_tf.evaluate runs/kl-report --k 5000           # a tighter bound
@@ -17,11 +17,12 @@ Three numbers per image x, all negative log-likelihoods (lower is better), in na
   regular grid of z on [-L, L]^2 (a Riemann sum, cell area h^2), almost exact when the grid is
   fine and wide enough; the grid with every other point gives an estimate of its error.
 
-p(x|z) is Bernoulli over the 784 pixels with the decoder's logits. Test pixels are greyscale in
-[0, 1], not binary: they are used as continuous Bernoulli targets, so log p(x|z) is minus the
-binary cross-entropy summed over pixels, the training loss. It is not a normalised density of
-greyscale images; the numbers compare models under this same likelihood, not with papers that
-binarise MNIST. Bits per pixel are nats / (784 ln 2).
+p(x|z) is Bernoulli over the P = H x W x C values of an image (784 for Fashion-MNIST) with the
+decoder's logits. Test pixels are greyscale (or colour channels) in [0, 1], not binary: they are
+used as continuous Bernoulli targets, so log p(x|z) is minus the binary cross-entropy summed over
+pixels, the training loss. It is not a normalised density of greyscale images; the numbers
+compare models under this same likelihood, not with papers that binarise MNIST. Bits per
+dimension are nats / (P ln 2), P = H x W x C of the run's data.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ import numpy as np
 
 from vae_tf import cli
 from vae_tf.cli import UsageError, number
+from vae_tf.data import REPORT_SHAPE
 
-IMAGE_SIZE = 784
+REPORT_DIMS = math.prod(REPORT_SHAPE)  # the report's 28 x 28 x 1
 EVALUATION_FILE = "evaluation.json"
 
 
@@ -49,9 +51,12 @@ EVALUATION_FILE = "evaluation.json"
 # ---------------------------------------------------------------------------------------------
 
 
-def bits_per_pixel(nats_per_image, pixels: int = IMAGE_SIZE):
-    """Converts nats per image to bits per pixel: nats / (pixels * ln 2)."""
-    return nats_per_image / (pixels * math.log(2.0))
+def bits_per_dim(nats_per_image, dims: int = REPORT_DIMS):
+    """Converts nats per image to bits per dimension: nats / (dims * ln 2), dims = H * W * C."""
+    return nats_per_image / (dims * math.log(2.0))
+
+
+bits_per_pixel = bits_per_dim  # the report's greyscale images: one dimension per pixel
 
 
 def log_mean_exp(log_values, axis: int = 0):
@@ -75,8 +80,8 @@ def bernoulli_log_likelihood(x, logits):
     """log p(x|z) = -sum over pixels of the binary cross-entropy, in nats.
 
     Args:
-      x: float tensor (..., 784), pixel values in [0, 1] used as (continuous) Bernoulli targets.
-      logits: float tensor (..., 784), the decoder's logits; broadcasts against `x`.
+      x: float tensor (..., P), pixel values in [0, 1] used as (continuous) Bernoulli targets.
+      logits: float tensor (..., P), the decoder's logits; broadcasts against `x`.
 
     Returns:
       Tensor (...).
@@ -93,10 +98,10 @@ def importance_log_weights(x, z_mean, z_log_var, eps, decode_logits):
     """log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x) for z_k = z_mean + exp(z_log_var / 2) eps_k.
 
     Args:
-      x: float tensor (B, 784), pixels in [0, 1].
+      x: float tensor (B, P), pixels in [0, 1].
       z_mean, z_log_var: float tensors (B, D), the encoder's outputs for `x`.
       eps: float tensor (S, B, D) of standard normal draws.
-      decode_logits: function mapping codes (N, D) to logits (N, 784).
+      decode_logits: function mapping codes (N, D) to logits (N, P).
 
     Returns:
       (log_weights, log_likelihood): two tensors (S, B), in nats; the second is log p(x|z_k).
@@ -152,23 +157,23 @@ def _progress(target, verbose, unit_name):
     return keras.utils.Progbar(target, verbose=1, interval=interval, unit_name=unit_name)
 
 
-def _pixels(x) -> np.ndarray:
-    """Checked images as float32 (N, 784) in [0, 1] (`vae_tf.model.as_pixels`)."""
+def _pixels(x, image_shape=REPORT_SHAPE) -> np.ndarray:
+    """Checked images as flattened float32 (N, P) in [0, 1] (`vae_tf.model.as_pixels`)."""
     from vae_tf.model import as_pixels
 
-    return as_pixels(x).numpy()
+    return as_pixels(x, image_shape).numpy()
 
 
 def importance_sampled(vae, x, k: int, *, seed: int = 0, indices=None, images_per_chunk: int = 100,
                        samples_per_chunk: int = 500, jit_compile: bool | None = None, verbose: int = 0) -> dict:
     """Per-image ELBO parts and the IWAE_K bound, chunked over images and over the K samples.
 
-    Memory grows with images_per_chunk * samples_per_chunk * 784 floats (157 MB at 100 * 500),
+    Memory grows with images_per_chunk * samples_per_chunk * P floats (157 MB at 100 * 500 * 784),
     not with K or the number of images.
 
     Args:
       vae: a `vae_tf.VAE`.
-      x: images (N, 784) or (N, 28, 28), uint8 or floats in [0, 1].
+      x: images (N, H, W, C) (or (N, P)), uint8 or floats in [0, 1], of `vae.image_shape`.
       k: K >= 1, importance samples per image.
       seed: seeds the draws (see `standard_normal_draws`).
       indices: each image's index in the test set (default 0..N-1), for the draws.
@@ -188,7 +193,7 @@ def importance_sampled(vae, x, k: int, *, seed: int = 0, indices=None, images_pe
 
     if k < 1:
         raise ValueError(f"k={k!r}: the number of importance samples must be at least 1.")
-    x = _pixels(x)
+    x = _pixels(x, getattr(vae, "image_shape", REPORT_SHAPE))  # a stand-in decoder may have no shape
     indices = np.arange(len(x)) if indices is None else np.asarray(indices)
 
     if jit_compile is None:
@@ -249,7 +254,7 @@ def grid_log_marginal(vae, x, *, extent: float = 8.0, points: int = 801, points_
 
     Args:
       vae: a `vae_tf.VAE` with latent_dim 2.
-      x: images (N, 784) or (N, 28, 28), uint8 or floats in [0, 1].
+      x: images (N, H, W, C) (or (N, P)), uint8 or floats in [0, 1], of `vae.image_shape`.
       extent: L, the grid covers [-L, L]^2.
       points: points per axis (odd).
       points_per_chunk: grid points decoded at once (memory: points_per_chunk * N floats).
@@ -268,7 +273,7 @@ def grid_log_marginal(vae, x, *, extent: float = 8.0, points: int = 801, points_
 
     if vae.latent_dim != 2:
         raise ValueError(f"the grid integral needs a 2-dimensional latent space; this model's is {vae.latent_dim}.")
-    x = _pixels(x)
+    x = _pixels(x, getattr(vae, "image_shape", REPORT_SHAPE))  # a stand-in decoder may have no shape
     grid, spacing = latent_grid(extent, points)
     index = np.arange(points)
     coarse = np.logical_and.outer(index % 2 == 0, index % 2 == 0).ravel()
@@ -282,7 +287,7 @@ def grid_log_marginal(vae, x, *, extent: float = 8.0, points: int = 801, points_
 
         @tf.function(jit_compile=jit_compile, reduce_retracing=True, autograph=False)
         def chunk(z, x, coarse_mask, edge_mask):
-            logits = vae.decode_logits(z)  # (G, 784)
+            logits = vae.decode_logits(z)  # (G, P)
             log_joint = (tf.matmul(logits, x, transpose_b=True)
                          - tf.reduce_sum(tf.nn.softplus(logits), axis=-1, keepdims=True)
                          + prior.log_prob(z)[:, None])  # (G, N)
@@ -318,13 +323,13 @@ def grid_log_marginal(vae, x, *, extent: float = 8.0, points: int = 801, points_
 # ---------------------------------------------------------------------------------------------
 
 
-def _summary(per_image: dict, names) -> dict:
+def _summary(per_image: dict, names, dims: int = REPORT_DIMS) -> dict:
     out = {}
     for name in names:
         nats = float(np.mean(per_image[name]))
         out[f"{name}_nats"] = nats
         if name not in ("reconstruction", "kl"):
-            out[f"{name}_bits_per_pixel"] = float(bits_per_pixel(nats))
+            out[f"{name}_bits_per_dim"] = float(bits_per_dim(nats, dims))
     return out
 
 
@@ -340,15 +345,17 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
       limit: evaluate on the first `limit` test images only (None: all 10,000).
       seed, grid_extent, grid_points, images_per_chunk, samples_per_chunk: see
         `importance_sampled` and `grid_log_marginal`.
-      data_dir: where Fashion-MNIST is (None: the run's setting, else the usual search).
+      data_dir: where the IDX files of a fashion_mnist or mnist run are (None: the run's setting, else
+        the usual search); other runs reload their own data (`vae_tf.datasets.load_run_data`).
       verbose: 1 prints progress.
 
     Returns:
       The content of evaluation.json: overall and per-class means of `neg_elbo`,
       `reconstruction`, `kl`, `neg_iwae` (and `neg_log_px_grid`) in nats per image, with bits
-      per pixel for the three bounds, and the settings that produced them.
+      per dimension (P = H x W x C) for the three bounds, and the settings that produced them.
+      Data without labels have no per-class rows.
     """
-    from vae_tf.data import CLASS_NAMES, load_split
+    from vae_tf.datasets import load_run_data
     from vae_tf.diagnostics import latent_diagnostics
 
     vae = run.model()
@@ -356,10 +363,14 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
         raise UsageError(f"--exact integrates over a grid of 2-dimensional z, but {run.path} has latent size "
                          f"{vae.latent_dim}; drop --exact.")
     started = time.time()
-    x, y, source = load_split("test", data_dir or run.settings.get("data_dir"), limit)
+    data = load_run_data(run, data_dir=data_dir, test_limit=limit)
+    x, y, spec = data.x_test, data.y_test, data.spec
+    dims = spec.pixels
+    class_names = spec.class_names if spec.class_names is not None else (
+        None if y is None else [str(label) for label in range(int(y.max(initial=0)) + 1)])
     if verbose:
-        print(f"vae_tf.evaluate: {run.path} ({run.title}) on {len(x):,} test images from {source.directory}, "
-              f"K = {k}", flush=True)
+        print(f"vae_tf.evaluate: {run.path} ({run.title}) on {len(x):,} test images of {spec.source} "
+              f"({' x '.join(map(str, spec.image_shape))}), K = {k}", flush=True)
 
     sampling_started = time.time()
     sampled = importance_sampled(vae, x, k, seed=seed, images_per_chunk=images_per_chunk,
@@ -393,19 +404,21 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
         "limit": limit,
         "k": k,
         "seed": seed,
-        "units": "nats per image (mean over images) and bits per pixel = nats / (784 ln 2); "
+        "units": f"nats per image (mean over images) and bits per dimension = nats / ({dims} ln 2), "
+                 f"{dims} = H x W x C = {' x '.join(map(str, spec.image_shape))}; "
                  "all values are negative log-likelihoods or their bounds: neg_elbo >= neg_iwae >= -log p(x)",
-        "likelihood": "Bernoulli over 784 pixels with the decoder's logits; greyscale test pixels in [0, 1] "
+        "likelihood": f"Bernoulli over {dims} values with the decoder's logits; test pixels in [0, 1] "
                       "are continuous targets (minus the summed binary cross-entropy)",
-        "overall": _summary(per_image, names),
-        "per_class": {
+        "overall": _summary(per_image, names, dims),
+        "per_class": {} if y is None else {
             name: {"images": int(np.sum(y == label)),
-                   **_summary({key: value[y == label] for key, value in per_image.items()}, names)}
-            for label, name in enumerate(CLASS_NAMES) if np.any(y == label)
+                   **_summary({key: value[y == label] for key, value in per_image.items()}, names, dims)}
+            for label, name in enumerate(class_names) if np.any(y == label)
         },
         "grid": grid_info,
         "diagnostics": latent_diagnostics(*vae.encode(x), seed=seed),  # is every latent dimension used?
-        "data": {"source": source.kind, "directory": source.directory},
+        "data": {"source": spec.source, "image_shape": list(spec.image_shape), "dimensions": dims,
+                 "path": spec.path, "found": spec.found},
         "seconds": seconds,
     }
 
@@ -427,9 +440,9 @@ def format_table(evaluation: dict) -> str:
         cells = "".join(f"{values[f'{key}_nats']:>16.2f}" for key, _ in names)
         lines.append(f"{label:<12}{values['images']:>7}{cells}")
     overall = evaluation["overall"]
-    cells = "".join(f"{overall[f'{key}_bits_per_pixel']:>16.4f}" if f"{key}_bits_per_pixel" in overall else " " * 16
+    cells = "".join(f"{overall[f'{key}_bits_per_dim']:>16.4f}" if f"{key}_bits_per_dim" in overall else " " * 16
                     for key, _ in names)
-    lines.append(f"{'bits/pixel':<12}{'':>7}{cells}")
+    lines.append(f"{'bits/dim':<12}{'':>7}{cells}")
     grid = evaluation.get("grid")
     if grid:
         difference = grid["coarse_grid_difference_nats"]
@@ -448,9 +461,10 @@ def format_table(evaluation: dict) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.parser(
         "python -m vae_tf.evaluate",
-        "Evaluate a run directory's VAE on the Fashion-MNIST test images: the textbook negative ELBO, the "
-        "importance-weighted bound -IWAE_K and, with --exact, -log p(x) integrated on a grid of z, in nats per "
-        "image and bits per pixel, overall and per class. Writes evaluation.json.",
+        "Evaluate a run directory's VAE on its data's test images (Fashion-MNIST for the report's runs): the "
+        "textbook negative ELBO, the importance-weighted bound -IWAE_K and, with --exact, -log p(x) integrated on "
+        "a grid of z, in nats per image and bits per dimension (H x W x C), overall and per class. Writes "
+        "evaluation.json.",
     )
     cli.add_rundir(parser)
     parser.add_argument("--k", type=number(int, at_least=1), default=1000, metavar="K",
@@ -459,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also integrate p(x|z) p(z) over a grid of z (latent size 2 only; "
                              "combine with --limit: it decodes every grid point)")
     parser.add_argument("--limit", type=number(int, at_least=1), default=None, metavar="N",
-                        help="evaluate the first N test images only (default: all 10,000)")
+                        help="evaluate the first N test images only (default: all of them)")
     parser.add_argument("--grid-extent", type=number(float, above=0), default=8.0, metavar="L",
                         help="the grid covers [-L, L]^2")
     parser.add_argument("--grid-points", type=number(int, at_least=3, odd=True), default=801, metavar="P",
@@ -467,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seeds the importance samples")
     parser.add_argument("--images-per-chunk", type=number(int, at_least=1), default=100, metavar="B")
     parser.add_argument("--samples-per-chunk", type=number(int, at_least=1), default=500, metavar="S",
-                        help="memory grows with B * S * 784 floats")
+                        help="memory grows with B * S * P floats, P = H x W x C")
     cli.add_data_dir(parser)
     parser.add_argument("--out", default=None, metavar="PATH",
                         help="where to write: a .json file, or a directory to hold evaluation.json "

@@ -3,10 +3,10 @@
 Two reductions are offered:
 
 - `"report"`: the report's code, exactly. The reconstruction term is the *sum over the batch*
-  of the *mean over the 784 pixels* of the binary cross-entropy, and the KL term is the mean
-  over the batch of the KL summed over latent dimensions. The reconstruction term therefore
-  grows with the batch size, and relative to a textbook ELBO the KL term weighs
-  784 / batch_size times more (6.1 at batch size 128).
+  of the *mean over the P pixels* of the binary cross-entropy (P = H x W x C, 784 for
+  Fashion-MNIST), and the KL term is the mean over the batch of the KL summed over latent
+  dimensions. The reconstruction term therefore grows with the batch size, and relative to a
+  textbook ELBO the KL term weighs P / batch_size times more (784 / 128 = 6.1 for the report).
 - `"elbo"`: the textbook negative ELBO: cross-entropy summed over pixels, KL summed over latent
   dimensions, both averaged over the batch. In nats per image.
 

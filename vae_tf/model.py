@@ -1,8 +1,12 @@
-"""The report's variational autoencoder as a Keras 3 model.
+"""The report's variational autoencoder as a Keras 3 model, for images of any shape H x W x C.
 
-    encoder: 784 -> Dense(hidden, relu) -> Dense(latent) z_mean, Dense(latent) z_log_var
+    encoder: P -> Dense(hidden, relu) -> Dense(latent) z_mean, Dense(latent) z_log_var
     sampling: z = z_mean + exp(0.5 * z_log_var) * eps,  eps ~ N(0, I)
-    decoder: latent -> Dense(hidden, relu) -> Dense(784, sigmoid)
+    decoder: latent -> Dense(hidden, relu) -> Dense(P, sigmoid)
+
+P = H * W * C (`image_shape`, a model setting; the report's 28 x 28 x 1 gives its 784). Inside
+the model images travel flattened, float32 (B, P), so that the losses see (B, P); the public
+NumPy methods take and return images (N, H, W, C).
 
 The decoder's last layer is split into its logits (`decoder_logits`) and the sigmoid, so that
 training computes the cross-entropy from logits (stable) while `decoder(z)` still returns
@@ -11,12 +15,12 @@ pixel probabilities in [0, 1], as in the report.
 Usage:
 
     import keras, vae_tf
-    vae = vae_tf.VAE(regularizer="kl", reduction="report")
+    vae = vae_tf.VAE(regularizer="kl", reduction="report")   # image_shape=(28, 28, 1)
     vae.compile(optimizer=keras.optimizers.Adam(1e-4))
-    vae.fit(x_train, epochs=10, batch_size=128)      # uint8 (N, 784) or floats in [0, 1]
+    vae.fit(x_train, epochs=10, batch_size=128)      # uint8 (N, 28, 28[, 1]) or (N, 784), or floats in [0, 1]
     z_mean, z_log_var = vae.encode(x)                 # NumPy (N, D) each, in batches
-    images = vae.decode(z)                            # NumPy (N, 784) probabilities
-    q = vae.posterior(x); p = vae.likelihood(z)       # TFP distributions q(z|x) and p(x|z)
+    images = vae.decode(z)                            # NumPy (N, 28, 28, 1) probabilities
+    q = vae.posterior(x); p = vae.likelihood(z)       # TFP distributions q(z|x) and p(x|z), event (28, 28, 1)
 """
 
 from __future__ import annotations
@@ -26,13 +30,12 @@ import numpy as np
 import tensorflow as tf
 
 from vae_tf.config import REDUCTIONS, REGULARIZERS
-from vae_tf.data import check_images
+from vae_tf.data import REPORT_SHAPE, check_images
 from vae_tf.kl import diag_gaussian
 from vae_tf.losses import check_choice, vae_losses
 from vae_tf.schedules import KLSchedule
 
-IMAGE_SIZE = 784
-# Images per batch when encoding or decoding many at once (memory: 4096 x 784 floats).
+# Images per batch when encoding or decoding many at once (memory: 4096 x P floats).
 BATCH = 4096
 
 
@@ -79,50 +82,59 @@ def reparameterize(z_mean, z_log_var, eps):
     return z_mean + tf.exp(0.5 * z_log_var) * eps
 
 
-def pixel_likelihood(logits):
-    """p(x|z): independent Bernoulli pixels with the decoder's logits (..., 784), as a TFP distribution.
+def pixel_likelihood(logits, image_shape=None):
+    """p(x|z): independent Bernoulli pixels with the decoder's logits (..., P), as a TFP distribution.
 
     Its `log_prob(x)` is minus the binary cross-entropy summed over pixels, in nats, also for
-    greyscale x in [0, 1] used as continuous targets (the training loss). Event shape (784,).
+    greyscale x in [0, 1] used as continuous targets (the training loss).
+
+    Args:
+      logits: float tensor (..., P).
+      image_shape: (H, W, C) with H * W * C = P for event shape (H, W, C); None: event shape (P,).
     """
     import tensorflow_probability as tfp
 
     tfd = tfp.distributions
-    return tfd.Independent(tfd.Bernoulli(logits=logits, dtype=logits.dtype), reinterpreted_batch_ndims=1)
+    if image_shape is None:
+        return tfd.Independent(tfd.Bernoulli(logits=logits, dtype=logits.dtype), reinterpreted_batch_ndims=1)
+    shaped = tf.reshape(logits, tf.concat([tf.shape(logits)[:-1], tf.constant(image_shape, tf.int32)], 0))
+    return tfd.Independent(tfd.Bernoulli(logits=shaped, dtype=logits.dtype), reinterpreted_batch_ndims=3)
 
 
-def build_encoder(latent_dim: int = 2, hidden_units: int = 100) -> keras.Model:
+def build_encoder(latent_dim: int = 2, hidden_units: int = 100, pixels: int = 784) -> keras.Model:
     """The encoder q(z|x).
 
     Args:
       latent_dim: D, the size of z.
       hidden_units: width of the hidden layer.
+      pixels: P = H * W * C, the values per image.
 
     Returns:
-      A functional `keras.Model` mapping images (B, 784) with values in [0, 1] to
+      A functional `keras.Model` mapping flattened images (B, P) with values in [0, 1] to
       `[z_mean, z_log_var]`, each (B, D).
     """
-    images = keras.Input(shape=(IMAGE_SIZE,), name="images")
+    images = keras.Input(shape=(pixels,), name="images")
     hidden = keras.layers.Dense(hidden_units, activation="relu", name="encoder_hidden")(images)
     z_mean = keras.layers.Dense(latent_dim, name="z_mean")(hidden)
     z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(hidden)
     return keras.Model(images, [z_mean, z_log_var], name="encoder")
 
 
-def build_decoder(latent_dim: int = 2, hidden_units: int = 100) -> keras.Model:
+def build_decoder(latent_dim: int = 2, hidden_units: int = 100, pixels: int = 784) -> keras.Model:
     """The decoder p(x|z).
 
     Args:
       latent_dim: D, the size of z.
       hidden_units: width of the hidden layer.
+      pixels: P = H * W * C, the values per image.
 
     Returns:
-      A functional `keras.Model` mapping codes (B, D) to pixel probabilities (B, 784).
+      A functional `keras.Model` mapping codes (B, D) to flattened pixel probabilities (B, P).
       Its layers `decoder_hidden` and `decoder_logits` give the logits (see `VAE.decode_logits`).
     """
     z = keras.Input(shape=(latent_dim,), name="z")
     hidden = keras.layers.Dense(hidden_units, activation="relu", name="decoder_hidden")(z)
-    logits = keras.layers.Dense(IMAGE_SIZE, name="decoder_logits")(hidden)
+    logits = keras.layers.Dense(pixels, name="decoder_logits")(hidden)
     images = keras.layers.Activation("sigmoid", name="pixel_probabilities")(logits)
     return keras.Model(z, images, name="decoder")
 
@@ -162,20 +174,25 @@ def one_replicas_share(strategy, batch):
     return tf.nest.map_structure(local, batch)
 
 
-def as_pixels(x):
-    """Images as float32 (B, 784) in [0, 1]: uint8 is scaled by 1/255 inside the graph.
+def as_pixels(x, image_shape=REPORT_SHAPE):
+    """Images as flattened float32 (B, P) in [0, 1]: uint8 is scaled by 1/255 inside the graph.
+
+    Args:
+      x: images (B, P), (B, H, W, C), or (B, H, W) when C = 1; uint8 or floats in [0, 1].
+      image_shape: (H, W, C); P = H * W * C.
 
     Concrete arrays are checked first (`vae_tf.data.check_images`: shape, dtype, NaN, range);
     symbolic tensors inside a traced graph are not.
     """
     if not isinstance(x, tf.Tensor) or hasattr(x, "numpy"):
-        x = check_images(x)
+        x = check_images(x, image_shape=image_shape)
     x = tf.convert_to_tensor(x)
     if x.dtype == tf.uint8:
         x = tf.cast(x, tf.float32) / 255.0
     else:
         x = tf.cast(x, tf.float32)
-    return tf.reshape(x, (-1, IMAGE_SIZE))
+    height, width, channels = image_shape
+    return tf.reshape(x, (-1, height * width * channels))
 
 
 @keras.saving.register_keras_serializable(package="vae_tf")
@@ -183,6 +200,8 @@ class VAE(keras.Model):
     """The report's VAE with a custom `train_step` that tracks every loss term.
 
     Args:
+      image_shape: (H, W, C) of the images (the report: 28 x 28 x 1); `vae_tf.engine.build_vae`
+        takes it from the data. The model's input and output are P = H * W * C values.
       latent_dim: size of z (the report: 2).
       hidden_units: width of the encoder's and the decoder's hidden layer (the report: 100).
       regularizer: "kl" (the report's VAE), "none" (a plain autoencoder with noise) or "mse"
@@ -197,8 +216,8 @@ class VAE(keras.Model):
       steps_per_epoch, epochs: the training's length, which the schedules follow (set by
         `vae_tf.engine.build_vae`; needed only by a schedule or a capacity).
 
-    `fit` accepts uint8 images (scaled inside the graph) or floats in [0, 1], shaped (N, 784)
-    or (N, 28, 28). It logs `loss`, `reconstruction_loss`, `kl_loss` and, for "mse", `mse_loss`;
+    `fit` accepts uint8 images (scaled inside the graph) or floats in [0, 1], shaped (N, P),
+    (N, H, W, C), or (N, H, W) when C = 1. It logs `loss`, `reconstruction_loss`, `kl_loss` and, for "mse", `mse_loss`;
     with a schedule, the epoch's mean `beta`, and with a capacity, the mean target `capacity`.
     """
 
@@ -219,9 +238,13 @@ class VAE(keras.Model):
         capacity_epochs: float = 5.0,
         steps_per_epoch: int | None = None,
         epochs: int | None = None,
+        image_shape=REPORT_SHAPE,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        image_shape = tuple(int(size) for size in image_shape)
+        if len(image_shape) != 3 or min(image_shape) < 1:
+            raise ValueError(f"image_shape={image_shape!r}: give (H, W, C), three positive sizes.")
         # What get_config saves, and `vae_tf.config.TrainConfig.model_settings()` fills in.
         self.settings = {"latent_dim": int(latent_dim), "hidden_units": int(hidden_units),
                          "regularizer": check_choice("regularizer", regularizer, REGULARIZERS),
@@ -230,14 +253,16 @@ class VAE(keras.Model):
                          "beta_schedule": beta_schedule, "warmup_epochs": float(warmup_epochs), "cycles": int(cycles),
                          "ramp_fraction": float(ramp_fraction), "free_bits": float(free_bits),
                          "capacity": float(capacity), "capacity_epochs": float(capacity_epochs),
-                         "steps_per_epoch": steps_per_epoch, "epochs": epochs}
+                         "steps_per_epoch": steps_per_epoch, "epochs": epochs, "image_shape": list(image_shape)}
         self.kl_schedule = KLSchedule(self.settings["beta"], beta_schedule, float(warmup_epochs), int(cycles),
                                       float(ramp_fraction), float(capacity), float(capacity_epochs),
                                       steps_per_epoch, epochs)
         for name, value in self.settings.items():
             setattr(self, name, value)
-        self.encoder = build_encoder(self.latent_dim, self.hidden_units)
-        self.decoder = build_decoder(self.latent_dim, self.hidden_units)
+        self.image_shape = image_shape
+        self.pixels = image_shape[0] * image_shape[1] * image_shape[2]
+        self.encoder = build_encoder(self.latent_dim, self.hidden_units, self.pixels)
+        self.decoder = build_decoder(self.latent_dim, self.hidden_units, self.pixels)
         self.sampling = Sampling(seed=seed, name="sampling")
         names = ["loss", "reconstruction_loss", "kl_loss"]
         if self.regularizer == "mse":
@@ -255,24 +280,24 @@ class VAE(keras.Model):
     def fit(self, x=None, *args, **kwargs):
         """Keras' `fit`; image arrays are checked first (shape, dtype, NaN, [0, 1])."""
         if isinstance(x, np.ndarray):
-            check_images(x, "x")
+            check_images(x, "x", self.image_shape)
         return super().fit(x, *args, **kwargs)
 
     def decode_logits(self, z):
-        """The decoder's logits (B, 784) for codes z (B, D)."""
+        """The decoder's logits, flattened (B, P), for codes z (B, D)."""
         hidden = self.decoder.get_layer("decoder_hidden")(z)
         return self.decoder.get_layer("decoder_logits")(hidden)
 
     def call(self, inputs, training=False):
-        """Reconstructs images: encode, sample z, decode. Returns probabilities (B, 784)."""
-        z_mean, z_log_var = self.encoder(as_pixels(inputs), training=training)
+        """Reconstructs images: encode, sample z, decode. Returns flattened probabilities (B, P)."""
+        z_mean, z_log_var = self.encoder(as_pixels(inputs, self.image_shape), training=training)
         return self.decoder(self.sampling([z_mean, z_log_var]), training=training)
 
     def compute_losses(self, data, training=False, eps=None, global_batch_size=None) -> dict:
         """Every loss term of one batch (see `vae_tf.losses.vae_losses`).
 
         Args:
-          data: images (B, 784) or (B, 28, 28), uint8 or floats in [0, 1].
+          data: images (B, P), (B, H, W, C) or (B, H, W), uint8 or floats in [0, 1].
           training: passed to the encoder and decoder.
           eps: optional noise (B, D) for the sampling; drawn from the seed generator if None.
           global_batch_size: the whole batch's size when `data` is one replica's share.
@@ -280,7 +305,7 @@ class VAE(keras.Model):
         With a KL schedule the weights are those of the optimizer's current step (before
         compiling: the end of training's), and the result also holds them (`beta`, `capacity`).
         """
-        x = as_pixels(data)
+        x = as_pixels(data, self.image_shape)
         z_mean, z_log_var = self.encoder(x, training=training)
         z = self.sampling([z_mean, z_log_var], eps=eps)
         logits = self.decode_logits(z)
@@ -427,8 +452,13 @@ class VAE(keras.Model):
     # --- many images at once, in batches: NumPy in, NumPy out -----------------------------------
 
     def encode(self, x, batch_size: int = BATCH) -> tuple[np.ndarray, np.ndarray]:
-        """(z_mean, z_log_var) of images x (N, 784) or (N, 28, 28), uint8 or in [0, 1]: float32 (N, D) each."""
-        parts = [self.encoder(as_pixels(x[start:start + batch_size]), training=False)
+        """(z_mean, z_log_var) of images x, float32 (N, D) each.
+
+        Args:
+          x: images (N, H, W, C), (N, H, W) when C = 1, or (N, P); uint8 or floats in [0, 1].
+          batch_size: images per call of the encoder.
+        """
+        parts = [self.encoder(as_pixels(x[start:start + batch_size], self.image_shape), training=False)
                  for start in range(0, len(x), batch_size)]
         return tuple(np.concatenate([np.asarray(part[i]) for part in parts]) for i in range(2))
 
@@ -442,18 +472,25 @@ class VAE(keras.Model):
         return {"z_mean": z_mean, "z_log_var": z_log_var, "z": np.asarray(reparameterize(z_mean, z_log_var, eps))}
 
     def decode(self, z, batch_size: int = BATCH, logits: bool = False) -> np.ndarray:
-        """Pixel probabilities in [0, 1] (or, with `logits`, the logits) (N, 784) for codes z (N, D)."""
+        """Images for codes z (N, D): pixel probabilities in [0, 1], (N, H, W, C).
+
+        Args:
+          z: codes (N, D).
+          batch_size: codes per call of the decoder.
+          logits: return the decoder's logits instead, flattened (N, P).
+        """
         z = np.asarray(z, dtype=np.float32)
         step = self.decode_logits if logits else (lambda codes: self.decoder(codes, training=False))
-        return np.concatenate([np.asarray(step(z[start:start + batch_size])) for start in range(0, len(z), batch_size)])
+        flat = np.concatenate([np.asarray(step(z[start:start + batch_size])) for start in range(0, len(z), batch_size)])
+        return flat if logits else flat.reshape((len(flat), *self.image_shape))
 
     # --- the model as distributions ------------------------------------------------------------
 
     def posterior(self, x):
-        """q(z|x) for images x (B, 784): a TFP `MultivariateNormalDiag`, batch shape (B,), event (D,)."""
-        z_mean, z_log_var = self.encoder(as_pixels(x), training=False)
+        """q(z|x) for images x (B, H, W, C) (or (B, P)): a TFP `MultivariateNormalDiag`, batch (B,), event (D,)."""
+        z_mean, z_log_var = self.encoder(as_pixels(x, self.image_shape), training=False)
         return diag_gaussian(z_mean, z_log_var)
 
     def likelihood(self, z):
-        """p(x|z) for codes z (..., D): independent Bernoulli pixels, batch shape (...), event (784,)."""
-        return pixel_likelihood(self.decode_logits(z))
+        """p(x|z) for codes z (..., D): independent Bernoulli pixels, batch shape (...), event (H, W, C)."""
+        return pixel_likelihood(self.decode_logits(z), self.image_shape)

@@ -34,34 +34,38 @@ def validation_noise(count: int, latent_dim: int, seed: int) -> np.ndarray:
 
 
 def validation_inputs(images, latent_dim: int, seed: int, batch_size: int, fast: bool) -> dict:
-    """`fit` keyword arguments that validate on `images` (uint8 (N, 784)) after every epoch.
+    """`fit` keyword arguments that validate on `images` (uint8 or float32 (N, P)) after every epoch.
 
     Batches hold (images, eps) pairs, which `VAE.test_step` unpacks; they have the training
     batch size, because the report's reduction sums its reconstruction term over a batch.
     """
     import tensorflow as tf
 
+    from vae_tf.data import flatten_images
+
+    images = flatten_images(images)
     eps = validation_noise(len(images), latent_dim, seed)
     if fast:
         with tf.device("/cpu:0"):
             data = tf.data.Dataset.from_tensor_slices((images, eps)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
         return {"validation_data": data}
-    return {"validation_data": (images / 255.0, eps), "validation_batch_size": batch_size}
+    pixels = images / 255.0 if images.dtype == np.uint8 else images.astype(np.float64)
+    return {"validation_data": (pixels, eps), "validation_batch_size": batch_size}
 
 
 class LatentSnapshots(keras.callbacks.Callback):
     """After every epoch, z_mean of fixed images; `arrays()` is what snapshots.npz holds.
 
     Args:
-      images: uint8 (N, 784), the fixed images (the first `SNAPSHOT_IMAGES` test images).
-      labels: their classes (N,).
+      images: the fixed images (N, H, W, C) (the first `SNAPSHOT_IMAGES` test images).
+      labels: their classes (N,), or None (data without labels: snapshots.npz then holds no `y`).
       earlier: a resumed run's `arrays()` so far (its frames are kept), or None.
     """
 
     def __init__(self, images, labels, earlier: dict | None = None):
         super().__init__()
         self.images = images
-        self.labels = np.asarray(labels)
+        self.labels = None if labels is None else np.asarray(labels)
         self.epochs = [int(epoch) for epoch in earlier["epoch"]] if earlier else []
         self.frames = list(earlier["z_mean"]) if earlier else []
 
@@ -70,16 +74,16 @@ class LatentSnapshots(keras.callbacks.Callback):
         self.frames.append(self.model.encode(self.images)[0])
 
     def arrays(self) -> dict:
-        """`epoch` (E,), `z_mean` (E, N, D) float32, `y` (N,): one frame per completed epoch."""
-        return {"epoch": np.asarray(self.epochs, dtype=np.int64), "z_mean": np.stack(self.frames),
-                "y": self.labels}
+        """`epoch` (E,), `z_mean` (E, N, D) float32, `y` (N,) if labelled: one frame per completed epoch."""
+        arrays = {"epoch": np.asarray(self.epochs, dtype=np.int64), "z_mean": np.stack(self.frames)}
+        return arrays if self.labels is None else {**arrays, "y": self.labels}
 
 
-def tensorboard_callbacks(log_dir, images, labels, title: str) -> list:
+def tensorboard_callbacks(log_dir, images, labels, title: str, class_names=None) -> list:
     """Keras' `TensorBoard` (every logged loss term and the learning rate per epoch, in log_dir/train
     and log_dir/validation) and `TensorBoardImages` (log_dir/images), steps = epochs counted from 0."""
     return [EpochTensorBoard(str(log_dir), write_graph=False, update_freq="epoch", profile_batch=0),
-            TensorBoardImages(log_dir, images, labels, title)]
+            TensorBoardImages(log_dir, images, labels, title, class_names)]
 
 
 class EpochTensorBoard(keras.callbacks.TensorBoard):
@@ -104,14 +108,16 @@ def png(figure, dpi: int = 72) -> bytes:
 
 class TensorBoardImages(keras.callbacks.Callback):
     """Per-epoch images in TensorBoard: `latent_scatter` (z_mean of `images`, coloured by class),
-    `generated_grid` (the 10x10 grid over their min..max) and `reconstructions` (the first ten)."""
+    `generated_grid` (the 10x10 grid over their min..max) and `reconstructions` (the first ten).
+    Images (N, H, W, C), greyscale or RGB; labels (N,) or None (the scatter is coloured by density)."""
 
-    def __init__(self, log_dir, images, labels, title: str):
+    def __init__(self, log_dir, images, labels, title: str, class_names=None):
         super().__init__()
         self.log_dir = log_dir
         self.images = images
-        self.labels = np.asarray(labels)
+        self.labels = None if labels is None else np.asarray(labels)
         self.title = title
+        self.class_names = class_names
         self._writer = None
 
     def on_train_begin(self, logs=None):
@@ -126,12 +132,13 @@ class TensorBoardImages(keras.callbacks.Callback):
     def figures(self) -> dict:
         """{tag: Figure} of the model as it is now."""
         from vae_tf import plots
+        from vae_tf.data import to_unit
 
         z_mean = self.model.encode(self.images)[0]
-        shown = self.images[:RECONSTRUCTED_IMAGES] / 255.0
+        shown = to_unit(self.images[:RECONSTRUCTED_IMAGES])
         dims = z_mean.shape[1]
         return {
-            "latent_scatter": plots.latent_scatter(z_mean, self.labels, point_size=2.0,
+            "latent_scatter": plots.latent_scatter(z_mean, self.labels, point_size=2.0, class_names=self.class_names,
                                                    title=f"{self.title}: z_mean of {len(z_mean):,} test images"),
             "generated_grid": plots.generated_grid(self.model.decode, z_mean.min(axis=0), z_mean.max(axis=0), 10,
                                                    np.median(z_mean, axis=0), latent_dim=dims,
@@ -149,20 +156,22 @@ class TensorBoardImages(keras.callbacks.Callback):
         self._writer.flush()
 
 
-def watchers(settings, run, x_test, y_test) -> tuple[list, dict, LatentSnapshots | None]:
+def watchers(settings, run, x_test, y_test, class_names=None) -> tuple[list, dict, LatentSnapshots | None]:
     """What `settings.validation`, `.snapshots` and `.tensorboard` add to a run's `fit`.
 
     Args:
       settings: the run's `TrainConfig`.
       run: its `vae_tf.rundir.RunWriter` (a resumed run's snapshots continue).
-      x_test, y_test: the test images, uint8 (10000, 784), and their classes.
+      x_test, y_test: the test images (N, H, W, C), uint8 or float32, and their classes (or None).
+      class_names: the names of the classes (or None), for the TensorBoard scatter.
 
     Returns:
       (callbacks to run before the checkpoint, more `fit` keyword arguments, the snapshots or None).
     """
     from vae_tf.config import title
 
-    fixed, labels = x_test[:SNAPSHOT_IMAGES], y_test[:SNAPSHOT_IMAGES]
+    fixed = x_test[:SNAPSHOT_IMAGES]
+    labels = None if y_test is None else y_test[:SNAPSHOT_IMAGES]
     callbacks, inputs, snapshots = [], {}, None
     if settings.validation:
         inputs = validation_inputs(x_test, settings.latent_dim, settings.seed, settings.batch_size, settings.fast)
@@ -170,7 +179,7 @@ def watchers(settings, run, x_test, y_test) -> tuple[list, dict, LatentSnapshots
         snapshots = LatentSnapshots(fixed, labels, run.snapshots)
         callbacks.append(snapshots)
     if settings.tensorboard:
-        callbacks += tensorboard_callbacks(run.tensorboard_dir, fixed, labels, title(settings.to_dict()))
+        callbacks += tensorboard_callbacks(run.tensorboard_dir, fixed, labels, title(settings.to_dict()), class_names)
     return callbacks, inputs, snapshots
 
 

@@ -4,12 +4,13 @@
     python -m vae_tf.plot RUNDIR --out figures/kl     # ... or into another directory
     python -m vae_tf.plot RUNDIR --grid-range -3 3    # the grid over a fixed range
 
-Writes latent_scatter.png (the sampled codes coloured by class), generated_grid.png (10x10
-decoded images over a regular grid spanning each latent coordinate's min..max, or
---grid-range), reconstructions.png (test images above their reconstructions) and
-loss_curves.png (each loss term per epoch, with the validation loss of a --validation run) and,
-for a run trained with --snapshots, latent_evolution.gif (z_mean of fixed test images after each
-epoch, one frame per epoch, on fixed axes). It reads the run directory; it never retrains.
+Writes latent_scatter.png (the sampled codes coloured by class; by density for data without
+labels), generated_grid.png (10x10 decoded images over a regular grid spanning each latent
+coordinate's min..max, or --grid-range), reconstructions.png (test images of the run's own data,
+greyscale or colour, above their reconstructions) and loss_curves.png (each loss term per epoch,
+with the validation loss of a --validation run) and, for a run trained with --snapshots,
+latent_evolution.gif (z_mean of fixed test images after each epoch, one frame per epoch, on fixed
+axes). It reads the run directory; it never retrains.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ def check_arguments(parser, args) -> None:
                      f"{args.grid_range[1]:g} (e.g. --grid-range -3 3)")
 
 
+def scatter_point_size(count: int) -> float:
+    """Marker area (points^2) for a scatter of `count` codes: the report's 1 for 15,000 or more, up to 8 for few."""
+    return float(np.clip(15_000 / max(count, 1), 1.0, 8.0))
+
+
 def grid_bounds(z, grid_range=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """Where the generated grid goes: (lo, hi, fill, description).
 
@@ -79,20 +85,22 @@ def write_figures(run, out: Path, grid_range=None, grid_size: int = 10, examples
                   data_dir=None, progress=print) -> list[Path]:
     """Draw and save the four figures of `run` (a `vae_tf.rundir.Run`) into `out`; return their paths."""
     from vae_tf import plots
-    from vae_tf.data import load_split
+    from vae_tf.datasets import class_names_of, load_run_data
     from vae_tf.rundir import write_figure, write_gif
 
     title = run.title
     written = []
+    images = load_run_data(run, data_dir=data_dir, test_limit=examples).x_test  # first: fail before writing
 
     def save(fig, name):
         written.append(write_figure(out / name, fig, DPI))
         progress(f"wrote {out / name}")
 
     latents = run.latents()
-    z, y = latents["z"], latents["y"]
-    save(plots.latent_scatter(z, y, title=f"{title}: sampled codes z of {len(z):,} training images"),
-         "latent_scatter.png")
+    z, y = latents["z"], latents.get("y")
+    names = class_names_of(run)
+    save(plots.latent_scatter(z, y, title=f"{title}: sampled codes z of {len(z):,} training images",
+                              class_names=names, point_size=scatter_point_size(len(z))), "latent_scatter.png")
     save(plots.loss_curves(run.history(), title=title, regularizer=run.settings["regularizer"]), "loss_curves.png")
 
     model = run.model()
@@ -100,15 +108,13 @@ def write_figures(run, out: Path, grid_range=None, grid_size: int = 10, examples
     save(plots.generated_grid(model.decode, lo, hi, grid_size, fill,
                               title=f"{title}: decoded {where}", latent_dim=z.shape[1]), "generated_grid.png")
 
-    x_test = load_split("test", data_dir if data_dir is not None else run.settings.get("data_dir"), examples,
-                        download=False)[0]
-    images = x_test.astype(np.float32) / 255
     save(plots.reconstructions(images, model.decode(model.encode(images)[0]),
                                title=f"{title}: test images (top), decoded from their z_mean (bottom)"),
          "reconstructions.png")
     snapshots = run.snapshots()
     if snapshots is not None:
-        frames = plots.latent_evolution(snapshots["epoch"], snapshots["z_mean"], snapshots["y"], title=title)
+        frames = plots.latent_evolution(snapshots["epoch"], snapshots["z_mean"], snapshots.get("y"), title=title,
+                                        class_names=names)
         written.append(write_gif(out / EVOLUTION, frames, FPS))
         progress(f"wrote {out / EVOLUTION}")
     return written

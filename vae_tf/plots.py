@@ -33,7 +33,6 @@ from scipy.stats import norm
 from vae_tf.config import VARIANT_TITLES
 from vae_tf.data import CLASS_NAMES
 
-IMAGE_SIDE = 28
 _ORDINALS = ("first", "second")
 
 # ---------------------------------------------------------------------------------------------
@@ -50,14 +49,54 @@ def latent_axis_labels(latent_dim: int) -> tuple[str, str]:
     return tuple(f"{_ORDINALS[i]} latent variable (z[{i}] of {latent_dim})" for i in range(2))
 
 
+def _class_colours(count: int) -> list:
+    """One colour per class: matplotlib's tab10 cycle up to ten classes, tab20 up to 20, then turbo."""
+    import matplotlib
+
+    if count <= 10:
+        return [f"C{k}" for k in range(10)]
+    if count <= 20:
+        return list(matplotlib.colormaps["tab20"].colors)
+    return [matplotlib.colormaps["turbo"](k / (count - 1)) for k in range(count)]
+
+
+def density(points: np.ndarray, bins: int = 60) -> np.ndarray:
+    """How crowded each point's neighbourhood is: the count of its cell in a bins x bins histogram, (N,)."""
+    points = np.asarray(points, dtype=np.float64)
+    if len(points) == 0:
+        return np.zeros(0)
+    counts, x_edges, y_edges = np.histogram2d(points[:, 0], points[:, 1], bins=bins)
+    column = np.clip(np.searchsorted(x_edges, points[:, 0], side="right") - 1, 0, bins - 1)
+    row = np.clip(np.searchsorted(y_edges, points[:, 1], side="right") - 1, 0, bins - 1)
+    return counts[column, row]
+
+
 def _scatter(ax, z, y, class_names, size, rasterized=True):
+    """Codes z (N, D) on `ax`, coloured by class y (N,), or by density when y is None; the legend's handles."""
     z = np.asarray(z)
+    if z.ndim != 2 or (y is not None and len(z) != len(np.asarray(y))):
+        raise ValueError(f"z must be (N, D) and y (N,); got {z.shape} and {np.shape(y)}.")
+    jitter = np.random.default_rng(0).uniform(-0.3, 0.3, len(z))
+    if y is None:
+        # No labels: colour by how crowded the codes are, so that the structure still shows.
+        second = z[:, 1] if z.shape[1] > 1 else jitter
+        points = np.stack([z[:, 0], second], axis=1)
+        crowding = density(points)
+        order = np.argsort(crowding, kind="stable")  # densest last, on top
+        ax.scatter(points[order, 0], points[order, 1], s=size, c=crowding[order], cmap="viridis",
+                   alpha=0.7, linewidths=0, rasterized=rasterized)
+        xlabel, ylabel = latent_axis_labels(z.shape[1])
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel if z.shape[1] > 1 else "(spread out)")
+        if z.shape[1] == 1:
+            ax.set_yticks([])
+        return []
     y = np.asarray(y)
-    if z.ndim != 2 or len(z) != len(y):
-        raise ValueError(f"z must be (N, D) and y (N,); got {z.shape} and {y.shape}.")
-    colours = [f"C{k}" for k in range(10)]  # matplotlib's tab10 cycle: ten distinct colours
+    if class_names is None:
+        class_names = [str(label) for label in range(int(y.max(initial=0)) + 1)]
+    colours = _class_colours(len(class_names))
     # With one latent dimension, spread the codes over their class so that they stay visible.
-    second = z[:, 1] if z.shape[1] > 1 else y + np.random.default_rng(0).uniform(-0.3, 0.3, len(y))
+    second = z[:, 1] if z.shape[1] > 1 else y + jitter
     handles = []
     for label, name in enumerate(class_names):
         mask = y == label
@@ -66,7 +105,7 @@ def _scatter(ax, z, y, class_names, size, rasterized=True):
                 z[mask, 0],
                 second[mask],
                 s=size,
-                color=colours[label % 10],
+                color=colours[label % len(colours)],
                 alpha=0.5,
                 linewidths=0,
                 label=name,
@@ -82,6 +121,8 @@ def _scatter(ax, z, y, class_names, size, rasterized=True):
 
 
 def _legend(owner, handles, **kwargs):
+    if not handles:  # data without labels: the colours are densities, there is nothing to name
+        return None
     legend = owner.legend(
         handles=handles, markerscale=6 / max(handles[0].get_sizes()[0], 1) ** 0.5, frameon=False, **kwargs
     )
@@ -90,14 +131,15 @@ def _legend(owner, handles, **kwargs):
     return legend
 
 
-def latent_scatter(z, y, title: str = "", class_names: Sequence[str] = CLASS_NAMES, point_size: float = 1.0) -> Figure:
-    """The report's scatter of latent codes coloured by class.
+def latent_scatter(z, y, title: str = "", class_names: Sequence[str] | None = CLASS_NAMES,
+                   point_size: float = 1.0) -> Figure:
+    """The report's scatter of latent codes coloured by class (or, without labels, by density).
 
     Args:
       z: codes, shape (N, D); the first two coordinates are drawn.
-      y: class labels 0..9, shape (N,).
+      y: class labels 0, 1, ..., shape (N,), or None (data without labels: coloured by density).
       title: the variant, e.g. "with KL".
-      class_names: legend entries, one per label.
+      class_names: legend entries, one per label (None: the labels' numbers).
       point_size: marker area in points^2.
 
     Returns:
@@ -114,7 +156,7 @@ def latent_scatter(z, y, title: str = "", class_names: Sequence[str] = CLASS_NAM
 def comparison(
     latents: Mapping[str, tuple],
     titles: Mapping[str, str] | None = None,
-    class_names: Sequence[str] = CLASS_NAMES,
+    class_names: Sequence[str] | None = CLASS_NAMES,
     point_size: float = 0.5,
 ) -> Figure:
     """The variants' scatters side by side: top row on each panel's own axes, bottom row on shared axes.
@@ -123,7 +165,8 @@ def comparison(
     difference in spread is visible at a glance; the top row shows each variant's structure.
 
     Args:
-      latents: {variant: (z, y)} with z (N, D) and y (N,), in the order of the columns.
+      latents: {variant: (z, y)} with z (N, D) and y (N,) (or None: coloured by density), in the
+        order of the columns.
       titles: {variant: title}; default: the report's names ("with KL", ...).
       class_names: legend entries.
       point_size: marker area in points^2.
@@ -183,10 +226,49 @@ def grid_codes(lo, hi, n: int = 10, fill=None) -> np.ndarray:
     return codes.astype(np.float32)
 
 
-def tile_images(images, rows: int, columns: int, side: int = IMAGE_SIDE) -> np.ndarray:
-    """(rows*columns, side*side) images -> one (rows*side, columns*side) mosaic, row by row."""
-    images = np.asarray(images).reshape(rows, columns, side, side)
-    return images.transpose(0, 2, 1, 3).reshape(rows * side, columns * side)
+def image_batch(images, image_shape=None) -> np.ndarray:
+    """Images as (K, H, W, C) floats in [0, 1] (uint8 scaled by 1/255).
+
+    Args:
+      images: (K, H, W, C), (K, H, W) greyscale, or flattened (K, P).
+      image_shape: (H, W, C) of flattened images; None: square greyscale (P = side * side).
+    """
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        images = images / 255.0
+    if images.ndim == 4:
+        return images
+    if images.ndim == 3:
+        return images[..., None]
+    if image_shape is None:
+        side = int(round(images.shape[1] ** 0.5))
+        if side * side != images.shape[1]:
+            raise ValueError(f"flattened images of {images.shape[1]} values: give image_shape (H, W, C).")
+        image_shape = (side, side, 1)
+    return images.reshape((len(images), *tuple(image_shape)))
+
+
+def tile_images(images, rows: int, columns: int, image_shape=None) -> np.ndarray:
+    """rows * columns images -> one mosaic, row by row: (rows*H, columns*W) greyscale or (rows*H, columns*W, C).
+
+    Args:
+      images: (rows*columns, H, W, C), (rows*columns, H, W), or flattened (see `image_batch`).
+      rows, columns: the mosaic's layout.
+      image_shape: (H, W, C) of flattened images (None: square greyscale).
+    """
+    images = image_batch(images, image_shape)
+    _, height, width, channels = images.shape
+    mosaic = images.reshape(rows, columns, height, width, channels).transpose(0, 2, 1, 3, 4)
+    mosaic = mosaic.reshape(rows * height, columns * width, channels)
+    return mosaic[..., 0] if channels == 1 else mosaic
+
+
+def _show(ax, mosaic) -> None:
+    """A mosaic of `tile_images`: greyscale with the report's colour map, colour images as they are."""
+    if mosaic.ndim == 2:
+        ax.imshow(mosaic, cmap="Greys_r", vmin=0, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(np.clip(mosaic, 0, 1), interpolation="nearest")
 
 
 def generated_grid(
@@ -197,16 +279,19 @@ def generated_grid(
     fill=None,
     title: str = "",
     latent_dim: int | None = None,
+    image_shape=None,
 ) -> Figure:
     """The report's grid of decoded images over a regular grid of codes (see `grid_codes`).
 
     Args:
-      decode: maps codes (M, D) float32 to pixel values (M, 784) in [0, 1] (e.g. the decoder).
+      decode: maps codes (M, D) float32 to images (M, H, W, C) in [0, 1] (e.g. `VAE.decode`);
+        flattened (M, P) with `image_shape`.
       lo, hi: per-coordinate ends of the grid (length D), e.g. z.min(axis=0), z.max(axis=0).
       n: images per side.
       fill: values of coordinates 3..D (default 0).
       title: the variant and where the grid comes from.
       latent_dim: D, for the axis labels (default len(lo)).
+      image_shape: (H, W, C) of flattened images (None: square greyscale).
 
     Returns:
       A Figure with one mosaic of n x n images (1 x n with one latent dimension), its axes
@@ -214,17 +299,18 @@ def generated_grid(
     """
     codes = grid_codes(lo, hi, n, fill)
     rows, columns, dims = codes.shape
-    images = np.asarray(decode(codes.reshape(-1, dims)))
+    images = image_batch(decode(codes.reshape(-1, dims)), image_shape)
+    height, width = images.shape[1:3]
     mosaic = tile_images(images, rows, columns)
-    fig = Figure(figsize=(7, 7.4 if rows > 1 else 1.9), layout="constrained")
+    fig = Figure(figsize=(7, 7.4 * min(1.6, max(0.6, height / width)) if rows > 1 else 1.9), layout="constrained")
     ax = fig.add_subplot()
-    ax.imshow(mosaic, cmap="Greys_r", vmin=0, vmax=1, interpolation="nearest")
-    centres = IMAGE_SIDE * np.arange(columns) + (IMAGE_SIDE - 1) / 2
+    _show(ax, mosaic)
+    centres = width * np.arange(columns) + (width - 1) / 2
     ax.set_xticks(centres, [f"{value:.3g}" for value in codes[0, :, 0]], rotation=90)
     xlabel, ylabel = latent_axis_labels(latent_dim or dims)
     ax.set_xlabel(xlabel)
     if rows > 1:
-        ax.set_yticks(IMAGE_SIDE * np.arange(rows) + (IMAGE_SIDE - 1) / 2, [f"{value:.3g}" for value in codes[:, 0, 1]])
+        ax.set_yticks(height * np.arange(rows) + (height - 1) / 2, [f"{value:.3g}" for value in codes[:, 0, 1]])
         ax.set_ylabel(ylabel)
     else:
         ax.set_yticks([])
@@ -232,30 +318,31 @@ def generated_grid(
     return fig
 
 
-def reconstructions(images, reconstructed, title: str = "") -> Figure:
-    """Images (top row) above their reconstructions (bottom row).
+def reconstructions(images, reconstructed, title: str = "", image_shape=None) -> Figure:
+    """Images (top row) above their reconstructions (bottom row), greyscale or colour.
 
     Args:
-      images: (K, 784) or (K, 28, 28) pixel values in [0, 1] (uint8 is scaled by 1/255).
-      reconstructed: the same shape, in [0, 1].
+      images: (K, H, W, C) or (K, H, W) pixel values in [0, 1] (uint8 is scaled by 1/255), or
+        flattened (K, P) with `image_shape`.
+      reconstructed: the same number of images, in [0, 1] (any of those layouts).
       title: what was reconstructed and how.
+      image_shape: (H, W, C) of flattened images (None: square greyscale).
 
     Returns:
       A Figure with one 2 x K mosaic.
     """
-    images = np.asarray(images)
-    if images.dtype == np.uint8:
-        images = images / 255.0
-    reconstructed = np.asarray(reconstructed)
+    images = image_batch(images, image_shape)
+    reconstructed = image_batch(reconstructed, images.shape[1:])
     if len(images) != len(reconstructed):
         raise ValueError(f"{len(images)} images but {len(reconstructed)} reconstructions.")
     count = len(images)
-    mosaic = tile_images(np.concatenate([images.reshape(count, -1), reconstructed.reshape(count, -1)]), 2, count)
-    fig = Figure(figsize=(0.8 * count + 0.9, 2.3), layout="constrained")
+    height, width = images.shape[1:3]
+    mosaic = tile_images(np.concatenate([images, reconstructed]), 2, count)
+    fig = Figure(figsize=(0.8 * count * min(2.0, max(0.5, width / height)) + 0.9, 2.3), layout="constrained")
     ax = fig.add_subplot()
-    ax.imshow(mosaic, cmap="Greys_r", vmin=0, vmax=1, interpolation="nearest")
+    _show(ax, mosaic)
     ax.set_xticks([])
-    ax.set_yticks([(IMAGE_SIDE - 1) / 2, IMAGE_SIDE + (IMAGE_SIDE - 1) / 2], ["input", "output"])
+    ax.set_yticks([(height - 1) / 2, height + (height - 1) / 2], ["input", "output"])
     ax.set_title(title)
     return fig
 
@@ -549,11 +636,11 @@ def rate_distortion(points: Sequence[Mapping], title: str = "The rate-distortion
     return fig
 
 
-def sweep_codes(columns: Sequence[tuple], class_names: Sequence[str] = CLASS_NAMES) -> Figure:
+def sweep_codes(columns: Sequence[tuple], class_names: Sequence[str] | None = CLASS_NAMES) -> Figure:
     """A few betas side by side: their test codes (top) and images decoded from the prior (bottom).
 
     Args:
-      columns: (title, z_mean (N, D), y (N,), samples (S, 784) with S a square) per beta.
+      columns: (title, z_mean (N, D), y (N,) or None, samples (S, H, W, C) with S a square) per beta.
       class_names: legend entries.
 
     Returns:
@@ -569,8 +656,7 @@ def sweep_codes(columns: Sequence[tuple], class_names: Sequence[str] = CLASS_NAM
         spread = ", ".join(f"{value:.2g}" for value in np.std(np.asarray(z_mean), axis=0)[:2])
         top.set_title(f"{name}: test z_mean (std {spread})", fontsize=9)
         side = int(round(len(samples) ** 0.5))
-        bottom.imshow(tile_images(samples[: side * side], side, side), cmap="Greys_r", vmin=0, vmax=1,
-                      interpolation="nearest")
+        _show(bottom, tile_images(samples[: side * side], side, side))
         bottom.set_axis_off()
         bottom.set_title(f"{name}: decoded z ~ N(0, I)", fontsize=9)
     _legend(fig, handles, loc="outside right center")
@@ -597,14 +683,14 @@ def _set_limits(ax, low, high) -> None:
         ax.set_ylim(low[1], high[1])
 
 
-def latent_evolution(epochs, z_mean, y, title: str = "", class_names: Sequence[str] = CLASS_NAMES,
+def latent_evolution(epochs, z_mean, y, title: str = "", class_names: Sequence[str] | None = CLASS_NAMES,
                      point_size: float = 2.0) -> list[Figure]:
     """One scatter per epoch of the same images' z_mean, coloured by class, on fixed axes.
 
     Args:
       epochs: (E,) the epoch of each frame (1-based).
       z_mean: (E, N, D) the codes after each epoch.
-      y: (N,) the images' classes.
+      y: (N,) the images' classes, or None (coloured by density).
       title: the run.
 
     Returns:
@@ -617,14 +703,14 @@ def latent_evolution(epochs, z_mean, y, title: str = "", class_names: Sequence[s
         ax = fig.add_subplot()
         handles = _scatter(ax, codes, y, class_names, point_size)
         _set_limits(ax, low, high)
-        ax.set_title(f"{title}: z_mean of {len(y):,} test images after epoch {int(epoch)}")
+        ax.set_title(f"{title}: z_mean of {len(codes):,} test images after epoch {int(epoch)}")
         _legend(ax, handles, loc="center left", bbox_to_anchor=(1.0, 0.5))
         figures.append(fig)
     return figures
 
 
 def evolution(snapshots: Mapping[str, tuple], titles: Mapping[str, str] | None = None,
-              class_names: Sequence[str] = CLASS_NAMES, point_size: float = 1.5) -> list[Figure]:
+              class_names: Sequence[str] | None = CLASS_NAMES, point_size: float = 1.5) -> list[Figure]:
     """The variants' codes side by side, epoch by epoch: top row each on its own fixed axes, bottom row
     all on the same axes (as `comparison` does for the final codes).
 

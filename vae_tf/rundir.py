@@ -405,13 +405,13 @@ class RunWriter:
           model: the trained VAE.
           history: one row per epoch (`epoch`, the loss terms, `seconds`).
           latents: `z_mean`, `z_log_var`, `z` of the training images (N, D) each.
-          labels: y (N,).
+          labels: y (N,), or None for data without labels (then latents.npz holds no `y`).
           snapshots: the arrays of snapshots.npz, or None (not written).
           **summary: more entries for summary.json (e.g. wall_seconds, device).
         """
         write_csv(self.path / "history.csv", history)
         save_model(self.path / "model.keras", model)
-        write_npz(self.path / "latents.npz", **latents, y=labels)
+        write_npz(self.path / "latents.npz", **latents, **({} if labels is None else {"y": labels}))
         if snapshots is not None:
             write_npz(self.path / SNAPSHOTS, **snapshots)
         z = latents["z"]

@@ -163,10 +163,16 @@ def plan(betas, given: dict, out: Path, settings, overwrite: bool) -> dict:
 def measure(run, x, k: int, seed: int = 0) -> tuple[dict, dict]:
     """One run on the test images x: (its point on the plane, its codes).
 
+    Args:
+      run: a finished `vae_tf.rundir.Run`.
+      x: test images, uint8 (N, 28, 28) or (N, 784).
+      k: samples of q(z|x) per image for the distortion and the IWAE bound.
+      seed: seed of those samples and of the prior draws.
+
     Returns:
       point: `rate`, `distortion`, `neg_elbo`, `neg_iwae` (nats per image, means over x),
         `active_units`, `latent_dim`, the run's `beta`, `reduction`, `title` and path.
-      codes: `z_mean` (N, D) of x and `samples`, SAMPLES_SHOWN images (784,) decoded from N(0, I) draws.
+      codes: `z_mean` (N, D) of x and `samples`, SAMPLES_SHOWN images (H, W, C) decoded from N(0, I) draws.
     """
     from vae_tf.evaluate import importance_sampled
 
@@ -185,7 +191,7 @@ def measure(run, x, k: int, seed: int = 0) -> tuple[dict, dict]:
 
 
 def codes_of(vae, x, seed: int = 0) -> dict:
-    """`z_mean` (N, D) of images x and `samples`: SAMPLES_SHOWN images (784,) decoded from N(0, I) draws."""
+    """`z_mean` (N, D) of images x and `samples`: SAMPLES_SHOWN images (H, W, C) decoded from N(0, I) draws."""
     draws = np.random.default_rng(seed).standard_normal((SAMPLES_SHOWN, vae.latent_dim)).astype(np.float32)
     return {"z_mean": vae.encode(x)[0], "samples": vae.decode(draws)}
 
@@ -224,7 +230,8 @@ def figures(report: dict, codes: dict, y):
     if len(shown) > CODES_SHOWN:
         shown = [shown[i] for i in np.linspace(0, len(shown) - 1, CODES_SHOWN).round().astype(int)]
     columns = [(f"beta = {beta:g}", codes[beta]["z_mean"], y, codes[beta]["samples"]) for beta in shown]
-    return plots.rate_distortion(report["points"]), plots.sweep_codes(columns)
+    data = report.get("data") or {"class_names": list(plots.CLASS_NAMES)}  # rd.json before data sources
+    return plots.rate_distortion(report["points"]), plots.sweep_codes(columns, data["class_names"])
 
 
 def write_outputs(out: Path, report: dict, codes: dict, y, progress=print) -> None:
@@ -240,7 +247,14 @@ def write_outputs(out: Path, report: dict, codes: dict, y, progress=print) -> No
 
 
 def read_report(out) -> dict:
-    """A sweep directory's rd.json (written by `write_outputs`)."""
+    """A sweep directory's rd.json (written by `write_outputs`).
+
+    Args:
+      out: the sweep directory (`--out` of `python -m vae_tf.sweep`).
+
+    Returns:
+      The report: `k`, `test_images`, `seed`, `units` and `points` (one dict per run, as `measure` gives).
+    """
     import json
 
     path = Path(out) / "rd.json"
@@ -252,26 +266,51 @@ def read_report(out) -> dict:
 
 def redraw(out, data_dir=None) -> tuple:
     """The figures of a finished sweep directory again, from its rd.json and its runs: (rd.png, rd_codes.png)."""
-    from vae_tf.data import load_split
     from vae_tf.rundir import Run
 
     out = Path(out)
     report = read_report(out)
-    x, y, _ = load_split("test", data_dir, report["test_images"])
-    codes = {}
+    runs = {}
     for point in report["points"]:
         if point["kind"] == "sweep":
             inside = out / Path(point["run"]).name
-            codes[point["beta"]] = codes_of(Run.open(inside if inside.is_dir() else point["run"]).model(), x,
-                                            report["seed"])
+            runs[point["beta"]] = Run.open(inside if inside.is_dir() else point["run"])
+    x, y = common_data(list(runs.values()), data_dir, report["test_images"]).split("test")
+    codes = {beta: codes_of(run.model(), x, report["seed"]) for beta, run in runs.items()}
     return figures(report, codes, y)
+
+
+def _data_key(run) -> tuple:
+    """What identifies a run's data: its source (the file or folder for npz and folder) and image shape."""
+    from vae_tf.data import REPORT_SHAPE
+    from vae_tf.datasets import run_spec
+
+    spec = run_spec(run)
+    if spec is None:  # a run from before data sources: Fashion-MNIST
+        return ("fashion_mnist", None, REPORT_SHAPE)
+    return (spec.name, spec.path if spec.name in ("npz", "folder") else None, tuple(spec.image_shape))
+
+
+def common_data(runs: list, data_dir=None, test_limit=None):
+    """The test data the runs were all trained on (`vae_tf.datasets.Data`).
+
+    Raises:
+      UsageError: the runs were trained on different data sets.
+    """
+    from vae_tf.datasets import load_run_data
+
+    keys = {_data_key(run): run for run in runs}
+    if len(keys) > 1:
+        described = "; ".join(f"{run.path}: {key[0]}{':' + key[1] if key[1] else ''} {key[2]}"
+                              for key, run in keys.items())
+        raise cli.UsageError(f"the runs were trained on different data ({described}); measure runs of one data set.")
+    return load_run_data(runs[0], data_dir=data_dir, test_limit=test_limit)
 
 
 def measure_all(sweep_runs: dict, extras: list, k: int, test_limit=None, data_dir=None, progress=print):
     """Measure {beta: Run} and the extra runs on the test images: (report, {beta: codes}, labels y)."""
-    from vae_tf.data import load_split
-
-    x, y, _ = load_split("test", data_dir, test_limit)
+    data = common_data([*sweep_runs.values(), *extras], data_dir, test_limit)
+    x, y = data.split("test")
     points, codes = [], {}
     for kind, beta, run in [*(("sweep", beta, run) for beta, run in sorted(sweep_runs.items())),
                             *(("extra", None, run) for run in extras)]:
@@ -283,6 +322,8 @@ def measure_all(sweep_runs: dict, extras: list, k: int, test_limit=None, data_di
     report = {"k": k, "test_images": len(x), "seed": 0, "active_variance": ACTIVE_THRESHOLD,
               "units": "nats per test image (means); rate = KL(q(z|x) || N(0, I)), distortion = E_q[-log p(x|z)], "
                        "neg_elbo = rate + distortion >= neg_iwae",
+              "data": {"source": data.spec.source, "image_shape": list(data.spec.image_shape),
+                       "class_names": None if data.spec.class_names is None else list(data.spec.class_names)},
               "points": points}
     return report, codes, y
 

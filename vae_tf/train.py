@@ -1,10 +1,11 @@
-"""Train the report's VAE on Fashion-MNIST and write a run directory.
+"""Train the report's VAE on Fashion-MNIST (or any image data, `--dataset`) and write a run directory.
 
     python -m vae_tf.train                         # the report's run: KL on, 10 epochs
     python -m vae_tf.train --regularizer none      # the report's "without KL"
     python -m vae_tf.train --regularizer mse       # the report's "MSE instead of KL"
     python -m vae_tf.train --reduction elbo        # the textbook negative ELBO
     python -m vae_tf.train --limit 2000 --epochs 2 --out runs/quick   # a quick look
+    python -m vae_tf.train --dataset digits --out runs/digits          # your own data: docs/data.md
 
 See `vae_tf.rundir` for what the run directory holds. Every flag is a `TrainConfig` field.
 """
@@ -24,9 +25,9 @@ from vae_tf.config import TrainConfig
 def build_parser():
     parser = cli.parser(
         "python -m vae_tf.train",
-        "Train the report's variational autoencoder (784-100-2-100-784) on Fashion-MNIST and write a run "
-        "directory (config.json, history.csv, model.keras, latents.npz, summary.json). With no arguments: "
-        "the report's configuration, on all 60,000 training images.",
+        "Train the report's variational autoencoder (784-100-2-100-784) on Fashion-MNIST, or the same MLP on "
+        "any images (--dataset), and write a run directory (config.json, history.csv, model.keras, latents.npz, "
+        "summary.json). With no arguments: the report's configuration, on all 60,000 training images.",
     )
     config.add_arguments(parser)
     add_verbosity(parser)
@@ -89,19 +90,29 @@ def resume(run_dir, verbose: int = 2) -> Path:
     On the fast path (the default) the finished run is the run that would have been, had it
     never stopped (exactly so under `deterministic`): the batches of each epoch, the weights,
     Adam's state and the sampling noise's state all continue where they were.
+
+    Args:
+      run_dir: the interrupted run directory (it has `checkpoint/`).
+      verbose: Keras' fit verbosity (0, 1 or 2).
+
+    Returns:
+      The run directory, finished.
     """
     from vae_tf.distributed import is_chief
-    from vae_tf.rundir import RunDirError, RunWriter
+    from vae_tf.rundir import RunDirError, RunWriter, read_config
 
     run, stored = RunWriter.resume(run_dir)
     try:
         settings = TrainConfig.from_dict(stored)
     except (TypeError, ValueError) as error:
         raise RunDirError(f"{run.path / 'config.json'}: unusable settings ({error}).") from None
-    return _run(settings, run if is_chief(settings.strategy) else run.scratch(), verbose)
+    record = read_config(run.path).get("data") or {}
+    # A file or folder is read again from the absolute path recorded when training started.
+    source = f"{record['name']}:{record['path']}" if record.get("name") in ("npz", "folder") else None
+    return _run(settings, run if is_chief(settings.strategy) else run.scratch(), verbose, source=source)
 
 
-def _run(settings: TrainConfig, run, verbose: int, command=None) -> Path:
+def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | None = None) -> Path:
     """The story of a training run; `run` (a `vae_tf.rundir.RunWriter`) keeps its books."""
     from vae_tf.phases import Phases
 
@@ -110,7 +121,8 @@ def _run(settings: TrainConfig, run, verbose: int, command=None) -> Path:
 
     from vae_tf import engine
     from vae_tf.callbacks import EpochCheckpoint, EpochTimer, NonFiniteLoss, StopOnNonFiniteLoss
-    from vae_tf.data import load_split
+    from vae_tf.data import DataError, flatten_images
+    from vae_tf.datasets import load_config_data
     from vae_tf.diagnostics import latent_diagnostics
     from vae_tf.distributed import stop_if_a_worker_is_lost, weights_fingerprint
     from vae_tf.monitor import watchers
@@ -122,28 +134,33 @@ def _run(settings: TrainConfig, run, verbose: int, command=None) -> Path:
     except ValueError as error:
         raise cli.UsageError(str(error)) from None
     phases.mark("building")
-    x, y, source = load_split("train", settings.data_dir, settings.limit)
-    x_test, y_test, _ = load_split("test", source.directory, download=False)
+    data = load_config_data(settings if source is None else {**settings.to_dict(), "dataset": source})
+    spec, y, x_test, y_test = data.spec, data.y_train, data.x_test, data.y_test
+    if len(data.x_train) < settings.batch_size:
+        raise DataError(f"{spec.source}: {len(data.x_train):,} training images, fewer than one batch of "
+                        f"{settings.batch_size}; give --batch-size {len(data.x_train)} or less, or more images.")
+    x = flatten_images(data.x_train)  # (N, P): the model's layout
     if settings.fast:
         x = engine.training_images(x)  # the fast path keeps one copy of the images: a tensor
     phases.mark("data")
     device = engine.describe_device()
-    print(f"vae_tf: {len(x):,} training images from {source.directory} ({source.kind}); training on {device}"
-          f"{engine.describe_replicas(strategy)}"
+    height, width, channels = spec.image_shape
+    print(f"vae_tf: {len(x):,} training images ({height}x{width}x{channels}) of {spec.source} from "
+          f"{spec.path or spec.found} ({spec.found}); training on {device}{engine.describe_replicas(strategy)}"
           + (f"; resuming after epoch {run.epochs_done}" if run.state else ""), flush=True)
     if not run.state:
         run.write_config(settings.to_dict(), device=device, versions=engine.library_versions(), command=command,
-                         data={"source": source.kind, "directory": source.directory, "train_images": len(x)})
+                         data=spec.to_dict())
 
     engine.set_op_determinism(settings.deterministic)
     keras.utils.set_random_seed(settings.seed)
-    vae = engine.build_vae(settings, len(x), strategy)
+    vae = engine.build_vae(settings, len(x), strategy, spec.image_shape)
     if run.state:
         engine.restore(vae, run.checkpoint_model(), run.state["sampling_state"], strategy)
 
     first_epoch = run.epochs_done
     timer = EpochTimer()
-    watching, validation, snapshots = watchers(settings, run, x_test, y_test)
+    watching, validation, snapshots = watchers(settings, run, x_test, y_test, spec.class_names)
     checkpoint = EpochCheckpoint(run, [metric.name for metric in vae.metrics], timer, settings.validation, snapshots)
     watchdog = StopOnNonFiniteLoss(vae.steps_per_execution)
     phases.mark("building")

@@ -1,0 +1,472 @@
+"""Where the images come from: a registry of data sources, and the one loader every command uses.
+
+`--dataset SOURCE` (`TrainConfig.dataset`) names one of `SOURCES`:
+
+    fashion_mnist   Fashion-MNIST, 60,000 + 10,000 greyscale 28 x 28 (the report's; the default)
+    mnist           MNIST, 60,000 + 10,000 greyscale 28 x 28 (IDX files or Keras' mnist.npz, MD5-checked)
+    digits          scikit-learn's 1,797 handwritten digits, 8 x 8, grey levels 0..16: the first
+                    1,500 train, the last 297 test
+    npz:FILE        arrays x_train, x_test (and optionally y_train, y_test, class_names); images
+                    (N, H, W) or (N, H, W, C) with C = 1 or 3, uint8 0..255 or floats in [0, 1]
+    folder:DIR      image files (PNG, JPEG, ...) in one sub-folder per class, or all in DIR (no
+                    labels); DIR/train and DIR/test if both exist, else a fixed split (seed 0) of
+                    --test-fraction; --image-size H W resizes, --color grayscale|rgb converts
+
+How values enter the model: the loader holds images as (N, H, W, C) uint8 0..255 whenever the
+source's values are exactly 256 levels (IDX files, uint8 npz and image files, and float npz
+arrays whose values are k/255, within 0.001/255), and as float32 in [0, 1] otherwise (digits:
+v / 16, exact in float32; other float arrays). The model scales uint8 by 1/255 inside the graph
+and takes float32 as it is, so it always sees [0, 1]; `DataSpec.dtype` and `value_range` record
+which. Both go through the fast path (a host tensor, XLA, several steps per call).
+
+    data = load_data("digits")                   # a `Data`: x_train (1500, 8, 8, 1), spec, ...
+    data = load_run_data(run)                    # the data a run was trained on, checked
+
+To add a source: write a function `read(argument, options) -> Arrays` and `register` it here.
+Reading needs no TensorFlow (Pillow reads the folders).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vae_tf.data import (
+    FASHION_MNIST,
+    MNIST,
+    DataError,
+    DataNotFoundError,
+    DataSpec,
+    IdxCollection,
+    fingerprint,
+    locate,
+    read_split,
+)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+COLORS = ("grayscale", "rgb")
+SPLIT_SEED = 0  # the folder source's train/test split: the same for every run (and every --seed)
+DIGITS_TRAIN = 1500  # digits: the first 1,500 images train, the last 297 test
+UINT8_TOLERANCE = 1e-3  # float values within 0.001 of k/255 (in units of 1/255) are the uint8 k
+
+
+@dataclass
+class Arrays:
+    """What a source reads: images (N, H, W, C) in their source dtype, labels or None, and provenance."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray | None
+    class_names: tuple[str, ...] | None
+    path: str | None
+    found: str
+    value_range: str | None = None  # set by sources whose stored values need explaining (digits)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One entry of the registry: `read(argument, options)` returns `Arrays`.
+
+    Attributes:
+      name: what `--dataset` starts with ("npz" for "npz:FILE").
+      summary: one line for --help and the docs.
+      argument: the placeholder of the part after the colon ("FILE", "DIR"), or None (no argument).
+    """
+
+    name: str
+    summary: str
+    argument: str | None
+    read: Callable[[str | None, dict], Arrays]
+
+
+SOURCES: dict[str, Source] = {}
+
+
+def register(name: str, summary: str, argument: str | None = None):
+    """Register the decorated `read(argument, options) -> Arrays` as the source `name`."""
+
+    def add(read):
+        SOURCES[name] = Source(name, summary, argument, read)
+        return read
+
+    return add
+
+
+@dataclass
+class Data:
+    """A loaded data set: images (N, H, W, C), uint8 or float32 (see `spec.dtype`), labels or None.
+
+    Attributes:
+      x_train, x_test: images (N, H, W, C); `--limit` (and `test_limit`) already applied.
+      y_train, y_test: int labels (N,), or None when the data has none.
+      spec: the `DataSpec` (of the full data, before any limit).
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray | None
+    spec: DataSpec
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """(x, y) of "train" or "test"."""
+        return (self.x_train, self.y_train) if name == "train" else (self.x_test, self.y_test)
+
+
+def parse(dataset: str) -> tuple[Source, str | None]:
+    """The registry entry and argument of a `--dataset` value, e.g. "npz:faces.npz" -> (npz, "faces.npz").
+
+    Raises:
+      DataError: an unknown source, or an argument missing or given where none is taken.
+    """
+    name, colon, argument = dataset.partition(":")
+    source = SOURCES.get(name)
+    if source is None:
+        known = ", ".join(s.name + (f":{s.argument}" if s.argument else "") for s in SOURCES.values())
+        raise DataError(f"--dataset {dataset!r}: unknown source {name!r}; choose one of {known}.")
+    if source.argument and not argument:
+        raise DataError(f"--dataset {dataset!r}: give the {source.argument}, e.g. --dataset {name}:{source.argument}.")
+    if not source.argument and colon:
+        raise DataError(f"--dataset {dataset!r}: {name} takes no argument; write --dataset {name}.")
+    return source, (argument or None)
+
+
+def dataset_help() -> str:
+    """The --dataset help text, from the registry."""
+    return "; ".join(f"{s.name}{':' + s.argument if s.argument else ''}: {s.summary}" for s in SOURCES.values())
+
+
+# --- the sources ---------------------------------------------------------------------------------
+
+def _idx(collection: IdxCollection, options: dict) -> Arrays:
+    where = locate(collection, options.get("data_dir"), download=options.get("download", True))
+    x_train, y_train = read_split(where.directory, "train", collection)
+    x_test, y_test = read_split(where.directory, "test", collection)
+    return Arrays(x_train[..., None], y_train, x_test[..., None], y_test, collection.class_names,
+                  str(Path(where.directory).resolve()),
+                  where.kind)
+
+
+@register("fashion_mnist", "Fashion-MNIST, 60,000 + 10,000 greyscale 28 x 28 (the report's; --data-dir to "
+          "point at its IDX files)")
+def read_fashion_mnist(argument, options) -> Arrays:
+    return _idx(FASHION_MNIST, options)
+
+
+@register("mnist", "MNIST, 60,000 + 10,000 greyscale 28 x 28 (IDX files or Keras' mnist.npz, MD5-checked)")
+def read_mnist(argument, options) -> Arrays:
+    return _idx(MNIST, options)
+
+
+@register("digits", "scikit-learn's 1,797 handwritten digits, 8 x 8, grey levels 0..16 (first 1,500 train, "
+          "last 297 test)")
+def read_digits(argument, options) -> Arrays:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    # 17 levels: v / 16 is exact in float32, and 255 v / 16 is not an integer, so float32 it is.
+    images = (digits.images / 16.0).astype(np.float32)[..., None]
+    labels = digits.target.astype(np.uint8)
+    return Arrays(images[:DIGITS_TRAIN], labels[:DIGITS_TRAIN], images[DIGITS_TRAIN:], labels[DIGITS_TRAIN:],
+                  tuple(str(digit) for digit in range(10)), None, "scikit-learn",
+                  "scikit-learn's grey levels 0..16, held as float32 v / 16 in [0, 1]")
+
+
+@register("npz", "a NumPy .npz with x_train, x_test (optionally y_train, y_test, class_names): (N, H, W) or "
+          "(N, H, W, C), uint8 or floats in [0, 1]", argument="FILE")
+def read_npz(argument, options) -> Arrays:
+    path = Path(argument).expanduser()
+    if not path.is_file():
+        raise DataNotFoundError(f"--dataset npz:{argument}: no such file {path}; give the path of a .npz file.")
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            found = {name: arrays[name] for name in arrays.files}
+    except Exception as error:  # not a zip, a damaged member, a pickled object: one line naming the file
+        raise DataError(f"{path} is not a readable .npz file ({type(error).__name__}: {error}); "
+                        "write it with numpy.savez(path, x_train=..., x_test=...).") from None
+    for name in ("x_train", "x_test"):
+        if name not in found:
+            raise DataError(f"{path} has no array {name!r} (it has {', '.join(sorted(found)) or 'none'}); "
+                            "write it with numpy.savez(path, x_train=..., x_test=...).")
+    x_train = _images_of(found["x_train"], f"{path}: x_train")
+    x_test = _images_of(found["x_test"], f"{path}: x_test")
+    y_train = _labels_of(found.get("y_train"), len(x_train), f"{path}: y_train")
+    y_test = _labels_of(found.get("y_test"), len(x_test), f"{path}: y_test")
+    if (y_train is None) != (y_test is None):
+        raise DataError(f"{path} has labels for one split only; give both y_train and y_test, or neither.")
+    class_names = None
+    if "class_names" in found:
+        class_names = tuple(str(name) for name in np.asarray(found["class_names"]).ravel())
+    elif y_train is not None:
+        class_names = tuple(str(k) for k in range(int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1))
+    if class_names is not None and y_train is not None:
+        top = int(max(y_train.max(initial=0), y_test.max(initial=0)))
+        if top >= len(class_names):
+            raise DataError(f"{path}: label {top} but only {len(class_names)} class_names.")
+    return Arrays(x_train, y_train, x_test, y_test, class_names, str(path.resolve()), "file")
+
+
+def _images_of(array: np.ndarray, name: str) -> np.ndarray:
+    """(N, H, W) or (N, H, W, C) images -> (N, H, W, C), C in (1, 3); values checked later."""
+    if array.ndim == 3:
+        array = array[..., None]
+    if array.ndim != 4 or array.shape[-1] not in (1, 3):
+        raise DataError(f"{name} has shape {array.shape}; images must be (N, H, W) or (N, H, W, C) "
+                        "with C = 1 (greyscale) or 3 (RGB).")
+    return array
+
+
+def _labels_of(labels, count: int, name: str) -> np.ndarray | None:
+    if labels is None:
+        return None
+    labels = np.asarray(labels)
+    if labels.shape != (count,) or not np.issubdtype(labels.dtype, np.integer) or (count and labels.min() < 0):
+        raise DataError(f"{name} must be {count} integer labels >= 0 (one per image); got shape {labels.shape}, "
+                        f"dtype {labels.dtype}.")
+    return labels
+
+
+@register("folder", "image files (PNG, JPEG, ...) in one sub-folder per class, or all in DIR (no labels); "
+          "DIR/train and DIR/test if present, else a fixed split of --test-fraction", argument="DIR")
+def read_folder(argument, options) -> Arrays:
+    root = Path(argument).expanduser()
+    if not root.is_dir():
+        raise DataNotFoundError(f"--dataset folder:{argument}: no such directory {root}.")
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        train_files, class_names = _image_files(root / "train")
+        test_files, test_classes = _image_files(root / "test")
+        if (class_names is None) != (test_classes is None) or (
+                class_names is not None and not set(test_classes) <= set(class_names)):
+            raise DataError(f"{root}/test has classes {test_classes} but {root}/train has {class_names}; "
+                            "give the test images the training images' class sub-folders.")
+        if class_names is not None:
+            test_files = [(path, class_names.index(test_classes[label])) for path, label in test_files]
+        files = train_files + test_files
+        test_rows = np.arange(len(train_files), len(files))
+    else:
+        files, class_names = _image_files(root)
+        fraction = options.get("test_fraction", 0.1)
+        if len(files) < 2:
+            raise DataError(f"{root} holds {len(files)} image; a train/test split needs at least 2.")
+        count = min(len(files) - 1, max(1, round(fraction * len(files))))
+        test_rows = np.sort(np.random.default_rng(SPLIT_SEED).permutation(len(files))[:count])
+    images = _read_images(files, options.get("image_size"), options.get("color"), root)
+    labels = None if class_names is None else np.array([label for _, label in files], dtype=np.int32)
+    is_test = np.zeros(len(files), dtype=bool)
+    is_test[test_rows] = True
+    return Arrays(images[~is_test], _rows(labels, ~is_test), images[is_test], _rows(labels, is_test),
+                  None if class_names is None else tuple(class_names), str(root.resolve()), "folder")
+
+
+def _image_files(directory: Path) -> tuple[list[tuple[Path, int]], list[str] | None]:
+    """(file, class index) pairs in sorted order, and the class names (None: no class sub-folders)."""
+    def images_in(folder: Path) -> list[Path]:
+        return sorted(path for path in folder.iterdir()
+                      if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES)
+
+    classes = sorted(path.name for path in directory.iterdir() if path.is_dir() and not path.name.startswith("."))
+    if classes:
+        files = [(path, index) for index, name in enumerate(classes) for path in images_in(directory / name)]
+        names = classes
+    else:
+        files = [(path, 0) for path in images_in(directory)]
+        names = None
+    if not files:
+        where = f"{directory} or its sub-folders" if classes else str(directory)
+        raise DataError(f"no image files ({', '.join(IMAGE_SUFFIXES[:3])}, ...) in {where}; "
+                        "give a folder of images, or of class sub-folders holding them.")
+    return files, names
+
+
+def _read_images(files, image_size, color, root: Path) -> np.ndarray:
+    """The files as one uint8 array (N, H, W, C): resized to `image_size` (H, W) and converted to `color`."""
+    from PIL import Image
+
+    def opened(path):
+        try:
+            image = Image.open(path)
+            image.load()
+            return image
+        except Exception as error:  # Pillow raises several kinds for a file that is not an image
+            raise DataError(f"{path} is not a readable image ({type(error).__name__}: {error}); "
+                            "delete or replace it.") from None
+
+    images = [opened(path) for path, _ in files]
+    if color is None:
+        grey_modes = ("1", "L", "LA", "I", "I;16", "F")
+        color = "grayscale" if all(image.mode in grey_modes for image in images) else "rgb"
+    if image_size is None:
+        sizes = {}
+        for (path, _), image in zip(files, images):
+            sizes.setdefault(image.size, path)
+        if len(sizes) > 1:
+            (size_a, file_a), (size_b, file_b) = list(sizes.items())[:2]
+            raise DataError(f"images of different sizes in {root}: {file_a} is {size_a[0]}x{size_a[1]}, {file_b} is "
+                            f"{size_b[0]}x{size_b[1]} (width x height); give --image-size H W to resize them all.")
+    mode = "L" if color == "grayscale" else "RGB"
+    arrays = []
+    for image in images:
+        if image.mode in ("I", "I;16", "F"):  # 16-bit or float greyscale: to 8 bits first
+            image = image.point(lambda value: value / 256).convert("L")
+        image = image.convert(mode)
+        if image_size is not None:
+            height, width = image_size
+            image = image.resize((width, height), Image.Resampling.BILINEAR)
+        arrays.append(np.asarray(image, dtype=np.uint8))
+    stacked = np.stack(arrays)
+    return stacked[..., None] if stacked.ndim == 3 else stacked
+
+
+# --- one loader ---------------------------------------------------------------------------------
+
+def _storage(images: np.ndarray, name: str) -> tuple[np.ndarray, str]:
+    """Images as the loader holds them (see the module docstring): uint8, or float32 in [0, 1]."""
+    if images.dtype == np.uint8:
+        return images, "uint8 0..255, scaled by 1/255 in the model"
+    if np.issubdtype(images.dtype, np.integer) or images.dtype == bool:
+        low, high = (int(images.min()), int(images.max())) if images.size else (0, 0)
+        if low < 0 or high > 255:
+            raise DataError(f"{name} holds integers in {low}..{high}; integer images must be in 0..255 "
+                            "(or give floats in [0, 1]).")
+        return images.astype(np.uint8), "integers 0..255, held as uint8, scaled by 1/255 in the model"
+    if not np.issubdtype(images.dtype, np.floating):
+        raise DataError(f"{name} has dtype {images.dtype}; images must be uint8 0..255 or floats in [0, 1].")
+    if not np.isfinite(images).all():
+        raise DataError(f"{name} holds NaN or infinite values; images must be floats in [0, 1].")
+    low, high = (float(images.min()), float(images.max())) if images.size else (0.0, 0.0)
+    if low < 0 or high > 1:
+        raise DataError(f"{name} holds values in [{low:.4g}, {high:.4g}]; float images must lie in [0, 1] "
+                        "(divide uint8 pixels by 255, or store them as uint8).")
+    levels = images.astype(np.float64) * 255
+    rounded = np.round(levels)
+    if np.abs(levels - rounded).max(initial=0) <= UINT8_TOLERANCE:
+        return rounded.astype(np.uint8), "floats k/255 in [0, 1], held as uint8 k, scaled by 1/255 in the model"
+    return images.astype(np.float32), "floats in [0, 1], held as float32"
+
+
+def load_data(dataset: str = "fashion_mnist", *, data_dir=None, image_size=None, color=None,
+              test_fraction: float = 0.1, limit: int | None = None, test_limit: int | None = None,
+              download: bool = True) -> Data:
+    """Load a data set, check it, and describe it.
+
+    Args:
+      dataset: a `--dataset` value: "fashion_mnist", "mnist", "digits", "npz:FILE", "folder:DIR".
+      data_dir: where the IDX collections' files are (fashion_mnist, mnist); ignored by the others.
+      image_size: (H, W) to resize a folder's images to (None: keep their size, which must be one).
+      color: "grayscale" or "rgb" for a folder's images (None: what the files are).
+      test_fraction: a folder without train/ and test/: the share of images held out for testing.
+      limit, test_limit: keep the first N training / test images (None: all).
+      download: let the IDX collections fall back to Keras' downloader.
+
+    Returns:
+      A `Data`: images (N, H, W, C) uint8 or float32, labels or None, and the `DataSpec`.
+
+    Raises:
+      DataError, DataNotFoundError: one line naming the file or value and the fix.
+    """
+    source, argument = parse(dataset)
+    if color is not None and color not in COLORS:
+        raise DataError(f"--color {color!r}: choose one of {', '.join(COLORS)}.")
+    if image_size is not None:
+        image_size = tuple(int(size) for size in image_size)
+        if len(image_size) != 2 or min(image_size) < 1:
+            raise DataError(f"--image-size {' '.join(map(str, image_size))}: give two positive sizes, H W.")
+    options = {"data_dir": data_dir, "image_size": image_size, "color": color, "test_fraction": test_fraction,
+               "download": download}
+    arrays = source.read(argument, options)
+    where = arrays.path or source.name
+    x_train, stored = _storage(arrays.x_train, f"{where}: the training images")
+    x_test, stored_test = _storage(arrays.x_test, f"{where}: the test images")
+    if x_train.dtype != x_test.dtype:  # one exact split and one not: both as float32
+        x_train, x_test = (x.astype(np.float32) / (255.0 if x.dtype == np.uint8 else 1.0) for x in (x_train, x_test))
+        stored = "floats in [0, 1], held as float32"
+    if x_test.shape[1:] != x_train.shape[1:]:
+        raise DataError(f"{where}: the test images are {_shape(x_test)} but the training images are "
+                        f"{_shape(x_train)}; give both splits one shape.")
+    if len(x_train) == 0 or len(x_test) == 0:
+        raise DataError(f"{where}: {len(x_train)} training and {len(x_test)} test images; both splits need images.")
+    options_used = {key: value for key, value in (("image_size", list(image_size) if image_size else None),
+                                                  ("color", color), ("test_fraction", test_fraction))
+                    if source.name == "folder"}
+    spec = DataSpec(
+        source=dataset, name=source.name, image_shape=tuple(int(size) for size in x_train.shape[1:]),
+        class_names=arrays.class_names, dtype=str(x_train.dtype), value_range=arrays.value_range or stored,
+        path=arrays.path, found=arrays.found, fingerprint=fingerprint(x_train, arrays.y_train, x_test, arrays.y_test),
+        train_images=len(x_train), test_images=len(x_test), options=options_used,
+    )
+    return Data(x_train[:limit], _rows(arrays.y_train, slice(limit)), x_test[:test_limit],
+                _rows(arrays.y_test, slice(test_limit)), spec)
+
+
+def _rows(labels, rows):
+    """labels[rows], or None for data without labels."""
+    return None if labels is None else labels[rows]
+
+
+def _shape(images: np.ndarray) -> str:
+    return " x ".join(str(size) for size in images.shape[1:])
+
+
+def load_config_data(settings, *, limit=None, test_limit=None, data_dir=None, download: bool = True) -> Data:
+    """The data a `TrainConfig` (or its dict) names, as `load_data` loads it.
+
+    Args:
+      settings: a `vae_tf.config.TrainConfig` or a dict of its fields; a dict without `dataset`
+        (a run from before data sources) means fashion_mnist.
+      limit, test_limit: as `load_data` (the training split's default: the settings' `limit`).
+      data_dir: overrides the settings' `data_dir`.
+    """
+    values = settings if isinstance(settings, dict) else settings.to_dict()
+    return load_data(values.get("dataset", "fashion_mnist"),
+                     data_dir=data_dir if data_dir is not None else values.get("data_dir"),
+                     image_size=values.get("image_size"), color=values.get("color"),
+                     test_fraction=values.get("test_fraction", 0.1),
+                     limit=limit if limit is not None else values.get("limit"), test_limit=test_limit,
+                     download=download)
+
+
+def run_spec(run) -> DataSpec | None:
+    """The `DataSpec` a run directory recorded, or None for a run from before data sources."""
+    record = run.config.get("data") or {}
+    return DataSpec.from_dict(record) if "image_shape" in record else None
+
+
+def load_run_data(run, *, data_dir=None, limit=None, test_limit=None) -> Data:
+    """The data `run` (a `vae_tf.rundir.Run`) was trained on, for analysis: never another data set.
+
+    The source is the run's own (`config.json`: its settings and its "data" record; a run from
+    before data sources means fashion_mnist). A file or folder source is read from the absolute
+    path recorded at training time. The images must have the run's shape (else `DataError`);
+    if the arrays' fingerprint differs from the recorded one (the files changed since), a note
+    says so on stderr.
+
+    Args:
+      run: a `Run` (or anything with `.settings` and `.config`).
+      data_dir: where the IDX files are now (default: the run's setting, then the usual search).
+      limit, test_limit: keep the first N training / test images (default: all).
+    """
+    settings = dict(run.settings)
+    spec = run_spec(run)
+    if spec is not None and spec.name in ("npz", "folder") and spec.path:
+        settings["dataset"] = f"{spec.name}:{spec.path}"
+    settings["limit"] = None
+    data = load_config_data(settings, limit=limit, test_limit=test_limit, data_dir=data_dir, download=False)
+    if spec is not None:
+        if tuple(data.spec.image_shape) != tuple(spec.image_shape):
+            raise DataError(f"{run.path}: trained on {spec.source} images of shape {spec.image_shape}, but "
+                            f"{data.spec.source} now gives {data.spec.image_shape}; restore the run's data.")
+        if data.spec.fingerprint != spec.fingerprint:
+            print(f"note: {data.spec.path or data.spec.source} changed since {run.path} was trained (fingerprint "
+                  f"{data.spec.fingerprint}, recorded {spec.fingerprint})", file=sys.stderr)
+    return data
+
+
+def class_names_of(run) -> tuple[str, ...] | None:
+    """The class names of a run's data (Fashion-MNIST's for a run from before data sources)."""
+    spec = run_spec(run)
+    return FASHION_MNIST.class_names if spec is None else spec.class_names
