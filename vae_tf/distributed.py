@@ -178,7 +178,7 @@ def share_bounds(size, replica, replicas):
     return (replica * size) // replicas, ((replica + 1) * size) // replicas
 
 
-def distribute_batches(strategy, index_batches, pixels):
+def distribute_batches(strategy, index_batches, pixels, with_rows: bool = False):
     """A distributed dataset of image batches (uint8 or float32), each replica getting its share of a global batch.
 
     Args:
@@ -186,6 +186,9 @@ def distribute_batches(strategy, index_batches, pixels):
       index_batches: a `tf.data.Dataset` of int index batches (b,), the global batches, the same
         on every worker (a function of the seed and the epoch only).
       pixels: the images as rows (N, P), uint8 or float32, a host tensor (`vae_tf.engine.training_images`).
+      with_rows: give each share as a dict: `images`, and `first_row` and `batch_size`, where
+        the share starts in the global batch and the global batch's size (int32 scalars), which
+        the replica would otherwise learn by an all-gather across the workers every step.
 
     Returns:
       A `tf.distribute` distributed dataset: at each step replica r gets the rows
@@ -206,13 +209,16 @@ def distribute_batches(strategy, index_batches, pixels):
 
             def share(replica):
                 start, end = share_bounds(size, replica, replicas)
-                return indices[start:end]
+                return indices[start:end], tf.cast(start, tf.int32), tf.cast(size, tf.int32)
 
             return tf.data.Dataset.range(first, first + local).map(share)
 
-        dataset = index_batches.flat_map(shares).map(
-            lambda indices: tf.gather(pixels, indices), num_parallel_calls=tf.data.AUTOTUNE
-        ).prefetch(tf.data.AUTOTUNE)
+        def gather(indices, start, size):
+            images = tf.gather(pixels, indices)
+            return {"images": images, "first_row": start, "batch_size": size} if with_rows else images
+
+        dataset = index_batches.flat_map(shares).map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+            tf.data.AUTOTUNE)
         if endless:  # say so: flat_map's cardinality is unknown, and tf.distribute would then
             # all-reduce a "has data" flag across the workers before every step
             dataset = dataset.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))

@@ -187,7 +187,9 @@ def fit_inputs(images: np.ndarray, config: TrainConfig, first_epoch: int = 0,
             # Endless (epochs=None; fit stops each epoch after steps_per_epoch): tf.distribute then
             # skips its partial-batch handling, an all-reduce of a "has data" flag every step.
             batches = index_batches(int(pixels.shape[0]), config.batch_size, config.seed, first_epoch)
-            x = distributed.distribute_batches(strategy, batches, pixels)
+            # Across workers each share says where it lies in its global batch (no all-gather per step).
+            x = distributed.distribute_batches(strategy, batches, pixels,
+                                               with_rows=bool(workers_steps_per_call(config, len(images), strategy)))
         else:
             x = make_dataset(images, config.batch_size, config.seed, first_epoch, epochs)
         calls = workers_steps_per_call(config, len(images), strategy) or 1

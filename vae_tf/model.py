@@ -351,6 +351,8 @@ class VAE(keras.Model):
         if iterator is not None and data_batch is None and self._distribute_strategy is not None:
             for _, _, batches in iterator:
                 data_batch = one_replicas_share(self._distribute_strategy, next(batches))
+                if isinstance(data_batch, dict):  # a share with its rows: the images are the data
+                    data_batch = data_batch["images"]
                 break
             iterator = None
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
@@ -411,9 +413,13 @@ class VAE(keras.Model):
         return train_function
 
     def _train_one_step(self, data):
-        x, eps = self._unpack(data)
-        local = tf.shape(x)[0]
-        first_row, global_batch_size = rows_of_this_replica(local)
+        if isinstance(data, dict):  # `distribute_batches(..., with_rows=True)`: where this share lies
+            x, eps = data["images"], None
+            local, first_row, global_batch_size = tf.shape(x)[0], data["first_row"], data["batch_size"]
+        else:
+            x, eps = self._unpack(data)
+            local = tf.shape(x)[0]
+            first_row, global_batch_size = rows_of_this_replica(local)
         if eps is None:
             eps = self.sampling.draw((global_batch_size, self.latent_dim))[first_row:first_row + local]
         if self.workers_jit:
