@@ -10,7 +10,7 @@
 Every run is its own `python -m vae_tf.train` process (or the baseline's), so that its wall time
 and peak memory (os.wait4's ru_maxrss) are the whole process's; runs of the things compared are
 interleaved so that a change in machine load hits both, and the figures are medians. The two
-floors are measured in the bench's own process after the runs: the 2048 x 2048 float32 matmul
+floors are measured in the bench's own process right after each training run: the 2048 x 2048 float32 matmul
 throughput applied to an epoch's matmul FLOPs, and the step's own five large matmuls at their
 shapes (`step_matmul_floor`). See docs/speed.md.
 
@@ -180,6 +180,7 @@ def bench_phases(args) -> dict:
 
     scratch = Path(tempfile.mkdtemp(prefix="vae_tf-bench-"))
     train, baseline, summaries = [], [], []
+    measured, ratios_2048, ratios_step = [], [], []
     for index in range(args.runs):
         out = scratch / f"run{index}"
         with open(scratch / f"train{index}.log", "w") as log:
@@ -191,6 +192,11 @@ def bench_phases(args) -> dict:
         train.append({**result, "final": summary["final"], "history": read_history(out / "history.csv")})
         print(f"bench: train run {index + 1}: {result['seconds']:.2f} s, peak {result['peak_rss_mib']:.0f} MiB, "
               f"loss {summary['final']['loss']:.4f}", flush=True)
+        # The floors right after each run, so that they see about the load its epochs saw.
+        measured.append(floors(summary["train_images"]))
+        run_epoch = statistics.median(summary["phases"]["epoch_seconds"][1:] or [float("nan")])
+        ratios_2048.append(run_epoch / measured[-1]["matmul_2048_floor"])
+        ratios_step.append(run_epoch / measured[-1]["step_matmul_floor"])
         if args.baseline:
             command = [sys.executable, args.baseline, "--epochs", str(args.epochs)]
             command += ["--n", str(args.limit)] if args.limit else []
@@ -208,8 +214,7 @@ def bench_phases(args) -> dict:
     phases = _median_phases(summaries)
     epochs = [s for summary in summaries for s in summary["phases"]["epoch_seconds"][1:]]
     phases["epoch_seconds"] = []
-    images = summaries[0]["train_images"]
-    floor = floors(images)
+    floor = {key: statistics.median(m[key] for m in measured) for key in measured[0]}
     per_epoch = statistics.median(epochs) if epochs else float("nan")
 
     print(f"\nphases of `python -m vae_tf.train --epochs {args.epochs}` (median of {args.runs} runs; summary.json):")
@@ -218,12 +223,13 @@ def bench_phases(args) -> dict:
           f"{statistics.median(r['peak_rss_mib'] for r in train):.0f} MiB (wait4)")
     print(f"seconds per epoch after the first (median): {per_epoch:.3f}")
     print(f"floor, 2048 x 2048 matmuls: {floor['flops_per_epoch'] / 1e9:.1f} GFLOP / {floor['matmul_gflops']:.1f} "
-          f"GFLOP/s = {floor['matmul_2048_floor']:.3f} s per epoch; "
-          f"epoch at {per_epoch / floor['matmul_2048_floor']:.2f}x")
+          f"GFLOP/s = {floor['matmul_2048_floor']:.3f} s per epoch (median, measured after each run); "
+          f"epoch at {statistics.median(ratios_2048):.2f}x (median of the runs' ratios)")
     print(f"floor, the step's matmuls at their shapes: {floor['step_matmul_floor']:.3f} s per epoch; epoch at "
-          f"{per_epoch / floor['step_matmul_floor']:.2f}x")
+          f"{statistics.median(ratios_step):.2f}x (per run: {', '.join(f'{r:.2f}' for r in ratios_step)})")
     result = {"mode": "phases", "epochs": args.epochs, "runs": train, "phases": phases,
-              "seconds_per_epoch": per_epoch, **floor}
+              "seconds_per_epoch": per_epoch, **floor, "floors": measured, "epoch_over_2048_floor": ratios_2048,
+              "epoch_over_step_floor": ratios_step}
     if baseline:
         ratios = [t["seconds"] / b["seconds"] for t, b in zip(train, baseline)]
         memory = [t["peak_rss_mib"] / b["peak_rss_mib"] for t, b in zip(train, baseline)]
