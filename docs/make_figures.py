@@ -5,6 +5,7 @@
     python docs/make_figures.py --only sweep --sweep runs/sweep   # the KL axis figures alone
     python docs/make_figures.py --only watch --watch-runs runs/compare-watch
     python docs/make_figures.py --only data --data-run runs/digits   # docs/data.md's figures
+    python docs/make_figures.py --only explorer --runs runs/compare-report   # the explorer's screenshot
 
 The KL figures (kl_*, fit_*) are computed: the primers' examples and the 10,000-step fits take
 seconds each. The VAE figures (vae_*) are drawn from a finished `python -m vae_tf.compare --out DIR`
@@ -13,7 +14,9 @@ directory (its kl, none and mse runs); the KL axis figures (kl_axis_*) from a fi
 compare directory trained with `--validation --snapshots --tensorboard` (the evolution GIF, the
 kl run's loss curves and the images its TensorBoard log holds after the last epoch); the data_*
 figures from a finished run on your own data (HOW_TO_DATA: its latent scatter and decoded grid,
-as `python -m vae_tf.plot` draws them). This script never trains.
+as `python -m vae_tf.plot` draws them); explorer.png and explorer_shared_axes.png are screenshots,
+taken by headless Chromium, of the page `python -m vae_tf.explore` writes for the compare
+directory's kl and none runs. This script never trains.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 FIGURES = REPO / "docs" / "figures"
-GROUPS = ("kl", "vae", "sweep", "watch", "data")
+GROUPS = ("kl", "vae", "sweep", "watch", "data", "explorer")
 KL_DPI = 80
 HOW_TO_COMPARE = "python -m vae_tf.compare --out runs/compare-report"
 HOW_TO_SWEEP = ("python -m vae_tf.sweep --betas 0 0.1 0.3 1 3 6.125 10 30 --out runs/sweep "
@@ -140,6 +143,45 @@ def data_figures(run_dir, out: Path, progress=print) -> None:
     progress(f"wrote {out / 'data_generated_grid.png'}")
 
 
+# Where the explorer's screenshot puts the cursor, and which test image it clicks: a code a few units
+# from the origin, where the run with KL decodes a garment and the run without KL decodes a blur.
+EXPLORER_CURSOR = [-1.0, -1.5]
+EXPLORER_CLICKED = 0
+# Test codes per run in the page the docs embed (its size grows with them: about 1 MiB per 1,000).
+EMBEDDED_TEST_IMAGES = 1000
+
+
+def explorer_figure(runs: dict, out: Path, progress=print) -> None:
+    """explorer.png and explorer_shared_axes.png: the explorer page of the kl and none runs, in headless
+    Chromium, the cursor at EXPLORER_CURSOR, each run on its own axes, then on shared axes; and the page
+    itself, docs/latent-explorer/, which docs/explorer.md embeds."""
+    import tempfile
+
+    from vae_tf import explore, rundir
+    from vae_tf.browser import chromium, open_explorer
+
+    data = explore.page_data([runs["kl"].path, runs["none"].path], EMBEDDED_TEST_IMAGES, progress=progress)
+    # The same page, kept in the site: docs/explorer.md embeds it (docs/latent-explorer/index.html).
+    page = explore.write_page(out.parent / "latent-explorer", data, overwrite=True)
+    progress(f"wrote {page}")
+    with tempfile.TemporaryDirectory() as directory, chromium(width=1000, height=900) as browser:
+        log = open_explorer(browser, explore.write_page(directory, data))
+        errors = [entry["message"] for entry in log if entry["level"] == "SEVERE"]
+        if errors:
+            raise RuntimeError(f"the explorer page logged errors: {errors}")
+        browser.execute_script("window.vaeExplorer.select(arguments[0])", EXPLORER_CLICKED)
+        for step in range(40, -1, -1):  # the cursor glides to its place, a frame at a time, as a hand moves it
+            z = [value * (1 + step / 20) for value in EXPLORER_CURSOR]
+            browser.execute_script("window.vaeExplorer.setCursor(arguments[0]); return new Promise((done) => "
+                                   "requestAnimationFrame(() => requestAnimationFrame(done)))", z)
+        rundir.write_bytes(out / "explorer.png", browser.get_screenshot_as_png())
+        browser.execute_script("window.vaeExplorer.setSharedAxes(true); return new Promise((done) => "
+                               "requestAnimationFrame(() => requestAnimationFrame(done)))")
+        rundir.write_bytes(out / "explorer_shared_axes.png", browser.get_screenshot_as_png())
+    progress(f"wrote {out / 'explorer.png'} and {out / 'explorer_shared_axes.png'} (cursor at z = {EXPLORER_CURSOR}, "
+             f"test image #{EXPLORER_CLICKED} clicked; own axes, then shared axes)")
+
+
 def open_compare_dir(path, how: str = HOW_TO_COMPARE) -> dict:
     """{variant: Run} of a compare directory; a `UsageError` that says how to make one if it is not."""
     from vae_tf.cli import UsageError
@@ -172,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"a run on your own data, for the data_* figures (`{HOW_TO_DATA}`)")
     parser.add_argument("--only", choices=GROUPS, default=None,
                         help="write only the kl_*/fit_*, the vae_*, the kl_axis_* (sweep), the watch_* or the data_* "
-                             "figures")
+                             "figures, or explorer.png and explorer_shared_axes.png (from --runs)")
     parser.add_argument("--out", metavar="DIR", type=Path, default=FIGURES, help="where to write (docs/figures)")
     return parser
 
@@ -183,6 +225,9 @@ def main(argv=None) -> int:
         ["data"] if args.data_run else [])
     if "sweep" in groups and args.sweep is None:
         print(f"error: the kl_axis_* figures need --sweep DIR, a directory made by `{HOW_TO_SWEEP}`", file=sys.stderr)
+        return 2
+    if "explorer" in groups and args.runs is None:
+        print(f"error: explorer.png needs --runs DIR, a directory made by `{HOW_TO_COMPARE}`", file=sys.stderr)
         return 2
     if "vae" in groups and args.runs is None:
         print(
@@ -202,7 +247,8 @@ def main(argv=None) -> int:
     from vae_tf.cli import run_command
 
     def body():
-        runs = open_compare_dir(args.runs) if "vae" in groups else None  # fail before the slow part
+        # fail before the slow part
+        runs = open_compare_dir(args.runs) if "vae" in groups or "explorer" in groups else None
         if "sweep" in groups:
             from vae_tf.sweep import read_report
 
@@ -211,8 +257,10 @@ def main(argv=None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         if "kl" in groups:
             kl_figures(args.out)
-        if runs is not None:
+        if "vae" in groups:
             vae_figures(runs, args.out)
+        if "explorer" in groups:
+            explorer_figure(runs, args.out)
         if "sweep" in groups:
             sweep_figures(args.sweep, args.out)
         if watched is not None:

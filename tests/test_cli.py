@@ -11,7 +11,7 @@ import pytest
 from vae_tf import config, rundir
 from vae_tf.config import TrainConfig
 
-COMMANDS = ("train", "compare", "compress", "plot", "evaluate", "fit", "bench", "sweep")
+COMMANDS = ("train", "compare", "compress", "plot", "evaluate", "fit", "bench", "sweep", "explore")
 
 
 def other_value(field: dataclasses.Field):

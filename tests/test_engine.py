@@ -57,7 +57,7 @@ def test_fast_and_report_paths_feed_the_same_model_differently():
     assert inputs["x"].dtype == np.float64 and inputs["shuffle"] is True
     inputs = fit_inputs(images, fast)
     assert isinstance(inputs["x"], tf.data.Dataset) and inputs["steps_per_epoch"] == 8
-    with pytest.raises(ValueError, match="expects uint8 images, got float64"):
+    with pytest.raises(ValueError, match="expects uint8 or float32 images, got float64"):
         make_dataset(images / 255.0, 128, 0)
 
 
