@@ -4,6 +4,8 @@
     python docs/make_figures.py --only kl                    # the KL and fitting figures alone
     python docs/make_figures.py --only sweep --sweep runs/sweep   # the KL axis figures alone
     python docs/make_figures.py --only watch --watch-runs runs/compare-watch
+    python docs/make_figures.py --only priors --prior-runs runs/d2-diag-sn-analytic runs/d2-diag-mix runs/d2-diag-vamp
+    python docs/make_figures.py --only estimators --estimators-sweep runs/kl-sweep-d2   # docs/kl-estimators.md
     python docs/make_figures.py --only data --data-run runs/digits   # docs/data.md's figures
     python docs/make_figures.py --only explorer --runs runs/compare-report   # the explorer's screenshot
 
@@ -27,11 +29,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 FIGURES = REPO / "docs" / "figures"
-GROUPS = ("kl", "vae", "sweep", "watch", "data", "explorer")
+GROUPS = ("kl", "vae", "sweep", "watch", "data", "explorer", "priors", "estimators")
 KL_DPI = 80
 HOW_TO_COMPARE = "python -m vae_tf.compare --out runs/compare-report"
 HOW_TO_SWEEP = ("python -m vae_tf.sweep --betas 0 0.1 0.3 1 3 6.125 10 30 --out runs/sweep "
                 "--extra runs/kl-report runs/none-report")
+HOW_TO_PRIORS = ("python -m vae_tf.train --reduction elbo --prior mixture --kl-estimator monte_carlo "
+                 "--out runs/d2-diag-mix (and the same with --prior standard_normal, --prior vamp)")
 HOW_TO_WATCH = "python -m vae_tf.compare --out runs/compare-watch --validation --snapshots --tensorboard"
 HOW_TO_DATA = ("python -m vae_tf.train --dataset digits --reduction elbo --epochs 100 --batch-size 32 "
                "--learning-rate 1e-3 --out runs/digits-elbo")
@@ -122,6 +126,35 @@ def watch_figures(runs: dict, out: Path, progress=print) -> None:
         progress(f"wrote {out / f'watch_tensorboard_{tag}.png'} (step {shown[-1][0]})")
 
 
+def prior_figures(paths, out: Path, progress=print, codes: int = 10_000) -> None:
+    """kl_priors.png: each run's prior density on the 2-D latent plane, with its first `codes` training codes."""
+    import numpy as np
+
+    from vae_tf import plots, rundir
+    from vae_tf.cli import UsageError
+    from vae_tf.priors import log_density_on_grid
+
+    panels = []
+    for path in paths:
+        run = rundir.Run.open(path)
+        if run.settings["latent_dim"] != 2:
+            raise UsageError(f"{path} has latent size {run.settings['latent_dim']}; the prior figure needs 2 "
+                             f"(`{HOW_TO_PRIORS}`)")
+        latents = run.latents()
+        z, y = latents["z"][:codes], latents["y"][:codes]
+        extent = float(np.ceil(max(4.0, np.percentile(np.abs(z), 99.5))))
+        axis, log_density = log_density_on_grid(run.model().prior(), extent, 201)
+        name = run.settings.get("prior", "standard_normal")
+        title = {"standard_normal": "N(0, I)", "mixture": "learned mixture of Gaussians",
+                 "vamp": "VampPrior"}[name]
+        if name != "standard_normal":
+            title += f", K = {run.settings['prior_components']}"
+        posterior = run.settings.get("posterior", "diagonal")
+        title += f"\n{posterior} posterior" if posterior != "diagonal" else ""
+        panels.append((title, axis, log_density, z, y))
+    fig = plots.prior_densities(panels)
+    rundir.write_figure(out / "kl_priors.png", fig, KL_DPI)
+    progress(f"wrote {out / 'kl_priors.png'}")
 def data_figures(run_dir, out: Path, progress=print) -> None:
     """data_latent_scatter.png and data_generated_grid.png of one run (docs/data.md: `HOW_TO_DATA`)."""
     from vae_tf import plot, plots, rundir
@@ -143,6 +176,15 @@ def data_figures(run_dir, out: Path, progress=print) -> None:
     progress(f"wrote {out / 'data_generated_grid.png'}")
 
 
+def estimator_figures(sweep_dir, out: Path, progress=print) -> None:
+    """kl_estimators_rd.png: the rate-distortion plane of a sweep with the posteriors x priors runs as extras."""
+    from vae_tf import plots, rundir, sweep
+
+    report = sweep.read_report(sweep_dir)
+    fig = plots.rate_distortion(report["points"], title="Posteriors x priors (stars) beside the beta sweep, "
+                                "latent size 2 (test images)")
+    rundir.write_figure(out / "kl_estimators_rd.png", fig, sweep.DPI)
+    progress(f"wrote {out / 'kl_estimators_rd.png'}")
 # Where the explorer's screenshot puts the cursor, and which test image it clicks: a code a few units
 # from the origin, where the run with KL decodes a garment and the run without KL decodes a blur.
 EXPLORER_CURSOR = [-1.0, -1.5]
@@ -210,8 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--watch-runs", metavar="DIR", default=None,
                         help=f"a compare directory trained with --validation --snapshots --tensorboard "
                              f"(`{HOW_TO_WATCH}`)")
+    parser.add_argument("--prior-runs", metavar="RUNDIR", nargs="+", default=None,
+                        help=f"runs of latent size 2 whose priors kl_priors.png draws side by side (`{HOW_TO_PRIORS}`)")
     parser.add_argument("--data-run", metavar="RUNDIR", default=None,
                         help=f"a run on your own data, for the data_* figures (`{HOW_TO_DATA}`)")
+    parser.add_argument("--estimators-sweep", metavar="DIR", default=None,
+                        help="a sweep directory whose --extra runs are the posteriors x priors runs, for "
+                             "kl_estimators_rd.png (docs/kl-estimators.md)")
     parser.add_argument("--only", choices=GROUPS, default=None,
                         help="write only the kl_*/fit_*, the vae_*, the kl_axis_* (sweep), the watch_* or the data_* "
                              "figures, or explorer.png and explorer_shared_axes.png (from --runs)")
@@ -222,7 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     groups = [args.only] if args.only else ["kl", "vae"] + (["sweep"] if args.sweep else []) + (
-        ["data"] if args.data_run else [])
+        ["data"] if args.data_run else []) + (["priors"] if args.prior_runs else []) + (
+        ["estimators"] if args.estimators_sweep else [])
     if "sweep" in groups and args.sweep is None:
         print(f"error: the kl_axis_* figures need --sweep DIR, a directory made by `{HOW_TO_SWEEP}`", file=sys.stderr)
         return 2
@@ -240,6 +288,11 @@ def main(argv=None) -> int:
         print(f"error: the watch_* figures need --watch-runs DIR, a directory made by `{HOW_TO_WATCH}`; "
               "or pass --only kl or --only vae", file=sys.stderr)
         return 2
+    if "estimators" in groups and args.estimators_sweep is None:
+        print("error: kl_estimators_rd.png needs --estimators-sweep DIR (see docs/kl-estimators.md)", file=sys.stderr)
+        return 2
+    if "priors" in groups and args.prior_runs is None:
+        print(f"error: kl_priors.png needs --prior-runs RUNDIR..., runs made by `{HOW_TO_PRIORS}`", file=sys.stderr)
     if "data" in groups and args.data_run is None:
         print(f"error: the data_* figures need --data-run RUNDIR, a run made by `{HOW_TO_DATA}`", file=sys.stderr)
         return 2
@@ -265,6 +318,10 @@ def main(argv=None) -> int:
             sweep_figures(args.sweep, args.out)
         if watched is not None:
             watch_figures(watched, args.out)
+        if "priors" in groups:
+            prior_figures(args.prior_runs, args.out)
+        if "estimators" in groups:
+            estimator_figures(args.estimators_sweep, args.out)
         if "data" in groups:
             data_figures(args.data_run, args.out)
         return 0

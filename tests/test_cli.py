@@ -34,25 +34,32 @@ def test_every_setting_has_a_flag_and_round_trips_through_config_json(tmp_path):
     fields = dataclasses.fields(TrainConfig)
     changed = {field.name: other_value(field) for field in fields}
     changed["strategy"] = "mirrored"  # the only strategy that takes --devices
-    settings = TrainConfig(**changed)
-    assert all(getattr(settings, f.name) != f.default for f in fields)
+    # Free bits and the capacity act on the KL term only (regularizer "kl", the default): every
+    # other setting changes in the first config, the regularizer in the second.
+    defaults = {field.name: field.default for field in fields}
+    variants = [{**changed, "regularizer": "kl"},
+                {**changed, "free_bits": defaults["free_bits"], "capacity": defaults["capacity"]}]
+    assert all(any(variant[f.name] != f.default for variant in variants) for f in fields)
+    for number, variant in enumerate(variants):
+        settings = TrainConfig(**variant)
+        argv = []
+        for field in fields:
+            value = variant[field.name]
+            if field.metadata["kind"] is bool:
+                argv.append(config.flag(field.name) if value else "--no-" + field.name.replace("_", "-"))
+            else:
+                argv += [config.flag(field.name), *map(str, value if isinstance(value, list) else [value])]
+        from vae_tf.train import build_parser
 
-    argv = []
-    for field in fields:
-        value = changed[field.name]
-        if field.metadata["kind"] is bool:
-            argv.append(config.flag(field.name) if value else "--no-" + field.name.replace("_", "-"))
-        else:
-            argv += [config.flag(field.name), *map(str, value if isinstance(value, list) else [value])]
-    from vae_tf.train import build_parser
+        args = build_parser().parse_args(argv)
+        assert TrainConfig.from_args(args) == settings
+        assert sorted(config.changed_settings(args)) == sorted(config.flag(f.name) for f in fields
+                                                               if variant[f.name] != f.default)
 
-    args = build_parser().parse_args(argv)
-    assert TrainConfig.from_args(args) == settings
-    assert sorted(config.changed_settings(args)) == sorted(config.flag(f.name) for f in fields)
-
-    writer = rundir.RunWriter.create(tmp_path / "run")
-    writer.write_config(settings.to_dict(), data={}, device="cpu", versions={})
-    assert TrainConfig.from_dict(rundir.read_config(tmp_path / "run")["config"]) == settings
+        writer = rundir.RunWriter.create(tmp_path / f"run{number}")
+        writer.write_config(settings.to_dict(), data={}, device="cpu", versions={})
+        writer.close()
+        assert TrainConfig.from_dict(rundir.read_config(tmp_path / f"run{number}")["config"]) == settings
 
 
 def test_default_flags_are_the_reports_setup():

@@ -85,7 +85,7 @@ def test_sigterm_stops_with_a_resume_hint(tmp_path):
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
-    assert f"continue with `python -m vae_tf.train --resume {out}`" in stderr
+    assert f"every completed epoch is kept; continue it with `python -m vae_tf.train --resume {out}`" in stderr
     assert "Traceback" not in stderr
 
 

@@ -502,13 +502,14 @@ def build_parser():
     parser.add_argument("--baseline", default=None, metavar="SCRIPT",
                         help="phases: also run this script (the report's code, e.g. report_baseline.py) with "
                              "--epochs, interleaved, and compare whole-process wall time, memory and losses")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+    parser.add_argument("--seeds", type=cli.seed_number(), nargs="+", default=[0, 1, 2],
                         help="paths: one run per path and seed (others: the first seed)")
     parser.add_argument("--limit", type=cli.number(int, at_least=1), default=None,
                         help="first N training images (default: all)")
     parser.add_argument("--dataset", default="fashion_mnist", metavar="SOURCE",
                         help="the data to train on, as vae_tf.train's --dataset (default: the report's Fashion-MNIST)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the results here")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     parser.add_argument("--worker", choices=PATHS, help=argparse.SUPPRESS)
     return parser
 
@@ -520,6 +521,10 @@ def work(args) -> int:
 
     import os
 
+    if args.json:  # claimed before the benchmark runs, so that a bad path fails in the first second
+        from vae_tf.rundir import claim_file
+
+        claim_file(args.json, args.overwrite, "--json")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.epochs is None:
         args.epochs = 10 if args.mode == "phases" else 4

@@ -14,7 +14,9 @@ working (a missing run, a file that would be overwritten), 130 on Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import errno
 import math
+import os
 import sys
 
 
@@ -59,7 +61,7 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def run(parser: argparse.ArgumentParser, argv, work, *, check=None, interrupted="interrupted",
-        errors: tuple = ()) -> int:
+        errors: tuple = (), aftermath=None) -> int:
     """Parse `argv`, let `check(parser, args)` refuse flags that do not fit together, then `work(args)`.
 
     Args:
@@ -69,6 +71,8 @@ def run(parser: argparse.ArgumentParser, argv, work, *, check=None, interrupted=
       check: optional; calls `parser.error(...)` for combinations of flags it refuses.
       interrupted: what to print on Ctrl-C (a string, or a function of args returning one).
       errors: more exception types to report as one line.
+      aftermath: optional; a function of args returning what an operating-system error left behind
+        (appended to its line, e.g. "every completed epoch is kept; continue it with ...").
 
     Returns:
       The exit code.
@@ -77,11 +81,15 @@ def run(parser: argparse.ArgumentParser, argv, work, *, check=None, interrupted=
     if check is not None:
         check(parser, args)
     return run_command(lambda: work(args),
-                       (lambda: interrupted(args)) if callable(interrupted) else interrupted, errors)
+                       (lambda: interrupted(args)) if callable(interrupted) else interrupted, errors,
+                       (lambda: aftermath(args)) if aftermath is not None else None)
 
 
-def run_command(body, interrupted="interrupted", errors: tuple = ()) -> int:
-    """Run `body()` and turn the errors users cause into `error: ...` and exit code 1 (130 on Ctrl-C)."""
+def run_command(body, interrupted="interrupted", errors: tuple = (), aftermath=None) -> int:
+    """Run `body()` and turn the errors users cause into `error: ...` and exit code 1 (130 on Ctrl-C).
+
+    An `OSError` (a full disk, a read-only file system...) is one line too: the path and the cause
+    (`describe_os_error`), then `aftermath()` if given."""
     from vae_tf.data import DataError, DataNotFoundError
     from vae_tf.rundir import RunDirError
 
@@ -90,13 +98,48 @@ def run_command(body, interrupted="interrupted", errors: tuple = ()) -> int:
     except (CommandError, RunDirError, DataError, DataNotFoundError, *errors) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # a full disk, a read-only file system, a path that is not a directory...
+        print(f"error: {describe_os_error(error)}" + (f"; {aftermath()}" if aftermath else ""), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(interrupted() if callable(interrupted) else interrupted, file=sys.stderr)
         return 130
 
 
-def number(kind=float, *, at_least=None, above=None, odd=False):
-    """An argparse `type`: a finite int or float, optionally >= `at_least`, > `above`, or odd.
+# What an operating-system error means for the user, and what to do about it.
+_OS_ERRORS = {
+    errno.ENOSPC: "the disk is full; free some space and run the command again",
+    errno.EDQUOT: "the disk quota is exhausted; free some space and run the command again",
+    errno.EROFS: "the file system is read-only; choose a writable path",
+    errno.EACCES: "permission denied; choose a path you may write to (or read)",
+    errno.EPERM: "operation not permitted; choose a path you may write to",
+    errno.ENOTDIR: "a part of the path is a file, not a directory; choose another path",
+    errno.EISDIR: "it is a directory, not a file; give a file name",
+    errno.ENOENT: "no such file or directory",
+    errno.EEXIST: "it already exists",
+    errno.EIO: "an input/output error of the device",
+}
+
+
+def describe_os_error(error: OSError) -> str:
+    """An `OSError` as one line: the path, then the cause in words and the fix, e.g.
+    "runs/a/model.keras: the disk is full (No space left on device); free some space ..."."""
+    paths = [str(name) for name in (error.filename, error.filename2) if name is not None]
+    cause = error.strerror or (str(error.args[0]) if error.args else type(error).__name__)
+    known = _OS_ERRORS.get(error.errno)
+    if known:
+        meaning, _, fix = known.partition("; ")
+        text = f"{meaning} ({cause or os.strerror(error.errno)})" + (f"; {fix}" if fix else "")
+    else:
+        text = cause
+    return f"{' -> '.join(paths)}: {text}" if paths else text
+
+
+SEED_RANGE = (0, 2**31 - 1)  # what every seed consumer takes (NumPy, Keras, TensorFlow's stateless ops)
+
+
+def number(kind=float, *, at_least=None, above=None, odd=False, at_most=None):
+    """An argparse `type`: a finite int or float, optionally >= `at_least`, > `above`, <= `at_most`, or odd.
 
     Each refusal names the text given and what was expected, e.g. "'0' must be at least 1".
     """
@@ -113,9 +156,16 @@ def number(kind=float, *, at_least=None, above=None, odd=False):
             raise argparse.ArgumentTypeError(f"{text!r} must be at least {at_least}")
         if above is not None and not value > above:
             raise argparse.ArgumentTypeError(f"{text!r} must be greater than {above}")
+        if at_most is not None and value > at_most:
+            raise argparse.ArgumentTypeError(f"{text!r} must be at most {at_most}")
         if odd and value % 2 == 0:
             raise argparse.ArgumentTypeError(f"{text!r} must be odd")
         return value
 
     parse.__name__ = kind.__name__
     return parse
+
+
+def seed_number():
+    """The argparse `type` of a seed: an integer from 0 to 2**31 - 1."""
+    return number(int, at_least=SEED_RANGE[0], at_most=SEED_RANGE[1])

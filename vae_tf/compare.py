@@ -61,10 +61,11 @@ def check_arguments(parser, args) -> None:
             parser.error(f"{', '.join(changed)}: training flags apply only when compare trains; with --runs it "
                          "reuses finished runs. Drop --runs to train, or drop the training flags")
     else:
-        try:
-            config.TrainConfig.from_args(args, regularizer="kl")
+        try:  # every variant: a setting that cannot act on one of them (--free-bits on none) is refused
+            for variant in VARIANTS:
+                config.TrainConfig.from_args(args, regularizer=variant)
         except ValueError as error:
-            parser.error(str(error))
+            parser.error(f"{error} (compare trains {', '.join(VARIANTS)} with the same settings)")
 
 
 def open_runs(paths) -> dict:
@@ -169,6 +170,9 @@ def work(args) -> int:
         settings = config.TrainConfig.from_args(args, regularizer="kl")
         paths = train_variants(settings, out, args.overwrite, fit_verbosity(args))
         runs = {variant: Run.open(path) for variant, path in paths.items()}
+    for run in runs.values():  # every input read and checked before anything is written
+        run.latents()
+        run.snapshots()
     differences = differing_settings(runs)
     if differences:
         print(f"note: the runs differ in more than the regularizer ({'; '.join(differences)})", file=sys.stderr)

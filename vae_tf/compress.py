@@ -331,10 +331,12 @@ def build_parser():
 def work(args) -> int:
     from vae_tf import rundir
 
-    run = rundir.Run.open(args.rundir)
-    out = rundir.claim(args.out if args.out is not None else run.path, REPORT_FILES, args.overwrite)
-    report = compression_report(run, args.data_dir)
-    rundir.write_json(out / "compression.json", report)
+    out = args.out if args.out is not None else args.rundir
+    with rundir.writing_into(out):  # one writer per run directory
+        run = rundir.Run.open(args.rundir)
+        out = rundir.claim(out, REPORT_FILES, args.overwrite)
+        report = compression_report(run, args.data_dir)
+        rundir.write_json(out / "compression.json", report)
     print(format_table(report))
     print(f"wrote {out / 'compression.json'}")
     return 0

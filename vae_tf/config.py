@@ -15,7 +15,7 @@ import argparse
 import dataclasses
 from dataclasses import dataclass
 
-from vae_tf.cli import number
+from vae_tf.cli import SEED_RANGE, number
 
 # The report's three variants, in its order, and how its figures name them.
 REGULARIZERS = ("kl", "none", "mse")
@@ -23,6 +23,29 @@ VARIANT_TITLES = {"kl": "with KL", "none": "without KL", "mse": "MSE instead of 
 REDUCTIONS = ("report", "elbo")
 STRATEGIES = ("default", "mirrored", "multiworker")
 SCHEDULES = ("constant", "linear", "cyclical")
+# The registries of vae_tf/posteriors.py and vae_tf/priors.py, by name (a test checks they agree).
+POSTERIORS = ("diagonal", "full", "iaf")
+PRIORS = ("standard_normal", "mixture", "vamp")
+KL_ESTIMATORS = ("analytic", "monte_carlo")
+# What TFP calls each family's distribution, for the refusal of an analytic KL.
+_DISTRIBUTION_NAMES = {"diagonal": "MultivariateNormalDiag", "full": "MultivariateNormalTriL",
+                       "iaf": "TransformedDistribution (the IAF)", "standard_normal": "MultivariateNormalDiag",
+                       "mixture": "MixtureSameFamily", "vamp": "MixtureSameFamily (the VampPrior)"}
+
+
+def analytic_kl_problem(posterior: str, prior: str) -> str | None:
+    """Why KL(q || p) has no analytic form in TFP for this posterior and prior, or None if it has one.
+
+    TFP registers a closed form between two Gaussians (`MultivariateNormalLinearOperator`, which
+    covers the diagonal and the full posterior and N(0, I)); it has none for a flow
+    (`TransformedDistribution`) or against a mixture (`MixtureSameFamily`, whose KL has no closed form
+    at all). `vae_tf.kl.kl_analytic` asks TFP itself; this is the same answer without TensorFlow,
+    for the command line.
+    """
+    if posterior in ("diagonal", "full") and prior == "standard_normal":
+        return None
+    return (f"TFP has no closed-form KL between a {_DISTRIBUTION_NAMES[posterior]} posterior and a "
+            f"{_DISTRIBUTION_NAMES[prior]} prior; use --kl-estimator monte_carlo")
 COLORS = ("grayscale", "rgb")
 # `--dataset`'s help (the registry in vae_tf/datasets.py, which this module does not import: no NumPy here).
 DATASET_HELP = ("fashion_mnist (the report's), mnist, digits (scikit-learn's 8 x 8), npz:FILE (arrays x_train, x_test, "
@@ -31,7 +54,8 @@ DATASET_HELP = ("fashion_mnist (the report's), mnist, digits (scikit-learn's 8 x
 
 
 def setting(default, help: str, *, group: str = "training", model: bool = False, choices=None, kind=None,
-            at_least=None, above=None, optional: bool = False, many: bool = False, metavar=None, count=None):
+            at_least=None, above=None, optional: bool = False, many: bool = False, metavar=None, count=None,
+            at_most=None):
     """A `TrainConfig` field with what its flag and its check need.
 
     Args:
@@ -40,7 +64,7 @@ def setting(default, help: str, *, group: str = "training", model: bool = False,
       group: the --help section ("model and loss", "training", "data and devices").
       model: the setting is an argument of `vae_tf.VAE` (and saved with the model).
       choices: the allowed values of a str setting.
-      kind: int or float for a number (checked to be finite and within `at_least`/`above`);
+      kind: int or float for a number (checked to be finite and within `at_least`/`above`/`at_most`);
         bool for a switch; None for a str.
       optional: None is allowed (and is the "not given" value).
       many: a list (a flag taking one or more values): of str, or of `kind` numbers.
@@ -48,8 +72,8 @@ def setting(default, help: str, *, group: str = "training", model: bool = False,
       count: with `many`, exactly this many values.
     """
     metadata = {"help": help, "group": group, "model": model, "choices": choices, "kind": kind,
-                "at_least": at_least, "above": above, "optional": optional, "many": many, "metavar": metavar,
-                "count": count}
+                "at_least": at_least, "above": above, "at_most": at_most, "optional": optional, "many": many,
+                "metavar": metavar, "count": count}
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -73,7 +97,8 @@ class TrainConfig:
     batch_size: int = setting(128, "images per step (the global batch under tf.distribute); 60,000 / 128 gives "
                               "469 steps per epoch, the last of 96 images", kind=int, at_least=1)
     learning_rate: float = setting(1e-4, "Adam's learning rate", kind=float, above=0)
-    seed: int = setting(0, "seeds the initial weights, the shuffling and the sampling noise", model=True, kind=int)
+    seed: int = setting(0, "seeds the initial weights, the shuffling and the sampling noise", model=True, kind=int,
+                        at_least=SEED_RANGE[0], at_most=SEED_RANGE[1])
     limit: int | None = setting(None, "train on the first N training images only (default: all 60,000)",
                                 kind=int, at_least=1, optional=True, metavar="N")
     fast: bool = setting(True, "uint8 input scaled in the graph, XLA, several steps per call; --no-fast trains "
@@ -109,7 +134,10 @@ class TrainConfig:
     ramp_fraction: float = setting(0.5, "share of each cycle over which the cyclical schedule ramps beta up",
                                    group="KL schedule", model=True, kind=float, above=0, metavar="R")
     free_bits: float = setting(0.0, "free bits (Kingma et al. 2016): the KL term becomes sum_d max(LAMBDA, KL_d), "
-                               "KL_d the batch mean of dimension d's KL, in nats; 0: off (--regularizer kl only)",
+                               "KL_d the batch mean of dimension d's KL, in nats (with another posterior, prior or "
+                               "estimator, whose KL does not split by dimension: max(D * LAMBDA, KL), one group of all "
+                               "D dimensions); "
+                               "0: off (--regularizer kl only)",
                                group="KL schedule", model=True, kind=float, at_least=0, metavar="LAMBDA")
     capacity: float = setting(0.0, "capacity target C in nats (Burgess et al. 2018): the KL term becomes |KL - C_t|, "
                               "C_t growing linearly from 0 to C over --capacity-epochs, weighed by --beta (gamma); "
@@ -117,6 +145,25 @@ class TrainConfig:
                               at_least=0, metavar="C")
     capacity_epochs: float = setting(5.0, "epochs over which the capacity target grows from 0 to C",
                                      group="KL schedule", model=True, kind=float, above=0, metavar="E")
+    # Beyond the closed form (posteriors: vae_tf/posteriors.py; priors: vae_tf/priors.py; estimators: vae_tf/kl.py).
+    posterior: str = setting("diagonal", "q(z|x): diagonal (the report's Gaussian); full (a full-covariance Gaussian, "
+                             "tfd.MultivariateNormalTriL); iaf (an inverse autoregressive flow on the diagonal "
+                             "Gaussian, --flow-steps steps)", group="posterior, prior and KL estimator", model=True,
+                             choices=POSTERIORS)
+    prior: str = setting("standard_normal", "p(z): standard_normal (N(0, I)); mixture (a learned mixture of "
+                         "--prior-components diagonal Gaussians); vamp (the VampPrior: the mixture of the posteriors "
+                         "of --prior-components learned pseudo-inputs)", group="posterior, prior and KL estimator",
+                         model=True, choices=PRIORS)
+    kl_estimator: str = setting("analytic", "analytic: TFP's closed-form KL (only where it has one: diagonal or full "
+                                "posterior against standard_normal); monte_carlo: log q(z|x) - log p(z) averaged over "
+                                "--kl-samples draws of z ~ q(z|x), the first the reconstruction's own",
+                                group="posterior, prior and KL estimator", model=True, choices=KL_ESTIMATORS)
+    kl_samples: int = setting(1, "draws of z per image for --kl-estimator monte_carlo", kind=int, at_least=1,
+                              group="posterior, prior and KL estimator", model=True, metavar="S")
+    flow_steps: int = setting(2, "IAF steps of --posterior iaf", kind=int, at_least=1,
+                              group="posterior, prior and KL estimator", model=True, metavar="T")
+    prior_components: int = setting(10, "components K of --prior mixture and vamp", kind=int, at_least=1,
+                                    group="posterior, prior and KL estimator", model=True, metavar="K")
     validation: bool = setting(False, "after every epoch, the same loss on the 10,000 test images (fixed noise, "
                                "training's batch size): val_* in the log and history.csv", group="watching", kind=bool)
     tensorboard: bool = setting(False, "write RUNDIR/tensorboard/: every loss term and the learning rate per epoch, "
@@ -134,6 +181,13 @@ class TrainConfig:
             raise ValueError(f"test_fraction={self.test_fraction!r}: must be less than 1 (a share of the images).")
         if self.devices is not None and self.strategy != "mirrored":
             raise ValueError("devices are only used by strategy='mirrored'.")
+        for name in ("free_bits", "capacity"):  # they reshape the KL term: without one they cannot act
+            if getattr(self, name) and self.regularizer != "kl":
+                raise ValueError(f"{name}={getattr(self, name)!r} acts on the KL term only, and regularizer="
+                                 f"{self.regularizer!r} has none: drop {flag(name)}, or use --regularizer kl.")
+        problem = kl_settings_problem(self)
+        if problem:
+            raise ValueError(problem)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -155,6 +209,23 @@ class TrainConfig:
     def model_settings(self) -> dict:
         """The settings `vae_tf.VAE` takes (the fields marked `model=True`), by name."""
         return {field.name: getattr(self, field.name) for field in dataclasses.fields(self) if field.metadata["model"]}
+
+
+def kl_settings_problem(settings) -> str | None:
+    """Why this combination of posterior, prior and KL estimator cannot train, or None.
+
+    Args:
+      settings: anything with the attributes `posterior`, `prior`, `kl_estimator` and `kl_samples`
+        (a `TrainConfig`, or the settings of a `vae_tf.VAE`).
+    """
+    if settings.kl_estimator == "analytic":
+        problem = analytic_kl_problem(settings.posterior, settings.prior)
+        if problem:
+            return f"kl_estimator='analytic': {problem}."
+        if settings.kl_samples != 1:
+            return (f"kl_samples={settings.kl_samples}: the analytic KL draws no samples; "
+                    "use --kl-estimator monte_carlo, or drop --kl-samples.")
+    return None
 
 
 def _problem(field: dataclasses.Field, value) -> str | None:
@@ -188,6 +259,8 @@ def _problem(field: dataclasses.Field, value) -> str | None:
         return f"must be at least {meta['at_least']}"
     if meta["above"] is not None and not value > meta["above"]:
         return f"must be greater than {meta['above']}"
+    if meta.get("at_most") is not None and value > meta["at_most"]:
+        return f"must be at most {meta['at_most']}"
     return None
 
 
@@ -214,7 +287,8 @@ def add_arguments(parser: argparse.ArgumentParser, hide=()) -> argparse.Argument
             if meta["choices"] is not None:
                 options.update(choices=meta["choices"], metavar=None)
             elif meta["kind"] is not None:
-                options["type"] = number(meta["kind"], at_least=meta["at_least"], above=meta["above"])
+                options["type"] = number(meta["kind"], at_least=meta["at_least"], above=meta["above"],
+                                         at_most=meta.get("at_most"))
             if meta["many"]:
                 options["nargs"] = meta["count"] or "+"
         group.add_argument(flag(field.name), **options)
@@ -236,6 +310,7 @@ def title(settings: dict) -> str:
     name = VARIANT_TITLES.get(settings["regularizer"], settings["regularizer"])
     defaults = TrainConfig()
     extras = [f"{key}={settings[key]:g}" if isinstance(settings[key], float) else f"{key}={settings[key]}"
-              for key in ("reduction", "beta", "latent_dim", "beta_schedule", "free_bits", "capacity")
+              for key in ("reduction", "beta", "latent_dim", "beta_schedule", "free_bits", "capacity", "posterior",
+                          "prior", "kl_estimator", "kl_samples")
               if key in settings and settings[key] != getattr(defaults, key)]
     return name + (f" ({', '.join(extras)})" if extras else "")

@@ -73,6 +73,12 @@ def read_tf_config(text: str | None = None) -> ClusterTask:
                                                 for job in ("worker", "chief")):
         raise ValueError(f'$TF_CONFIG has no "cluster" with a list of "worker" addresses: {text!r}; '
                          f"it should look like {TF_CONFIG_EXAMPLE}.")
+    for job, addresses in cluster.items():
+        for address in addresses if isinstance(addresses, list) else [addresses]:
+            problem = address_problem(address)
+            if problem:
+                raise ValueError(f"$TF_CONFIG cluster {job!r} address {address!r} {problem}; write each address as "
+                                 f"host:port, e.g. \"host1:12345\".")
     task = config.get("task")
     if not isinstance(task, dict) or "type" not in task or "index" not in task:
         raise ValueError(f'$TF_CONFIG has no "task" with "type" and "index" (which worker this process is): '
@@ -88,6 +94,20 @@ def read_tf_config(text: str | None = None) -> ClusterTask:
                          f"{len(addresses) - 1}.")
     workers = len(cluster.get("worker") or []) + len(cluster.get("chief") or [])
     return ClusterTask(workers, task_type, index, _has_chief=bool(cluster.get("chief")))
+
+
+def address_problem(address) -> str | None:
+    """What is wrong with a $TF_CONFIG address (it must be host:port, port 1..65535), or None."""
+    if not isinstance(address, str):
+        return "is not a string"
+    host, colon, port = address.rpartition(":")
+    if not colon or not host:
+        return "has no port"
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        return f"has port {port!r}, not a number from 1 to 65535"
+    if host.startswith("[") != host.endswith("]") or any(char.isspace() for char in host):
+        return "has a malformed host"
+    return None
 
 
 def is_chief(strategy_name: str) -> bool:
@@ -127,7 +147,101 @@ def make_multiworker_strategy():
         tf.config.threading.set_intra_op_parallelism_threads(threads)
     if not os.environ.get("TF_NUM_INTEROP_THREADS"):
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    with waiting_for_the_cluster(task):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+CLUSTER_WAIT_SECONDS = 120.0  # how long a worker waits for the others to start ($VAE_TF_CLUSTER_WAIT)
+
+
+def cluster_wait_seconds() -> float:
+    """The bounded wait for the other workers: $VAE_TF_CLUSTER_WAIT seconds, else `CLUSTER_WAIT_SECONDS`.
+
+    Raises:
+      ValueError: $VAE_TF_CLUSTER_WAIT is not a positive number.
+    """
+    text = os.environ.get("VAE_TF_CLUSTER_WAIT")
+    if text is None:
+        return CLUSTER_WAIT_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"$VAE_TF_CLUSTER_WAIT={text!r} is not a positive number of seconds; e.g. 120.")
+    return seconds
+
+
+def unreachable_workers(text: str | None = None, timeout: float = 1.0) -> list[str]:
+    """The other tasks of $TF_CONFIG (or `text`) whose address nobody answers at, as "worker 1 (host:port)"."""
+    import socket
+
+    config = json.loads(os.environ.get("TF_CONFIG") if text is None else text)
+    me = (config["task"]["type"], config["task"]["index"])
+    missing = []
+    for job in ("chief", "worker"):
+        for index, address in enumerate(config["cluster"].get(job) or []):
+            if (job, index) == me:
+                continue
+            host, _, port = address.rpartition(":")
+            try:
+                socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+            except OSError:
+                missing.append(f"{job} {index} ({address})")
+    return missing
+
+
+# The watcher of `waiting_for_the_cluster`: a process of its own (the standard library only),
+# because TensorFlow waits for the workers in C++ holding Python's lock, where no Python thread
+# or signal handler of the training process runs. argv: the pid to stop, the seconds to wait.
+_WATCHER = """
+import os, signal, sys, threading
+from vae_tf.distributed import unreachable_workers
+pid, seconds = int(sys.argv[1]), float(sys.argv[2])
+def stop(message):
+    print(message, file=sys.stderr, flush=True)
+    os.kill(pid, signal.SIGKILL)
+    os._exit(0)
+signal.signal(signal.SIGTERM, lambda *_: stop("terminated while waiting for the other workers of the cluster; "
+                                               "nothing was written."))
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the training process too, which takes it
+ended = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), ended.set()), daemon=True).start()
+if not ended.wait(seconds):  # the training process closes our stdin once the cluster has formed (or dies)
+    missing = ", ".join(unreachable_workers()) or "all answer, yet the cluster did not form"
+    stop(f"error: the other workers of the cluster did not join within {seconds:g} s (not answering: {missing}); "
+         "start each with the same command and its own $TF_CONFIG, or check the addresses ($VAE_TF_CLUSTER_WAIT "
+         "sets the wait).")
+"""
+
+
+@contextlib.contextmanager
+def waiting_for_the_cluster(task: ClusterTask, seconds: float | None = None):
+    """Bound the wait for the other workers of the cluster.
+
+    TensorFlow waits for every worker inside `MultiWorkerMirroredStrategy()`, in C++, holding
+    Python's lock, and installs its own SIGTERM handler (its preemption notifier) there: a chief
+    whose workers never come would hang for ever. A watcher process ends it after `seconds` with
+    one line naming the workers that do not answer (a SIGTERM sent to the process group ends it
+    at once). Nothing has been written by then; the run directory's lock dies with the process.
+    Afterwards SIGTERM is given back to the handler that had it before, so that training obeys it.
+    """
+    import signal
+    import subprocess
+    import sys
+
+    seconds = cluster_wait_seconds() if seconds is None else seconds
+    watcher = subprocess.Popen([sys.executable, "-c", _WATCHER, str(os.getpid()), str(seconds)],
+                               stdin=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                   [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])})
+    handler = signal.getsignal(signal.SIGTERM)
+    try:
+        yield
+    finally:
+        watcher.stdin.close()
+        watcher.wait()
+        if handler is not None:
+            signal.signal(signal.SIGTERM, handler)  # take SIGTERM back from TensorFlow's preemption notifier
 
 
 def threads_per_worker(task: ClusterTask | None = None, tf_config: str | None = None) -> int:

@@ -120,6 +120,35 @@ def importance_log_weights(x, z_mean, z_log_var, eps, decode_logits):
     return log_likelihood + prior.log_prob(z) - posterior.log_prob(z), log_likelihood
 
 
+def uses_report_pair(vae) -> bool:
+    """Whether `vae` has the report's diagonal posterior and N(0, I) prior (or predates the choice)."""
+    return (getattr(vae, "posterior_name", "diagonal"), getattr(vae, "prior_name", "standard_normal")) == \
+        ("diagonal", "standard_normal")
+
+
+def model_log_weights(vae, x, params, eps):
+    """The importance weights of any posterior and prior (`vae.posterior_family`, `vae.prior()`).
+
+    Args:
+      vae: a `vae_tf.VAE`.
+      x: float tensor (B, 784), pixels in [0, 1].
+      params: `vae.posterior_params(x)`.
+      eps: float tensor (S, B, D) of standard normal draws, pushed through the posterior.
+
+    Returns:
+      (log_weights, log_likelihood, log_ratio): tensors (S, B), in nats: log p(x|z_k) + log p(z_k)
+      - log q(z_k|x), log p(x|z_k), and log q(z_k|x) - log p(z_k) (the KL's Monte Carlo terms).
+    """
+    import tensorflow as tf
+
+    samples, images, latent_dim = tf.unstack(tf.shape(eps))
+    z, log_q = vae.posterior_family.sample(params, eps)
+    log_p = vae.prior().log_prob(z)
+    logits = tf.reshape(vae.decode_logits(tf.reshape(z, (-1, latent_dim))), (samples, images, -1))
+    log_likelihood = bernoulli_log_likelihood(x, logits)
+    return log_likelihood + log_p - log_q, log_likelihood, log_q - log_p
+
+
 def standard_normal_draws(indices, samples: int, latent_dim: int, seed: int = 0) -> np.ndarray:
     """eps (samples, len(indices), latent_dim), float32: image i's draws depend only on (seed, i).
 
@@ -184,12 +213,22 @@ def importance_sampled(vae, x, k: int, *, seed: int = 0, indices=None, images_pe
 
     Returns:
       dict of float64 arrays (N,), in nats: `iwae` (log p(x) >= IWAE_K), `reconstruction`
-      (mean over the K samples of -log p(x|z)), `kl` (analytic KL(q(z|x) || p(z))),
-      `neg_elbo` (reconstruction + kl).
+      (mean over the K samples of -log p(x|z)), `kl` (KL(q(z|x) || p(z)) under the model's own
+      posterior and prior: analytic where TFP has a closed form, else the mean over the K samples
+      of log q(z|x) - log p(z)), `neg_elbo` (reconstruction + kl); with a Monte Carlo KL also
+      `kl_variance`, each image's sample variance of log q - log p (its KL's standard error is
+      sqrt(kl_variance / K)).
     """
     import tensorflow as tf
 
-    from vae_tf.kl import kl_standard_normal
+    from vae_tf.config import analytic_kl_problem
+    from vae_tf.kl import kl_analytic, kl_standard_normal
+
+    if not uses_report_pair(vae):
+        return _importance_sampled_any(vae, x, k, seed=seed, indices=indices, images_per_chunk=images_per_chunk,
+                                       samples_per_chunk=samples_per_chunk, jit_compile=jit_compile,
+                                       verbose=verbose, analytic=analytic_kl_problem(
+                                           vae.posterior_name, vae.prior_name) is None, kl_analytic=kl_analytic)
 
     if k < 1:
         raise ValueError(f"k={k!r}: the number of importance samples must be at least 1.")
@@ -229,6 +268,66 @@ def importance_sampled(vae, x, k: int, *, seed: int = 0, indices=None, images_pe
             progress.update(stop)
     results["neg_elbo"] = results["reconstruction"] + results["kl"]
     return results
+
+
+def _importance_sampled_any(vae, x, k, *, seed, indices, images_per_chunk, samples_per_chunk, jit_compile,
+                            verbose, analytic, kl_analytic) -> dict:
+    """`importance_sampled` for any posterior and prior (`model_log_weights`)."""
+    import tensorflow as tf
+
+    x = _pixels(x, vae.image_shape)
+    indices = np.arange(len(x)) if indices is None else np.asarray(indices)
+    if jit_compile is None:
+        jit_compile = k * len(x) >= 10**6
+
+    def build():
+        @tf.function(jit_compile=jit_compile, reduce_retracing=True, autograph=False)
+        def chunk(x_chunk, params, eps):
+            log_weights, log_likelihood, log_ratio = model_log_weights(vae, x_chunk, params, eps)
+            return (tf.reduce_logsumexp(log_weights, axis=0), tf.reduce_sum(log_likelihood, axis=0),
+                    tf.reduce_sum(log_ratio, axis=0), tf.reduce_sum(tf.square(log_ratio), axis=0))
+
+        return chunk
+
+    chunk = _compiled(vae, ("importance_sampled_any", jit_compile), build)
+    results = {name: np.empty(len(x)) for name in ("iwae", "reconstruction", "kl", "kl_variance")}
+    progress = _progress(len(x), verbose, "image")
+    for start in range(0, len(x), images_per_chunk):
+        stop = min(start + images_per_chunk, len(x))
+        x_chunk = tf.constant(x[start:stop])
+        params = vae.posterior_params(x_chunk)
+        eps = standard_normal_draws(indices[start:stop], k, vae.latent_dim, seed)
+        sums = {name: np.zeros(stop - start) for name in ("log_likelihood", "ratio", "squared_ratio")}
+        log_sum_weights = np.full(stop - start, -np.inf)
+        for first in range(0, k, samples_per_chunk):
+            lse, *totals = chunk(x_chunk, params, tf.constant(eps[first:first + samples_per_chunk]))
+            log_sum_weights = np.logaddexp(log_sum_weights, lse.numpy().astype(np.float64))
+            for name, total in zip(sums, totals):
+                sums[name] += total.numpy().astype(np.float64)
+        results["iwae"][start:stop] = log_sum_weights - math.log(k)
+        results["reconstruction"][start:stop] = -sums["log_likelihood"] / k
+        mean_ratio = sums["ratio"] / k
+        results["kl_variance"][start:stop] = (np.maximum(sums["squared_ratio"] - k * mean_ratio**2, 0.0) / (k - 1)
+                                              if k > 1 else np.nan)
+        results["kl"][start:stop] = (kl_analytic(vae.posterior_family.distribution(params), vae.prior()).numpy()
+                                     if analytic else mean_ratio)
+        if progress is not None:
+            progress.update(stop)
+    results["neg_elbo"] = results["reconstruction"] + results["kl"]
+    if analytic:
+        del results["kl_variance"]
+    return results
+
+
+def rate_description(sampled: dict, k: int) -> dict:
+    """How the rate (the mean KL) was computed: `estimator`, and for Monte Carlo the `samples` per image and
+    the `standard_error_nats` of the mean over the images, sqrt(sum_i Var_i / K) / N (the noise of the draws,
+    not the spread over images)."""
+    if "kl_variance" not in sampled:  # the KL was analytic
+        return {"estimator": "analytic", "samples": None, "standard_error_nats": 0.0}
+    variance = sampled["kl_variance"]
+    return {"estimator": "monte_carlo", "samples": k,
+            "standard_error_nats": float(math.sqrt(np.sum(variance) / k) / len(variance))}
 
 
 def latent_grid(extent: float, points: int) -> tuple[np.ndarray, float]:
@@ -283,7 +382,7 @@ def grid_log_marginal(vae, x, *, extent: float = 8.0, points: int = 801, points_
         jit_compile = len(grid) * len(x) >= 10**8
 
     def build():
-        prior = standard_normal_prior(2)
+        prior = vae.prior() if callable(getattr(vae, "prior", None)) else standard_normal_prior(2)
 
         @tf.function(jit_compile=jit_compile, reduce_retracing=True, autograph=False)
         def chunk(z, x, coarse_mask, edge_mask):
@@ -356,7 +455,6 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
       Data without labels have no per-class rows.
     """
     from vae_tf.datasets import load_run_data
-    from vae_tf.diagnostics import latent_diagnostics
 
     vae = run.model()
     if exact and vae.latent_dim != 2:
@@ -365,6 +463,9 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
     started = time.time()
     data = load_run_data(run, data_dir=data_dir, test_limit=limit)
     x, y, spec = data.x_test, data.y_test, data.spec
+    if limit is not None and limit > len(x):  # refused, not recorded as if it had acted
+        raise UsageError(f"--limit {limit} is more than the {len(x):,} test images there are; give at most {len(x)}, "
+                         "or drop --limit to evaluate all of them.")
     dims = spec.pixels
     class_names = spec.class_names if spec.class_names is not None else (
         None if y is None else [str(label) for label in range(int(y.max(initial=0)) + 1)])
@@ -377,6 +478,7 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
                                  samples_per_chunk=samples_per_chunk, verbose=verbose)
     per_image = {"neg_elbo": sampled["neg_elbo"], "reconstruction": sampled["reconstruction"],
                  "kl": sampled["kl"], "neg_iwae": -sampled["iwae"]}
+    rate = rate_description(sampled, k)
     names = ["neg_elbo", "reconstruction", "kl", "neg_iwae"]
     seconds = {"importance_sampling": time.time() - sampling_started}
     grid_info = None
@@ -416,11 +518,38 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
             for label, name in enumerate(class_names) if np.any(y == label)
         },
         "grid": grid_info,
-        "diagnostics": latent_diagnostics(*vae.encode(x), seed=seed),  # is every latent dimension used?
+        "rate": {**rate, "prior": getattr(vae, "prior_name", "standard_normal"),
+                 "posterior": getattr(vae, "posterior_name", "diagonal")},
+        "diagnostics": diagnostics_of(vae, x, seed),  # is every latent dimension used?
         "data": {"source": spec.source, "image_shape": list(spec.image_shape), "dimensions": dims,
                  "path": spec.path, "found": spec.found},
         "seconds": seconds,
     }
+
+
+def diagnostics_of(vae, x, seed: int = 0) -> dict:
+    """`vae_tf.diagnostics.latent_diagnostics` of the images x under `vae`'s encoder.
+
+    The diagnostics assume a diagonal Gaussian posterior. For the others they are those of the
+    encoder's diagonal Gaussian N(z_mean, exp(z_log_var)): for the full posterior, its diagonal part
+    (the correlations, from another head, are left out); for the IAF, the flow's base distribution.
+    The entry `posterior_used` says so, and `active_units_of_the_mean` counts the active units of
+    E_q[z|x] itself (`vae.posterior_mean`: exact for the Gaussians, 64 draws per image for the IAF).
+    With a learned prior the per-dimension KL is still against N(0, 1) (`prior_note` says so).
+    """
+    from vae_tf.diagnostics import active_units, latent_diagnostics
+
+    diagnostics = latent_diagnostics(*vae.encode(x), seed=seed)
+    name = getattr(vae, "posterior_name", "diagonal")
+    if name != "diagonal":
+        diagnostics["posterior_used"] = (f"the encoder's diagonal Gaussian N(z_mean, exp(z_log_var)), not the {name} "
+                                         "posterior itself (the diagnostics assume a diagonal posterior)")
+        diagnostics["active_units_of_the_mean"] = int(active_units(vae.posterior_mean(x, seed=seed)).sum())
+    prior = getattr(vae, "prior_name", "standard_normal")
+    if prior != "standard_normal":
+        diagnostics["prior_note"] = (f"kl and kl_per_dimension here are against N(0, I), not the run's {prior} prior; "
+                                     "the run's own KL is the evaluation's rate (overall kl_nats)")
+    return diagnostics
 
 
 _COLUMNS = (("neg_elbo", "-ELBO"), ("reconstruction", "recon"), ("kl", "KL"), ("neg_iwae", "-IWAE_K"),
@@ -443,6 +572,11 @@ def format_table(evaluation: dict) -> str:
     cells = "".join(f"{overall[f'{key}_bits_per_dim']:>16.4f}" if f"{key}_bits_per_dim" in overall else " " * 16
                     for key, _ in names)
     lines.append(f"{'bits/dim':<12}{'':>7}{cells}")
+    rate = evaluation.get("rate")
+    if rate and rate["estimator"] == "monte_carlo":
+        lines.append(f"KL (the rate) under the run's own prior ({rate['prior']}): Monte Carlo, the mean of "
+                     f"log q(z|x) - log p(z) over the K = {rate['samples']} samples per image; standard error "
+                     f"{rate['standard_error_nats']:.2g} nats")
     grid = evaluation.get("grid")
     if grid:
         difference = grid["coarse_grid_difference_nats"]
@@ -478,7 +612,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the grid covers [-L, L]^2")
     parser.add_argument("--grid-points", type=number(int, at_least=3, odd=True), default=801, metavar="P",
                         help="grid points per axis (odd); spacing 2L/(P-1)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the importance samples")
+    parser.add_argument("--seed", type=cli.seed_number(), default=0, help="seeds the importance samples")
     parser.add_argument("--images-per-chunk", type=number(int, at_least=1), default=100, metavar="B")
     parser.add_argument("--samples-per-chunk", type=number(int, at_least=1), default=500, metavar="S",
                         help="memory grows with B * S * P floats, P = H x W x C")
@@ -495,26 +629,35 @@ def output_path(rundir: Path, out, overwrite: bool) -> Path:
     """The file to write (`vae_tf.rundir.claim`s rule: never replaced unless asked)."""
     from vae_tf.rundir import claim
 
-    out = Path(rundir) if out is None else Path(out)
-    directory, name = (out.parent, out.name) if out.suffix == ".json" and not out.is_dir() else (out, EVALUATION_FILE)
+    directory, name = _output_location(rundir, out)
     return claim(directory, [name], overwrite) / name
+
+
+def _output_location(rundir, out) -> tuple[Path, str]:
+    """(directory, file name) of the evaluation file."""
+    out = Path(rundir) if out is None else Path(out)
+    return (out.parent, out.name) if out.suffix == ".json" and not out.is_dir() else (out, EVALUATION_FILE)
 
 
 def work(args) -> int:
     from vae_tf.diagnostics import format_diagnostics
-    from vae_tf.rundir import Run, write_json
+    from vae_tf.rundir import Run, write_json, writing_into
 
-    run = Run.open(args.rundir)
-    output_path(run.path, args.out, args.overwrite)
-    evaluation = evaluate_run(
-        run, args.k, exact=args.exact, limit=args.limit, seed=args.seed, grid_extent=args.grid_extent,
-        grid_points=args.grid_points, images_per_chunk=args.images_per_chunk,
-        samples_per_chunk=args.samples_per_chunk, data_dir=args.data_dir, verbose=args.verbose,
-    )
-    path = output_path(run.path, args.out, args.overwrite)  # again: another process may have written it
-    write_json(path, evaluation)
+    with writing_into(_output_location(args.rundir, args.out)[0]):  # one writer per run directory
+        run = Run.open(args.rundir)
+        output_path(run.path, args.out, args.overwrite)
+        evaluation = evaluate_run(
+            run, args.k, exact=args.exact, limit=args.limit, seed=args.seed, grid_extent=args.grid_extent,
+            grid_points=args.grid_points, images_per_chunk=args.images_per_chunk,
+            samples_per_chunk=args.samples_per_chunk, data_dir=args.data_dir, verbose=args.verbose,
+        )
+        path = output_path(run.path, args.out, args.overwrite)  # again: another process may have written it
+        write_json(path, evaluation)
     print(format_table(evaluation))
     print(format_diagnostics(evaluation["diagnostics"]))
+    for note in ("posterior_used", "prior_note"):
+        if note in evaluation["diagnostics"]:
+            print(f"note: {note.replace('_', ' ')}: {evaluation['diagnostics'][note]}")
     print(f"wrote {path} ({evaluation['seconds']['total']:.0f} s)")
     return 0
 

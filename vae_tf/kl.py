@@ -10,9 +10,10 @@ The module has four parts:
   shared bins (the report's figure and the true KL of the histogram densities).
 * Gaussians in closed form (TensorFlow): `kl_gaussian` (univariate), `kl_diag_gaussian`
   (diagonal), and the VAE's `kl_standard_normal` from `z_mean` and `z_log_var`.
-* Any pair of TFP distributions: `kl_analytic` (TFP's registered closed form),
-  `kl_monte_carlo` (an estimate with its standard error), `kl_numerical` (quadrature on a grid,
-  univariate only), and the VAE's `kl_standard_normal_tfp`.
+* Any pair of TFP distributions: `kl_analytic` (TFP's registered closed form, refused with the
+  reason where TFP has none), `kl_monte_carlo` (an estimate with its standard error),
+  `kl_sample_mean` (the VAE's Monte Carlo KL term from given draws, `--kl-estimator monte_carlo`),
+  `kl_numerical` (quadrature on a grid, univariate only), and the VAE's `kl_standard_normal_tfp`.
 * Densities tabulated on a grid (TensorFlow, differentiable): `kl_grid_integral` (the
   trapezoid-rule KL) and `kl_grid_mean` (the fitting experiment's "kl_div" loss).
 
@@ -399,8 +400,8 @@ def kl_analytic(p, q):
         return tfd.kl_divergence(p, q)
     except NotImplementedError as error:
         raise NotImplementedError(
-            f"TFP has no analytic KL for {type(p).__name__} || {type(q).__name__}; "
-            "estimate it with kl_monte_carlo(p, q) instead"
+            f"TFP has no analytic KL for {type(p).__name__.lstrip('_')} || {type(q).__name__.lstrip('_')}; "
+            "estimate it with kl_monte_carlo(p, q) (in training: --kl-estimator monte_carlo) instead"
         ) from error
 
 
@@ -445,6 +446,21 @@ def kl_monte_carlo(p, q, num_samples: int = 100_000, seed: int | None = None) ->
     variance = tf.reduce_sum(tf.square(log_ratio - estimate), axis=0) / (num_samples - 1)
     standard_error = tf.sqrt(variance / num_samples)
     return MonteCarloKL(estimate, standard_error, num_samples)
+
+
+def kl_sample_mean(log_q, log_p):
+    """Monte-Carlo KL(q || p) from S draws z_s ~ q: the mean over axis 0 of log q(z_s) - log p(z_s).
+
+    The estimator of the VAE's KL term when the pair has no closed form (`--kl-estimator
+    monte_carlo`); unbiased, its variance shrinking as 1/S.
+
+    Args:
+      log_q, log_p: float tensors (S, ...): the log-densities of the draws under q and under p.
+
+    Returns:
+      float tensor (...), nats.
+    """
+    return tf.reduce_mean(tf.convert_to_tensor(log_q) - tf.convert_to_tensor(log_p), axis=0)
 
 
 def kl_numerical(p, q, x=None, num_points: int = 20_001, width: float = 15.0):

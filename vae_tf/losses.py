@@ -139,6 +139,7 @@ def vae_losses(
     global_batch_size=None,
     free_bits: float = 0.0,
     capacity=None,
+    kl_per_image=None,
 ) -> dict:
     """All loss terms of one batch.
 
@@ -150,9 +151,13 @@ def vae_losses(
       reduction: "report" or "elbo".
       beta: weight of the regulariser in the total.
       global_batch_size: the whole batch's size when this is one replica's share of it.
-      free_bits: lambda > 0 replaces the KL term by `free_bits_kl` ("kl" only).
+      free_bits: lambda > 0 replaces the KL term by `free_bits_kl` ("kl" only); with `kl_per_image`,
+        by max(D * lambda, KL), the free bits of one group of all D dimensions.
       capacity: C_t (nats) replaces the KL term KL' by |KL' - C_t| ("kl" only; None: off). See
         `vae_tf.schedules` for how beta and C_t follow the training step.
+      kl_per_image: the KL term's estimate per image (B,), for a posterior, prior or estimator other
+        than the report's (`vae_tf.VAE.kl_per_image`); None: the analytic KL of the diagonal
+        Gaussian (z_mean, z_log_var) against N(0, I).
 
     Returns:
       dict of scalar tensors: `loss` (what is minimised), `reconstruction_loss`, `kl_loss`
@@ -163,13 +168,16 @@ def vae_losses(
     check_choice("reduction", reduction, REDUCTIONS)
     terms = {
         "reconstruction_loss": reconstruction_loss(x, logits, reduction, global_batch_size),
-        "kl_loss": kl_loss(z_mean, z_log_var, global_batch_size),
+        "kl_loss": (kl_loss(z_mean, z_log_var, global_batch_size) if kl_per_image is None
+                    else _batch_mean(kl_per_image, global_batch_size)),
     }
     total = terms["reconstruction_loss"]
     if regularizer == "kl":
         penalty = terms["kl_loss"]
-        if free_bits > 0:
+        if free_bits > 0 and kl_per_image is None:
             penalty = free_bits_kl(z_mean, z_log_var, free_bits, global_batch_size)
+        elif free_bits > 0:  # a KL that does not split by dimension: one group of all D dimensions
+            penalty = tf.maximum(tf.cast(free_bits * z_mean.shape[-1], penalty.dtype), penalty)
         if capacity is not None:
             penalty = tf.abs(penalty - capacity)
         total = total + beta * penalty

@@ -25,14 +25,18 @@ Usage:
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import keras
 import numpy as np
 import tensorflow as tf
 
-from vae_tf.config import REDUCTIONS, REGULARIZERS
+from vae_tf.config import KL_ESTIMATORS, POSTERIORS, PRIORS, REDUCTIONS, REGULARIZERS, kl_settings_problem
 from vae_tf.data import REPORT_SHAPE, check_images
-from vae_tf.kl import diag_gaussian
+from vae_tf.kl import kl_analytic, kl_sample_mean
 from vae_tf.losses import check_choice, vae_losses
+from vae_tf.posteriors import build_posterior, reparameterize  # noqa: F401 (vae_tf.model.reparameterize)
+from vae_tf.priors import build_prior
 from vae_tf.schedules import KLSchedule
 
 # Images per batch when encoding or decoding many at once (memory: 4096 x P floats).
@@ -75,11 +79,6 @@ class Sampling(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}
-
-
-def reparameterize(z_mean, z_log_var, eps):
-    """z = z_mean + exp(0.5 * z_log_var) * eps, all of shape (B, D)."""
-    return z_mean + tf.exp(0.5 * z_log_var) * eps
 
 
 def pixel_likelihood(logits, image_shape=None):
@@ -236,6 +235,12 @@ class VAE(keras.Model):
         free_bits: float = 0.0,
         capacity: float = 0.0,
         capacity_epochs: float = 5.0,
+        posterior: str = "diagonal",
+        prior: str = "standard_normal",
+        kl_estimator: str = "analytic",
+        kl_samples: int = 1,
+        flow_steps: int = 2,
+        prior_components: int = 10,
         steps_per_epoch: int | None = None,
         epochs: int | None = None,
         image_shape=REPORT_SHAPE,
@@ -253,17 +258,37 @@ class VAE(keras.Model):
                          "beta_schedule": beta_schedule, "warmup_epochs": float(warmup_epochs), "cycles": int(cycles),
                          "ramp_fraction": float(ramp_fraction), "free_bits": float(free_bits),
                          "capacity": float(capacity), "capacity_epochs": float(capacity_epochs),
+                         "posterior": check_choice("posterior", posterior, POSTERIORS),
+                         "prior": check_choice("prior", prior, PRIORS),
+                         "kl_estimator": check_choice("kl_estimator", kl_estimator, KL_ESTIMATORS),
+                         "kl_samples": int(kl_samples), "flow_steps": int(flow_steps),
+                         "prior_components": int(prior_components),
                          "steps_per_epoch": steps_per_epoch, "epochs": epochs, "image_shape": list(image_shape)}
+        problem = kl_settings_problem(SimpleNamespace(**self.settings))
+        if problem:
+            raise ValueError(problem)
         self.kl_schedule = KLSchedule(self.settings["beta"], beta_schedule, float(warmup_epochs), int(cycles),
                                       float(ramp_fraction), float(capacity), float(capacity_epochs),
                                       steps_per_epoch, epochs)
         for name, value in self.settings.items():
-            setattr(self, name, value)
+            if name not in ("posterior", "prior"):  # the methods posterior(x) and prior() keep those names
+                setattr(self, name, value)
+        self.posterior_name, self.prior_name = posterior, prior
         self.image_shape = image_shape
         self.pixels = image_shape[0] * image_shape[1] * image_shape[2]
         self.encoder = build_encoder(self.latent_dim, self.hidden_units, self.pixels)
         self.decoder = build_decoder(self.latent_dim, self.hidden_units, self.pixels)
         self.sampling = Sampling(seed=seed, name="sampling")
+        # Created after the report's layers, so that the report's model draws its initial weights as before.
+        features = self.encoder.get_layer("z_mean").input  # what the encoder's heads read
+        self.posterior_family = build_posterior(posterior, self.latent_dim, features.shape[-1], self.flow_steps)
+        self.prior_family = build_prior(prior, self.latent_dim, self.prior_components, self.pixels)
+        # The report's pair and estimator train through the report's own code path (byte for byte).
+        self.report_kl = (posterior, prior, kl_estimator) == ("diagonal", "standard_normal", "analytic")
+        # The encoder with its features as a third output, for the families that read them. Not
+        # tracked (a SimpleNamespace), so that its layers, the encoder's, are saved only once.
+        self._untracked = SimpleNamespace(heads=keras.Model(self.encoder.inputs, [*self.encoder.outputs, features])
+                                          if self.posterior_family.needs_features else None)
         names = ["loss", "reconstruction_loss", "kl_loss"]
         if self.regularizer == "mse":
             names.append("mse_loss")
@@ -290,8 +315,47 @@ class VAE(keras.Model):
 
     def call(self, inputs, training=False):
         """Reconstructs images: encode, sample z, decode. Returns flattened probabilities (B, P)."""
-        z_mean, z_log_var = self.encoder(as_pixels(inputs, self.image_shape), training=training)
-        return self.decoder(self.sampling([z_mean, z_log_var]), training=training)
+        if self.posterior_name == "diagonal":
+            z_mean, z_log_var = self.encoder(as_pixels(inputs, self.image_shape), training=training)
+            return self.decoder(self.sampling([z_mean, z_log_var]), training=training)
+        params = self.posterior_params(as_pixels(inputs, self.image_shape), training=training)
+        z, _ = self.posterior_family.sample(params, self.sampling.noise(params["z_mean"]))
+        return self.decoder(z, training=training)
+
+    def posterior_params(self, x, training=False) -> dict:
+        """The encoder's outputs for flattened images x (B, P): `z_mean`, `z_log_var` (B, D) and, for
+        the families that read them, `features` (B, F) (see `vae_tf.posteriors`)."""
+        if self._untracked.heads is None:
+            z_mean, z_log_var = self.encoder(x, training=training)
+            return {"z_mean": z_mean, "z_log_var": z_log_var}
+        z_mean, z_log_var, features = self._untracked.heads(x, training=training)
+        return {"z_mean": z_mean, "z_log_var": z_log_var, "features": features}
+
+    def _posterior_of_pixels(self, images):
+        """q(z|u) for flattened images u (K, P) in [0, 1]: the VampPrior's components."""
+        return self.posterior_family.distribution(self.posterior_params(images))
+
+    def kl_per_image(self, params, z, log_q):
+        """The KL term's estimate per image (B,), nats, as `kl_estimator` says.
+
+        Args:
+          params: `posterior_params` of the batch.
+          z, log_q: the reconstruction's draw z (B, D) from q(z|x) and its log q(z|x) (B,).
+
+        Returns:
+          analytic: KL(q(z|x) || p(z)) (`vae_tf.kl.kl_analytic`); monte_carlo: the mean over
+          `kl_samples` draws (the first is z) of log q(z|x) - log p(z) (`vae_tf.kl.kl_sample_mean`).
+        """
+        prior = self.prior()
+        if self.kl_estimator == "analytic":
+            return kl_analytic(self.posterior_family.distribution(params), prior)
+        log_q, log_p = log_q[None], prior.log_prob(z)[None]
+        if self.kl_samples > 1:
+            shape = tf.concat([[self.kl_samples - 1], tf.shape(params["z_mean"])], axis=0)
+            more_z, more_log_q = self.posterior_family.sample(params, self.sampling.noise(tf.zeros(shape)))
+            log_q = tf.concat([log_q, more_log_q], axis=0)
+            log_p = tf.concat([log_p, prior.log_prob(more_z)], axis=0)
+        return kl_sample_mean(log_q, log_p)
 
     def compute_losses(self, data, training=False, eps=None, global_batch_size=None) -> dict:
         """Every loss term of one batch (see `vae_tf.losses.vae_losses`).
@@ -306,14 +370,21 @@ class VAE(keras.Model):
         compiling: the end of training's), and the result also holds them (`beta`, `capacity`).
         """
         x = as_pixels(data, self.image_shape)
-        z_mean, z_log_var = self.encoder(x, training=training)
-        z = self.sampling([z_mean, z_log_var], eps=eps)
+        kl = None
+        if self.report_kl:
+            z_mean, z_log_var = self.encoder(x, training=training)
+            z = self.sampling([z_mean, z_log_var], eps=eps)
+        else:
+            params = self.posterior_params(x, training=training)
+            z_mean, z_log_var = params["z_mean"], params["z_log_var"]
+            z, log_q = self.posterior_family.sample(params, self.sampling.noise(z_mean) if eps is None else eps)
+            kl = self.kl_per_image(params, z, log_q)
         logits = self.decode_logits(z)
         optimizer = getattr(self, "optimizer", None)
         schedule = self.kl_schedule.at(optimizer.iterations if optimizer is not None else None)
         losses = vae_losses(
             x, logits, z_mean, z_log_var, self.regularizer, self.reduction, schedule["beta"],
-            global_batch_size, self.free_bits, schedule["capacity"],
+            global_batch_size, self.free_bits, schedule["capacity"], kl_per_image=kl,
         )
         return {**losses, **{name: schedule[name] for name in self.schedule_trackers}}
 
@@ -475,7 +546,24 @@ class VAE(keras.Model):
         """
         z_mean, z_log_var = self.encode(x, batch_size)
         eps = np.asarray(keras.random.normal(z_mean.shape, seed=seed + 1))
-        return {"z_mean": z_mean, "z_log_var": z_log_var, "z": np.asarray(reparameterize(z_mean, z_log_var, eps))}
+        if self.posterior_name == "diagonal":
+            return {"z_mean": z_mean, "z_log_var": z_log_var, "z": np.asarray(reparameterize(z_mean, z_log_var, eps))}
+        z = np.concatenate([np.asarray(self.posterior_family.sample(
+            self.posterior_params(as_pixels(x[start:start + batch_size], self.image_shape)),
+            eps[start:start + batch_size])[0]) for start in range(0, len(x), batch_size)])
+        return {"z_mean": z_mean, "z_log_var": z_log_var, "z": z}
+
+    def posterior_mean(self, x, samples: int = 64, seed: int = 0, batch_size: int = BATCH) -> np.ndarray:
+        """E_q[z|x] (N, D) of images x: z_mean for the Gaussian posteriors; for the IAF, the mean of
+        `samples` draws per image (seeded by `seed`)."""
+        if self.posterior_name != "iaf":
+            return self.encode(x, batch_size)[0]
+        parts = []
+        for start in range(0, len(x), batch_size):
+            params = self.posterior_params(as_pixels(x[start:start + batch_size], self.image_shape))
+            eps = keras.random.normal((samples, *params["z_mean"].shape), seed=seed + start)
+            parts.append(np.asarray(self.posterior_family.mean(params, eps)))
+        return np.concatenate(parts)
 
     def decode(self, z, batch_size: int = BATCH, logits: bool = False) -> np.ndarray:
         """Images for codes z (N, D): pixel probabilities in [0, 1], (N, H, W, C).
@@ -493,10 +581,15 @@ class VAE(keras.Model):
     # --- the model as distributions ------------------------------------------------------------
 
     def posterior(self, x):
-        """q(z|x) for images x (B, H, W, C) (or (B, P)): a TFP `MultivariateNormalDiag`, batch (B,), event (D,)."""
-        z_mean, z_log_var = self.encoder(as_pixels(x, self.image_shape), training=False)
-        return diag_gaussian(z_mean, z_log_var)
+        """q(z|x) for images x (B, H, W, C) (or (B, P)), a TFP distribution with batch shape (B,) and event
+        shape (D,): `MultivariateNormalDiag` (the report's), `MultivariateNormalTriL` (full) or a
+        `TransformedDistribution` (iaf); see `vae_tf.posteriors`."""
+        return self.posterior_family.distribution(self.posterior_params(as_pixels(x, self.image_shape)))
 
+    def prior(self):
+        """p(z), a TFP distribution with event shape (D,): N(0, I) (the report's), a learned
+        `MixtureSameFamily` of Gaussians, or the VampPrior; see `vae_tf.priors`."""
+        return self.prior_family.distribution(self._posterior_of_pixels)
     def likelihood(self, z):
         """p(x|z) for codes z (..., D): independent Bernoulli pixels, batch shape (...), event (H, W, C)."""
         return pixel_likelihood(self.decode_logits(z), self.image_shape)

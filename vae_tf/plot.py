@@ -96,14 +96,14 @@ def write_figures(run, out: Path, grid_range=None, grid_size: int = 10, examples
         written.append(write_figure(out / name, fig, DPI))
         progress(f"wrote {out / name}")
 
-    latents = run.latents()
+    # Every input first (each is checked as it is read), so that a damaged one writes no figure.
+    latents, history, model, snapshots = run.latents(), run.history(), run.model(), run.snapshots()
     z, y = latents["z"], latents.get("y")
     names = class_names_of(run)
     save(plots.latent_scatter(z, y, title=f"{title}: sampled codes z of {len(z):,} training images",
                               class_names=names, point_size=scatter_point_size(len(z))), "latent_scatter.png")
-    save(plots.loss_curves(run.history(), title=title, regularizer=run.settings["regularizer"]), "loss_curves.png")
+    save(plots.loss_curves(history, title=title, regularizer=run.settings["regularizer"]), "loss_curves.png")
 
-    model = run.model()
     lo, hi, fill, where = grid_bounds(z, grid_range)
     save(plots.generated_grid(model.decode, lo, hi, grid_size, fill,
                               title=f"{title}: decoded {where}", latent_dim=z.shape[1]), "generated_grid.png")
@@ -111,7 +111,6 @@ def write_figures(run, out: Path, grid_range=None, grid_size: int = 10, examples
     save(plots.reconstructions(images, model.decode(model.encode(images)[0]),
                                title=f"{title}: test images (top), decoded from their z_mean (bottom)"),
          "reconstructions.png")
-    snapshots = run.snapshots()
     if snapshots is not None:
         frames = plots.latent_evolution(snapshots["epoch"], snapshots["z_mean"], snapshots.get("y"), title=title,
                                         class_names=names)
@@ -128,9 +127,11 @@ def figure_names(run) -> tuple[str, ...]:
 def work(args) -> int:
     from vae_tf import rundir
 
-    run = rundir.Run.open(args.rundir)
-    out = rundir.claim(args.out if args.out is not None else run.path, figure_names(run), args.overwrite)
-    write_figures(run, out, args.grid_range, args.grid_size, args.examples, args.data_dir)
+    out = args.out if args.out is not None else args.rundir
+    with rundir.writing_into(out):  # one writer per run directory
+        run = rundir.Run.open(args.rundir)
+        out = rundir.claim(out, figure_names(run), args.overwrite)
+        write_figures(run, out, args.grid_range, args.grid_size, args.examples, args.data_dir)
     return 0
 
 

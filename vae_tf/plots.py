@@ -606,7 +606,7 @@ def _rd_points(ax, points, zoom=None):
                 label=p["title"] if "reduction=" in p["title"] else f"{p['title']} ({p['reduction']} reduction)")
     ax.set_xlim(*x_range)
     ax.set_ylim(*y_range)
-    ax.set_xlabel("rate: KL(q(z|x) || N(0, I)), nats per image")
+    ax.set_xlabel("rate: KL(q(z|x) || p(z)), nats per image")
     ax.set_ylabel("distortion: E_q[-log p(x|z)], nats per image")
 
 
@@ -743,3 +743,40 @@ def evolution(snapshots: Mapping[str, tuple], titles: Mapping[str, str] | None =
         _legend(fig, handles, loc="outside right center")
         figures.append(fig)
     return figures
+
+
+# ---------------------------------------------------------------------------------------------
+# Priors beyond N(0, I) (`vae_tf.priors`)
+# ---------------------------------------------------------------------------------------------
+
+
+def prior_densities(panels: Sequence[tuple], class_names: Sequence[str] = CLASS_NAMES) -> Figure:
+    """Priors' densities on the 2-D latent plane, with codes drawn over them, side by side.
+
+    Args:
+      panels: (title, axis (G,), log_density (G, G), z (N, 2), y (N,)) per panel: the prior's
+        log p(z) on the grid axis x axis (rows: the first coordinate), and the codes to draw over it.
+      class_names: legend entries.
+
+    Returns:
+      A Figure of one panel per prior: the density as shades (each panel scaled to its own peak)
+      with a few contours, the codes as small dots coloured by class.
+    """
+    fig = Figure(figsize=(5.2 * len(panels), 5.4), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    handles = None
+    for ax, (title, axis, log_density, z, y) in zip(axes, panels):
+        density = np.exp(np.asarray(log_density) - np.max(log_density))
+        extent = (axis[0], axis[-1], axis[0], axis[-1])
+        ax.imshow(density.T, origin="lower", extent=extent, cmap="Greys", vmin=0, vmax=1.6, interpolation="bilinear")
+        ax.contour(axis, axis, density.T, levels=[0.05, 0.25, 0.5, 0.75], colors="k", linewidths=0.6, alpha=0.7)
+        handles = _scatter(ax, z, y, class_names, size=0.6)
+        ax.set_xlim(axis[0], axis[-1])
+        ax.set_ylim(axis[0], axis[-1])
+        ax.set_aspect("equal")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(latent_axis_labels(2)[0])
+        ax.set_ylabel(latent_axis_labels(2)[1])
+    if handles:
+        _legend(fig, handles, loc="outside right center", fontsize=8)
+    return fig

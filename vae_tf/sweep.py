@@ -11,11 +11,13 @@ is reused, never retrained; an unfinished one is refused (resume it, or --overwr
 again). Then every run, and every --extra run, is measured on the 10,000 test images the same way
 (`vae_tf.evaluate.importance_sampled`, K samples per image), in nats per image:
 
-- rate: the mean KL(q(z|x) || N(0, I)), analytic;
+- rate: the mean KL(q(z|x) || p(z)) under the run's own posterior and prior: analytic where TFP has a
+  closed form (the report's N(0, I) prior), else the Monte Carlo mean over the K samples (with its
+  standard error in rd.json);
 - distortion: the mean of -log p(x|z) over z ~ q(z|x) (the reconstruction's negative log-likelihood);
 - -ELBO = rate + distortion, and -IWAE_K, a tighter bound on -log p(x);
 - active units: latent dimensions whose posterior mean varies across images, Var_x E_q[z_d] > 0.01
-  (Burda et al. 2016).
+  (Burda et al. 2016); E_q[z|x] is `VAE.posterior_mean` (64 draws per image for an IAF posterior).
 
 Writes OUT/rd.json, OUT/rd.md (the table), OUT/rd.png (the plane, with lines of equal -ELBO) and
 OUT/rd_codes.png (the test codes and samples from the prior of a few betas side by side).
@@ -174,25 +176,32 @@ def measure(run, x, k: int, seed: int = 0) -> tuple[dict, dict]:
         `active_units`, `latent_dim`, the run's `beta`, `reduction`, `title` and path.
       codes: `z_mean` (N, D) of x and `samples`, SAMPLES_SHOWN images (H, W, C) decoded from N(0, I) draws.
     """
-    from vae_tf.evaluate import importance_sampled
+    from vae_tf.evaluate import importance_sampled, rate_description
 
     vae = run.model()
     sampled = importance_sampled(vae, x, k, seed=seed)
     codes = codes_of(vae, x, seed)
+    means = codes["z_mean"] if getattr(vae, "posterior_name", "diagonal") != "iaf" else vae.posterior_mean(x, seed=seed)
+    rate = rate_description(sampled, k)
     point = {
         "run": str(run.path), "title": run.title, "beta": float(run.settings["beta"]),
         "reduction": run.settings["reduction"], "regularizer": run.settings["regularizer"],
+        "posterior": run.settings.get("posterior", "diagonal"), "prior": run.settings.get("prior", "standard_normal"),
         "latent_dim": vae.latent_dim,
         "rate": float(np.mean(sampled["kl"])), "distortion": float(np.mean(sampled["reconstruction"])),
+        "rate_estimator": rate["estimator"], "rate_standard_error": rate["standard_error_nats"],
         "neg_elbo": float(np.mean(sampled["neg_elbo"])), "neg_iwae": float(-np.mean(sampled["iwae"])),
-        "active_units": int(active_units(codes["z_mean"]).sum()),
+        "active_units": int(active_units(means).sum()),
     }
     return point, codes
 
 
 def codes_of(vae, x, seed: int = 0) -> dict:
-    """`z_mean` (N, D) of images x and `samples`: SAMPLES_SHOWN images (H, W, C) decoded from N(0, I) draws."""
-    draws = np.random.default_rng(seed).standard_normal((SAMPLES_SHOWN, vae.latent_dim)).astype(np.float32)
+    """`z_mean` (N, D) of images x and `samples`: SAMPLES_SHOWN images (H, W, C) decoded from draws of the prior."""
+    if getattr(vae, "prior_name", "standard_normal") == "standard_normal":
+        draws = np.random.default_rng(seed).standard_normal((SAMPLES_SHOWN, vae.latent_dim)).astype(np.float32)
+    else:
+        draws = np.asarray(vae.prior().sample(SAMPLES_SHOWN, seed=seed))
     return {"z_mean": vae.encode(x)[0], "samples": vae.decode(draws)}
 
 
@@ -207,6 +216,12 @@ def rd_markdown(report: dict) -> str:
         lines.append(f"| {name} | {point['beta']:g} | {point['rate']:.2f} | {point['distortion']:.2f} | "
                      f"{point['neg_elbo']:.2f} | {point['neg_iwae']:.2f} | {point['active_units']} of "
                      f"{point['latent_dim']} |")
+    estimated = [point for point in report["points"] if point.get("rate_estimator") == "monte_carlo"]
+    if estimated:
+        largest = max(point["rate_standard_error"] for point in estimated)
+        lines += ["", f"{len(estimated)} of the rates are Monte Carlo estimates under the run's own prior (the mean of "
+                      f"log q(z|x) - log p(z) over the K = {k} samples per image; standard errors at most "
+                      f"{largest:.2g} nats); the others are analytic."]
     sweep = [point for point in report["points"] if point["kind"] == "sweep"]
     if len(sweep) > 1:
         rates, distortions = [p["rate"] for p in sweep], [p["distortion"] for p in sweep]
@@ -311,6 +326,9 @@ def measure_all(sweep_runs: dict, extras: list, k: int, test_limit=None, data_di
     """Measure {beta: Run} and the extra runs on the test images: (report, {beta: codes}, labels y)."""
     data = common_data([*sweep_runs.values(), *extras], data_dir, test_limit)
     x, y = data.split("test")
+    if test_limit is not None and test_limit > len(x):  # refused, not recorded as if it had acted
+        raise cli.UsageError(f"--test-limit {test_limit} is more than the {len(x):,} test images there are; give at "
+                             f"most {len(x)}, or drop --test-limit.")
     points, codes = [], {}
     for kind, beta, run in [*(("sweep", beta, run) for beta, run in sorted(sweep_runs.items())),
                             *(("extra", None, run) for run in extras)]:
@@ -320,7 +338,8 @@ def measure_all(sweep_runs: dict, extras: list, k: int, test_limit=None, data_di
         if kind == "sweep":
             codes[beta] = codes_of_run
     report = {"k": k, "test_images": len(x), "seed": 0, "active_variance": ACTIVE_THRESHOLD,
-              "units": "nats per test image (means); rate = KL(q(z|x) || N(0, I)), distortion = E_q[-log p(x|z)], "
+              "units": "nats per test image (means); rate = KL(q(z|x) || p(z)) under the run's own prior, "
+                       "distortion = E_q[-log p(x|z)], "
                        "neg_elbo = rate + distortion >= neg_iwae",
               "data": {"source": data.spec.source, "image_shape": list(data.spec.image_shape),
                        "class_names": None if data.spec.class_names is None else list(data.spec.class_names)},

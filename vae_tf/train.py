@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from vae_tf import cli, config
+from vae_tf.audit import describe, loss_audit
 from vae_tf.config import TrainConfig
 
 
@@ -81,7 +82,10 @@ def train(settings: TrainConfig, out=None, overwrite: bool = False, verbose: int
     out = out if out is not None else default_out_dir(settings)
     # Under a cluster only the chief writes the run directory; the other workers write nothing there.
     run = RunWriter.create(out, overwrite) if is_chief(settings.strategy) else RunWriter(out).scratch()
-    return _run(settings, run, verbose, command)
+    try:
+        return _run(settings, run, verbose, command)
+    finally:
+        run.close()
 
 
 def resume(run_dir, verbose: int = 2) -> Path:
@@ -101,15 +105,18 @@ def resume(run_dir, verbose: int = 2) -> Path:
     from vae_tf.distributed import is_chief
     from vae_tf.rundir import RunDirError, RunWriter, read_config
 
-    run, stored = RunWriter.resume(run_dir)
+    run, stored = RunWriter.resume(run_dir, write=lambda stored: is_chief(stored.get("strategy", "default")))
     try:
-        settings = TrainConfig.from_dict(stored)
-    except (TypeError, ValueError) as error:
-        raise RunDirError(f"{run.path / 'config.json'}: unusable settings ({error}).") from None
-    record = read_config(run.path).get("data") or {}
-    # A file or folder is read again from the absolute path recorded when training started.
-    source = f"{record['name']}:{record['path']}" if record.get("name") in ("npz", "folder") else None
-    return _run(settings, run if is_chief(settings.strategy) else run.scratch(), verbose, source=source)
+        try:
+            settings = TrainConfig.from_dict(stored)
+        except (TypeError, ValueError) as error:
+            raise RunDirError(f"{run.path / 'config.json'}: unusable settings ({error}).") from None
+        record = read_config(run.path).get("data") or {}
+        # A file or folder is read again from the absolute path recorded when training started.
+        source = f"{record['name']}:{record['path']}" if record.get("name") in ("npz", "folder") else None
+        return _run(settings, run if is_chief(settings.strategy) else run.scratch(), verbose, source=source)
+    finally:
+        run.close()
 
 
 def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | None = None) -> Path:
@@ -136,6 +143,9 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
     phases.mark("building")
     data = load_config_data(settings if source is None else {**settings.to_dict(), "dataset": source})
     spec, y, x_test, y_test = data.spec, data.y_train, data.x_test, data.y_test
+    if settings.limit is not None and len(data.x_train) < settings.limit:  # refused, not recorded as if it acted
+        raise cli.UsageError(f"--limit {settings.limit} is more than the {len(data.x_train):,} training images of "
+                             f"{spec.source}; give at most {len(data.x_train)}, or drop --limit to use them all.")
     if len(data.x_train) < settings.batch_size:
         raise DataError(f"{spec.source}: {len(data.x_train):,} training images, fewer than one batch of "
                         f"{settings.batch_size}; give --batch-size {len(data.x_train)} or less, or more images.")
@@ -145,12 +155,14 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
     phases.mark("data")
     device = engine.describe_device()
     height, width, channels = spec.image_shape
+    audit = loss_audit(settings.regularizer, settings.reduction, settings.beta, settings.batch_size,
+                       height * width * channels, len(x), settings.beta_schedule)
     print(f"vae_tf: {len(x):,} training images ({height}x{width}x{channels}) of {spec.source} from "
           f"{spec.path or spec.found} ({spec.found}); training on {device}{engine.describe_replicas(strategy)}"
-          + (f"; resuming after epoch {run.epochs_done}" if run.state else ""), flush=True)
+          + (f"; resuming after epoch {run.epochs_done}" if run.state else "") + f"; {describe(audit)}", flush=True)
     if not run.state:
         run.write_config(settings.to_dict(), device=device, versions=engine.library_versions(), command=command,
-                         data=spec.to_dict())
+                         data=spec.to_dict(), loss_audit=audit)
 
     engine.set_op_determinism(settings.deterministic)
     keras.utils.set_random_seed(settings.seed)
@@ -180,7 +192,8 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
     phases.mark("diagnostics")
     home = run.finish(vae, checkpoint.history, vae.sample_codes(x, settings.seed), y,
                       snapshots.arrays() if snapshots else None, device=device, diagnostics=diagnostics,
-                      wall_seconds=time.time() - started, resumed_after_epoch=first_epoch or None)
+                      wall_seconds=time.time() - started, resumed_after_epoch=first_epoch or None,
+                      loss_audit=audit)
     phases.mark("finishing")
     run.add_to_summary(phases=phases.as_dict())
     return home
@@ -217,10 +230,22 @@ def main(argv=None) -> int:
         return 0
 
     def interrupted(args):
-        return (f"\ninterrupted: {out} keeps every completed epoch; continue with "
-                f"`python -m vae_tf.train --resume {out}`")
+        return f"\ninterrupted: {_state_of(out)}"
 
-    return cli.run(build_parser(), argv, work, check=check, interrupted=interrupted)
+    return cli.run(build_parser(), argv, work, check=check, interrupted=interrupted,
+                   aftermath=lambda args: _state_of(out))  # what a failure left, and how to finish it
+
+
+def _state_of(out) -> str:
+    """What an interrupted or failed training left in `out`, and the command that finishes it."""
+    from vae_tf.rundir import CHECKPOINT, how_to_finish, is_run_directory
+
+    if out is None or not is_run_directory(out):
+        return "nothing was written"
+    if (Path(out) / "summary.json").is_file():
+        return f"{out} holds a finished run"
+    kept = "every completed epoch is kept; " if (Path(out) / CHECKPOINT).is_dir() else ""
+    return f"{out}: {kept}{how_to_finish(out)}"
 
 
 def _interrupt(signum, frame):
