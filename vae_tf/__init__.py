@@ -15,6 +15,12 @@ __version__ = "0.1.0"
 # TensorFlow's C++ INFO and WARNING lines drown the training log; users can set it back.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Compiled XLA programs are kept across runs (vae_tf.cache; VAE_TF_CACHE=off turns it off). It
+# must be set before TensorFlow is imported, so here, where no TensorFlow is imported yet.
+from vae_tf import cache as _cache  # noqa: E402
+
+_cache.configure()
+
 # name -> the module that defines it, imported on first use (PEP 562).
 _LAZY = {
     "CLASS_NAMES": "vae_tf.data",

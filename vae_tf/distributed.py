@@ -140,6 +140,13 @@ def make_multiworker_strategy():
     import tensorflow as tf
 
     task = read_tf_config()
+    threads = threads_per_worker(task)
+    # Each worker process would otherwise size its thread pools for every core of the machine,
+    # and workers sharing a machine would then fight over its cores (a thread pool per worker).
+    if not os.environ.get("TF_NUM_INTRAOP_THREADS"):
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+    if not os.environ.get("TF_NUM_INTEROP_THREADS"):
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
     with waiting_for_the_cluster(task):
         return tf.distribute.MultiWorkerMirroredStrategy()
 
@@ -237,6 +244,26 @@ def waiting_for_the_cluster(task: ClusterTask, seconds: float | None = None):
             signal.signal(signal.SIGTERM, handler)  # take SIGTERM back from TensorFlow's preemption notifier
 
 
+def threads_per_worker(task: ClusterTask | None = None, tf_config: str | None = None) -> int:
+    """TensorFlow threads for this worker: the cores it may run on / the workers on its host.
+
+    The cores are this process's CPU affinity (`taskset` narrows it); the workers on this host
+    are those whose $TF_CONFIG address names the same host as this worker's. Environment
+    variables TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS, if set, win (`make_multiworker_strategy`).
+    """
+    text = os.environ.get("TF_CONFIG") if tf_config is None else tf_config
+    task = task or read_tf_config(text)
+    cluster = json.loads(text)["cluster"]
+    addresses = {job: list(cluster.get(job) or []) for job in ("chief", "worker")}
+    own = str(addresses[task.task_type][task.index]).rsplit(":", 1)[0]
+    on_this_host = sum(str(address).rsplit(":", 1)[0] == own for job in addresses.values() for address in job)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, on_this_host))
+
+
 def ensure_cpu_devices(devices) -> None:
     """Split the CPU into as many logical devices as `devices` names ("/cpu:0 /cpu:1" -> 2).
 
@@ -265,7 +292,7 @@ def share_bounds(size, replica, replicas):
     return (replica * size) // replicas, ((replica + 1) * size) // replicas
 
 
-def distribute_batches(strategy, index_batches, pixels):
+def distribute_batches(strategy, index_batches, pixels, with_rows: bool = False):
     """A distributed dataset of image batches (uint8 or float32), each replica getting its share of a global batch.
 
     Args:
@@ -273,6 +300,9 @@ def distribute_batches(strategy, index_batches, pixels):
       index_batches: a `tf.data.Dataset` of int index batches (b,), the global batches, the same
         on every worker (a function of the seed and the epoch only).
       pixels: the images as rows (N, P), uint8 or float32, a host tensor (`vae_tf.engine.training_images`).
+      with_rows: give each share as a dict: `images`, and `first_row` and `batch_size`, where
+        the share starts in the global batch and the global batch's size (int32 scalars), which
+        the replica would otherwise learn by an all-gather across the workers every step.
 
     Returns:
       A `tf.distribute` distributed dataset: at each step replica r gets the rows
@@ -280,6 +310,8 @@ def distribute_batches(strategy, index_batches, pixels):
       so each worker reads only its replicas' images.
     """
     import tensorflow as tf
+
+    endless = index_batches.cardinality() == tf.data.INFINITE_CARDINALITY
 
     def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
         replicas = context.num_replicas_in_sync
@@ -291,13 +323,20 @@ def distribute_batches(strategy, index_batches, pixels):
 
             def share(replica):
                 start, end = share_bounds(size, replica, replicas)
-                return indices[start:end]
+                return indices[start:end], tf.cast(start, tf.int32), tf.cast(size, tf.int32)
 
             return tf.data.Dataset.range(first, first + local).map(share)
 
-        return index_batches.flat_map(shares).map(
-            lambda indices: tf.gather(pixels, indices), num_parallel_calls=tf.data.AUTOTUNE
-        ).prefetch(tf.data.AUTOTUNE)
+        def gather(indices, start, size):
+            images = tf.gather(pixels, indices)
+            return {"images": images, "first_row": start, "batch_size": size} if with_rows else images
+
+        dataset = index_batches.flat_map(shares).map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+            tf.data.AUTOTUNE)
+        if endless:  # say so: flat_map's cardinality is unknown, and tf.distribute would then
+            # all-reduce a "has data" flag across the workers before every step
+            dataset = dataset.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
+        return dataset
 
     return strategy.distribute_datasets_from_function(dataset_fn)
 

@@ -76,8 +76,10 @@ def index_batches(num_images: int, batch_size: int, seed: int, first_epoch: int 
         order = epoch_permutation(num_images, seed, tf.cast(epoch, tf.int32))
         return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
-    last = None if epochs is None else first_epoch + epochs
-    return tf.data.Dataset.range(first_epoch, last if last is not None else 2**62).flat_map(one_epoch)
+    if epochs is None:  # endless, and said to be (flat_map's cardinality is otherwise unknown)
+        return tf.data.Dataset.range(first_epoch, 2**62).flat_map(one_epoch).apply(
+            tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
+    return tf.data.Dataset.range(first_epoch, first_epoch + epochs).flat_map(one_epoch)
 
 
 def training_images(images) -> tf.Tensor:
@@ -132,7 +134,24 @@ def build_vae(config: TrainConfig, num_images: int, strategy: tf.distribute.Stra
                   epochs=config.epochs, image_shape=image_shape)
         optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
         vae.compile(optimizer=optimizer, **compile_options(config, num_images, tf.distribute.has_strategy()))
+    # Across workers the model's own train function runs several steps per call, and XLA
+    # compiles each replica's loss and gradients (`VAE.make_train_function`).
+    vae.workers_steps_per_call = workers_steps_per_call(config, num_images, strategy)
+    vae.workers_jit = bool(vae.workers_steps_per_call) and not config.deterministic
     return vae
+
+
+def workers_steps_per_call(config: TrainConfig, num_images: int, strategy=None) -> int | None:
+    """Steps per call of the train function across workers on the fast path (else None).
+
+    Keras is told that an epoch has steps_per_epoch / this many "steps" (`fit_inputs`): each of
+    its calls runs this many training steps in `VAE.make_train_function`'s loop.
+    """
+    from vae_tf.model import across_workers
+
+    if not config.fast or strategy is None or not across_workers(strategy):
+        return None
+    return fast_steps_per_execution(steps_per_epoch(num_images, config.batch_size))
 
 
 def compile_options(config: TrainConfig, num_images: int, distributed: bool = False) -> dict:
@@ -165,13 +184,18 @@ def fit_inputs(images: np.ndarray, config: TrainConfig, first_epoch: int = 0,
         epochs = config.epochs - first_epoch
         if strategy is not None and strategy.num_replicas_in_sync > 1:
             pixels = training_images(images)
-            batches = index_batches(int(pixels.shape[0]), config.batch_size, config.seed, first_epoch, epochs)
-            x = distributed.distribute_batches(strategy, batches, pixels)
+            # Endless (epochs=None; fit stops each epoch after steps_per_epoch): tf.distribute then
+            # skips its partial-batch handling, an all-reduce of a "has data" flag every step.
+            batches = index_batches(int(pixels.shape[0]), config.batch_size, config.seed, first_epoch)
+            # Across workers each share says where it lies in its global batch (no all-gather per step).
+            x = distributed.distribute_batches(strategy, batches, pixels,
+                                               with_rows=bool(workers_steps_per_call(config, len(images), strategy)))
         else:
             x = make_dataset(images, config.batch_size, config.seed, first_epoch, epochs)
+        calls = workers_steps_per_call(config, len(images), strategy) or 1
         return {
             "x": x,
-            "steps_per_epoch": steps_per_epoch(len(images), config.batch_size),
+            "steps_per_epoch": steps_per_epoch(len(images), config.batch_size) // calls,
             "shuffle": False,  # the dataset is shuffled, epoch by epoch
         }
     # Keras shuffles the report's path itself, so a resumed run sees other batches than an

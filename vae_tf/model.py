@@ -159,9 +159,9 @@ def rows_of_this_replica(local_size):
     return tf.reduce_sum(sizes[:replica]), tf.reduce_sum(sizes)
 
 
-def across_workers() -> bool:
-    """Whether the current strategy spans several worker processes (Keras' own test for it)."""
-    strategy = tf.distribute.get_strategy()
+def across_workers(strategy=None) -> bool:
+    """Whether `strategy` (default: the current one) spans several worker processes (Keras' own test)."""
+    strategy = strategy or tf.distribute.get_strategy()
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and \
         strategy.extended._in_multi_worker_mode()
 
@@ -460,6 +460,8 @@ class VAE(keras.Model):
         if iterator is not None and data_batch is None and self._distribute_strategy is not None:
             for _, _, batches in iterator:
                 data_batch = one_replicas_share(self._distribute_strategy, next(batches))
+                if isinstance(data_batch, dict):  # a share with its rows: the images are the data
+                    data_batch = data_batch["images"]
                 break
             iterator = None
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
@@ -479,6 +481,71 @@ class VAE(keras.Model):
             # reduction dimension 0"); a one-element vector reduces to the same scalar.
             return {name: tf.reshape(tracker.result(), [1]) for name, tracker in self.trackers.items()}
         return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    # Set by `vae_tf.engine.build_vae` under a strategy spanning several workers: steps per call
+    # of `make_train_function`'s own train function, and whether the replica's loss and
+    # gradients are compiled with XLA (the all-reduce and Adam stay outside).
+    workers_steps_per_call = None
+    workers_jit = False
+
+    def make_train_function(self, force=False):
+        """Keras' train function, except across workers: `workers_steps_per_call` steps per call.
+
+        Keras' own function (3.15) reduces every logged value over the workers after every step,
+        one collective each, and fails with several steps per call under tf.distribute. This one
+        runs the steps in a loop inside one `tf.function` (the dataset is endless, so no step
+        asks the workers whether they still have data), and averages the logs over the workers
+        once per call, in one all-reduce of a vector. The epoch's logs are Keras' own (the trackers
+        read across the workers), so history.csv is unchanged.
+        """
+        steps = self.workers_steps_per_call
+        if not steps or not across_workers(self.distribute_strategy):
+            return super().make_train_function(force)
+        if self.train_function is not None and not force:
+            return self.train_function
+        strategy = self.distribute_strategy
+
+        def synced_logs():
+            context = tf.distribute.get_replica_context()
+            names = [metric.name for metric in self.metrics]
+            values = context.all_reduce("MEAN", tf.stack([metric.result() for metric in self.metrics]))
+            return {name: values[i] for i, name in enumerate(names)}
+
+        @tf.function
+        def train_function(iterator):
+            for _ in tf.range(steps):
+                strategy.run(self._train_one_step, args=(next(iterator),))
+            logs = strategy.run(synced_logs)
+            return {name: strategy.experimental_local_results(value)[0] for name, value in logs.items()}
+
+        self.train_function = train_function
+        return train_function
+
+    def _train_one_step(self, data):
+        if isinstance(data, dict):  # `distribute_batches(..., with_rows=True)`: where this share lies
+            x, eps = data["images"], None
+            local, first_row, global_batch_size = tf.shape(x)[0], data["first_row"], data["batch_size"]
+        else:
+            x, eps = self._unpack(data)
+            local = tf.shape(x)[0]
+            first_row, global_batch_size = rows_of_this_replica(local)
+        if eps is None:
+            eps = self.sampling.draw((global_batch_size, self.latent_dim))[first_row:first_row + local]
+        if self.workers_jit:
+            if getattr(self, "_compiled_gradients", None) is None:
+                self._compiled_gradients = tf.function(self._gradients, jit_compile=True)
+            losses, gradients = self._compiled_gradients(x, eps, global_batch_size)
+        else:
+            losses, gradients = self._gradients(x, eps, global_batch_size)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        self._update_trackers(losses)
+        for name, tracker in self.schedule_trackers.items():
+            tracker.update_state(losses[name])
+
+    def _gradients(self, x, eps, global_batch_size):
+        with tf.GradientTape() as tape:
+            losses = self.compute_losses(x, training=True, eps=eps, global_batch_size=global_batch_size)
+        return losses, tape.gradient(losses["loss"], self.trainable_weights)
 
     def train_step(self, data):
         with tf.GradientTape() as tape:

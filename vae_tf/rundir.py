@@ -8,7 +8,8 @@
       latents.npz     z_mean, z_log_var, z (sampled codes), y for the training images,
                       in dataset order
       summary.json    final metrics, per-dimension min/max/std of z, the latent diagnostics
-                      (`vae_tf.diagnostics`) of the test images, wall time, device
+                      (`vae_tf.diagnostics`) of the test images, wall time, device, and the
+                      run's phases and peak memory (`vae_tf.phases`)
       snapshots.npz   with --snapshots: epoch (E,), z_mean (E, N, D) of fixed test images, y (N,)
       tensorboard/    with --tensorboard: TensorBoard's event files (train/, validation/, images/),
                       appended to by TensorBoard's own writers
@@ -853,3 +854,8 @@ class RunWriter:
         })
         shutil.rmtree(self.path / CHECKPOINT, ignore_errors=True)
         return self.home
+
+    def add_to_summary(self, **entries) -> None:
+        """Add `entries` to the finished run's summary.json (e.g. `phases`, timed after `finish`)."""
+        path = self.path / "summary.json"
+        write_json(path, {**json.loads(path.read_text(encoding="utf-8")), **entries})

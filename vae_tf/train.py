@@ -121,6 +121,9 @@ def resume(run_dir, verbose: int = 2) -> Path:
 
 def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | None = None) -> Path:
     """The story of a training run; `run` (a `vae_tf.rundir.RunWriter`) keeps its books."""
+    from vae_tf.phases import Phases
+
+    phases = Phases.start()  # where the time goes: summary.json's "phases"
     import keras
 
     from vae_tf import engine
@@ -131,11 +134,13 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
     from vae_tf.distributed import stop_if_a_worker_is_lost, weights_fingerprint
     from vae_tf.monitor import watchers
 
+    phases.mark("imports")
     started = time.time()
     try:  # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op
         strategy = engine.make_strategy(settings.strategy, settings.devices)
     except ValueError as error:
         raise cli.UsageError(str(error)) from None
+    phases.mark("building")
     data = load_config_data(settings if source is None else {**settings.to_dict(), "dataset": source})
     spec, y, x_test, y_test = data.spec, data.y_train, data.x_test, data.y_test
     if settings.limit is not None and len(data.x_train) < settings.limit:  # refused, not recorded as if it acted
@@ -147,6 +152,7 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
     x = flatten_images(data.x_train)  # (N, P): the model's layout
     if settings.fast:
         x = engine.training_images(x)  # the fast path keeps one copy of the images: a tensor
+    phases.mark("data")
     device = engine.describe_device()
     height, width, channels = spec.image_shape
     audit = loss_audit(settings.regularizer, settings.reduction, settings.beta, settings.batch_size,
@@ -169,9 +175,11 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
     watching, validation, snapshots = watchers(settings, run, x_test, y_test, spec.class_names)
     checkpoint = EpochCheckpoint(run, [metric.name for metric in vae.metrics], timer, settings.validation, snapshots)
     watchdog = StopOnNonFiniteLoss(vae.steps_per_execution)
+    phases.mark("building")
     with stop_if_a_worker_is_lost(settings.strategy, run.home):  # one line, not a hang, if a worker dies
         vae.fit(**engine.fit_inputs(x, settings, first_epoch, strategy), **validation, epochs=settings.epochs,
                 initial_epoch=first_epoch, verbose=verbose, callbacks=[timer, watchdog, *watching, checkpoint])
+    phases.split_fit(phases.mark("fit"), timer.seconds, timer.validation_seconds)
     if watchdog.failure:
         kept = (f"the last good state (epoch {checkpoint.history[-1]['epoch']}) is kept in {run.home / 'checkpoint'}"
                 if checkpoint.history else "no epoch completed")
@@ -179,10 +187,16 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
 
     if settings.strategy == "multiworker":  # equal on every worker, by construction
         print(f"final weights fingerprint: {weights_fingerprint(vae.get_weights())}", flush=True)
-    return run.finish(vae, checkpoint.history, vae.sample_codes(x, settings.seed), y,
-                      snapshots.arrays() if snapshots else None, device=device,
-                      diagnostics=latent_diagnostics(*vae.encode(x_test), seed=settings.seed),
-                      wall_seconds=time.time() - started, resumed_after_epoch=first_epoch or None, loss_audit=audit)
+    phases.mark("finishing")
+    diagnostics = latent_diagnostics(*vae.encode(x_test), seed=settings.seed)
+    phases.mark("diagnostics")
+    home = run.finish(vae, checkpoint.history, vae.sample_codes(x, settings.seed), y,
+                      snapshots.arrays() if snapshots else None, device=device, diagnostics=diagnostics,
+                      wall_seconds=time.time() - started, resumed_after_epoch=first_epoch or None,
+                      loss_audit=audit)
+    phases.mark("finishing")
+    run.add_to_summary(phases=phases.as_dict())
+    return home
 
 
 def main(argv=None) -> int:
