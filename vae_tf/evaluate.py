@@ -273,14 +273,14 @@ def importance_sampled(vae, x, k: int, *, seed: int = 0, indices=None, images_pe
     from vae_tf.config import analytic_kl_problem
     from vae_tf.kl import kl_analytic, kl_standard_normal
 
+    if k < 1:
+        raise ValueError(f"k={k!r}: the number of importance samples must be at least 1.")
     if not uses_report_pair(vae):
         return _importance_sampled_any(vae, x, k, seed=seed, indices=indices, images_per_chunk=images_per_chunk,
                                        samples_per_chunk=samples_per_chunk, jit_compile=jit_compile,
                                        verbose=verbose, analytic=analytic_kl_problem(
                                            vae.posterior_name, vae.prior_name) is None, kl_analytic=kl_analytic)
 
-    if k < 1:
-        raise ValueError(f"k={k!r}: the number of importance samples must be at least 1.")
     indices = np.arange(len(x)) if indices is None else np.asarray(indices)
     x = _pixels(x, vae, indices)
 
