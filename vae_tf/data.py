@@ -372,8 +372,9 @@ def read_idx(path, magic: int, count: int, item_shape: tuple[int, ...]) -> np.nd
 
 def _idx_md5(items: np.ndarray, magic: int) -> str:
     """The MD5 of the decompressed IDX file holding `items`: its header, then its bytes."""
-    header = struct.pack(f">I{items.ndim}I", magic, *items.shape)
-    return hashlib.md5(header + items.tobytes()).hexdigest()
+    digest = hashlib.md5(struct.pack(f">I{items.ndim}I", magic, *items.shape))
+    digest.update(memoryview(np.ascontiguousarray(items)).cast("B"))  # no copy of the pixels
+    return digest.hexdigest()
 
 
 def _check_md5(collection: IdxCollection, stem: str, items: np.ndarray, magic: int, path) -> None:

@@ -111,7 +111,7 @@ def _logsumexp_rows(matrix: np.ndarray) -> np.ndarray:
 
 
 def mutual_information(z_mean, z_log_var, *, samples: int = 1, scored: int | None = None, seed: int = 0,
-                       chunk: int = 250) -> float:
+                       chunk: int = 64) -> float:
     """I(x; z) under the encoder, E_x E_q(z|x) [log q(z|x) - log q(z)], by Monte Carlo (He et al., 2019).
 
     q(z) is the aggregate posterior, the mixture (1/N) sum_j q(z | x_j) over the N images given;

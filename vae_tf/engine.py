@@ -134,6 +134,9 @@ def build_vae(config: TrainConfig, num_images: int, strategy: tf.distribute.Stra
                   epochs=config.epochs, image_shape=image_shape)
         optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
         vae.compile(optimizer=optimizer, **compile_options(config, num_images, tf.distribute.has_strategy()))
+        # Adam's slots now, not inside the first trace of the step: a tf.function whose first
+        # trace creates variables traces again, and that second trace cost ~1.5 s of the first epoch.
+        optimizer.build(vae.trainable_variables)
     # Across workers the model's own train function runs several steps per call, and XLA
     # compiles each replica's loss and gradients (`VAE.make_train_function`).
     vae.workers_steps_per_call = workers_steps_per_call(config, num_images, strategy)

@@ -150,6 +150,7 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
         raise DataError(f"{spec.source}: {len(data.x_train):,} training images, fewer than one batch of "
                         f"{settings.batch_size}; give --batch-size {len(data.x_train)} or less, or more images.")
     x = flatten_images(data.x_train)  # (N, P): the model's layout
+    del data  # from here on `x` holds the training images, the only copy
     if settings.fast:
         x = engine.training_images(x)  # the fast path keeps one copy of the images: a tensor
     phases.mark("data")
