@@ -10,11 +10,14 @@ import tensorflow as tf
 
 from vae_tf.config import TrainConfig
 from vae_tf.engine import (
+    CALL_BATCHES,
+    CALL_LAST,
     build_vae,
     compile_options,
     epoch_permutation,
     fast_steps_per_execution,
     fit_inputs,
+    make_call_dataset,
     make_dataset,
     steps_per_epoch,
 )
@@ -42,6 +45,42 @@ def test_each_epoch_is_a_seeded_permutation_in_full_batches():
     # A resumed run starting at epoch 2 sees the batches an uninterrupted one would.
     resumed = np.concatenate(list(make_dataset(images, 128, seed=5, first_epoch=2, epochs=1).as_numpy_iterator()))
     np.testing.assert_array_equal(resumed, epochs[2])
+
+
+def test_a_dataset_of_calls_holds_make_datasets_batches_a_call_at_a_time():
+    images = np.arange(1000, dtype=np.uint8)[:, None].repeat(784, axis=1)
+    images[:, 1] = np.arange(1000) // 256
+    for first_epoch in (0, 2):
+        batches = list(make_dataset(images, 128, 5, first_epoch, epochs=2).as_numpy_iterator())
+        for steps_per_call, calls in ((8, 1), (4, 2), (1, 8)):
+            calls_dataset = make_call_dataset(images, 128, 5, steps_per_call, first_epoch, epochs=2)
+            elements = list(calls_dataset.as_numpy_iterator())
+            assert len(elements) == 2 * calls
+            unstacked = [batch for e in elements
+                         for batch in [*e[CALL_BATCHES], *([e[CALL_LAST]] if len(e[CALL_LAST]) else [])]]
+            assert [len(b) for b in unstacked] == [len(b) for b in batches]
+            for ours, theirs in zip(unstacked, batches):
+                np.testing.assert_array_equal(ours, theirs)
+            # the smaller last batch comes in the epoch's last call only
+            assert [len(e[CALL_LAST]) for e in elements] == ([0] * (calls - 1) + [104]) * 2
+    with pytest.raises(ValueError, match="steps_per_call 3 does not divide the 8 batches"):
+        make_call_dataset(images, 128, 5, 3)
+
+
+def test_the_loop_over_a_calls_batches_gives_keras_own_numbers_to_the_last_bit():
+    images = np.random.default_rng(0).integers(0, 256, (1000, 784), dtype=np.uint8)
+    config = TrainConfig(limit=1000, epochs=2, beta_schedule="linear", warmup_epochs=2.0)  # its tracker is logged too
+    histories = {}
+    for name in ("keras", "calls"):
+        tf.keras.utils.set_random_seed(config.seed)
+        vae = build_vae(config, len(images))
+        inputs = fit_inputs(images, config)
+        if name == "keras":
+            inputs["x"] = make_dataset(images, config.batch_size, config.seed, epochs=2)
+        histories[name] = vae.fit(**inputs, epochs=2, verbose=0).history
+        assert bool(vae.train_function.compiled) == (name == "calls")  # which loop ran
+    assert histories["calls"] == histories["keras"]
+    assert set(histories["keras"]) >= {"loss", "reconstruction_loss", "kl_loss", "beta"}
 
 
 def test_fast_and_report_paths_feed_the_same_model_differently():

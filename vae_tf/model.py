@@ -500,7 +500,7 @@ class VAE(keras.Model):
         """
         steps = self.workers_steps_per_call
         if not steps or not across_workers(self.distribute_strategy):
-            return super().make_train_function(force)
+            return self._make_call_train_function(force)
         if self.train_function is not None and not force:
             return self.train_function
         strategy = self.distribute_strategy
@@ -520,6 +520,59 @@ class VAE(keras.Model):
 
         self.train_function = train_function
         return train_function
+
+    def _make_call_train_function(self, force=False):
+        """Keras' train function, and for a dataset of whole calls (`engine.make_call_dataset`) one XLA loop.
+
+        Keras' own loop (3.15) pulls every batch through a `tf.data` optional, a `tf.cond` and a
+        launch of the compiled step: about a third of an epoch of the report's model on 2 cores.
+        An element of `make_call_dataset` holds a call's batches stacked; they run in one
+        compiled `tf.while_loop` (then the epoch's smaller last batch, if the call has it, as a
+        loop of one step). The step is `train_step`, traced with the batch size unknown as Keras
+        traces it, so the numbers are Keras' own to the last bit (tests/test_engine.py). Any
+        other dataset goes to Keras' function.
+        """
+        if self.train_function is not None and not force:
+            return self.train_function
+        super().make_train_function(force)  # sets self.train_function
+        keras_function = self.train_function
+        if not self.jit_compile:
+            return keras_function
+        from vae_tf.engine import CALL_BATCHES, CALL_LAST
+
+        compiled = {}
+
+        def logs_now():
+            return {name: tracker.result() for name, tracker in [*self.trackers.items(),
+                                                                 *self.schedule_trackers.items()]}
+
+        def run_batches(batches):
+            def body(step):
+                self.train_step(batches[step])
+                return (step + 1,)
+
+            tf.while_loop(lambda step: step < tf.shape(batches)[0], body, (tf.constant(0),))
+            return logs_now()
+
+        def function(iterator):
+            spec = getattr(iterator, "element_spec", None)
+            if not (isinstance(spec, dict) and CALL_BATCHES in spec):
+                return keras_function(iterator)
+            if not compiled:  # traced once; XLA compiles it for each shape it meets (two an epoch)
+                batches_spec = spec[CALL_BATCHES]
+                compiled["batches"] = tf.function(run_batches, jit_compile=True, input_signature=[
+                    tf.TensorSpec((None, None, *batches_spec.shape[2:]), batches_spec.dtype)])
+            data = next(iterator)
+            logs = None
+            if data[CALL_BATCHES].shape[0]:
+                logs = compiled["batches"](data[CALL_BATCHES])
+            if data[CALL_LAST].shape[0]:  # the epoch's smaller last batch: a loop of one step
+                logs = compiled["batches"](data[CALL_LAST][None])
+            return logs
+
+        function.compiled = compiled  # filled once a dataset of calls has run (tests look)
+        self.train_function = function
+        return function
 
     def _train_one_step(self, data):
         if isinstance(data, dict):  # `distribute_batches(..., with_rows=True)`: where this share lies
