@@ -560,7 +560,9 @@ class VAE(keras.Model):
                 return keras_function(iterator)
             if not compiled:  # traced once; XLA compiles it for each shape it meets (two an epoch)
                 batches_spec = spec[CALL_BATCHES]
-                compiled["batches"] = tf.function(run_batches, jit_compile=True, input_signature=[
+                # No AutoGraph: the step has no Python control flow on tensors, and converting its
+                # code was most of the first epoch's tracing (an error at trace time if that changes).
+                compiled["batches"] = tf.function(run_batches, jit_compile=True, autograph=False, input_signature=[
                     tf.TensorSpec((None, None, *batches_spec.shape[2:]), batches_spec.dtype)])
             data = next(iterator)
             logs = None
