@@ -380,6 +380,23 @@ def test_a_worker_waiting_for_its_cluster_obeys_sigterm_to_its_own_pid(tmp_path)
     assert list(out.iterdir()) == []  # nothing written, and the lock file is gone
 
 
+def test_the_lock_file_of_a_dead_worker_is_removed_only_while_it_is_still_its(tmp_path):
+    held = rundir.lock(tmp_path)  # a live holder, this process
+    path = tmp_path / rundir.LOCK
+    assert not rundir.remove_dead_lock(path, os.getpid() + 1)  # it names another process
+    assert not rundir.remove_dead_lock(path, os.getpid(), wait=0.2)  # its holder is alive
+    held.release()
+    child = subprocess.Popen([sys.executable, "-c", "import sys, vae_tf.rundir as r; r.lock(sys.argv[1]); "
+                              "print('locked', flush=True); sys.stdin.read()", str(tmp_path)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline() == "locked\n"
+    child.kill()  # the kernel drops its lock; the file stays
+    child.wait()
+    assert path.read_text().startswith(f"pid {child.pid} ")
+    assert rundir.remove_dead_lock(path, child.pid)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_training_worker_obeys_sigterm_once_the_cluster_has_formed(tmp_path):
     from test_multiworker import finish, start_cluster
 
