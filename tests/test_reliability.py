@@ -380,7 +380,7 @@ def test_a_worker_waiting_for_its_cluster_obeys_sigterm_to_its_own_pid(tmp_path)
     assert list(out.iterdir()) == []  # nothing written, and the lock file is gone
 
 
-def test_the_lock_file_of_a_dead_worker_is_removed_only_while_it_is_still_its(tmp_path):
+def test_the_watcher_removes_a_workers_lock_file_only_while_it_is_still_its(tmp_path):
     held = rundir.lock(tmp_path)  # a live holder, this process
     path = tmp_path / rundir.LOCK
     assert not rundir.remove_dead_lock(path, os.getpid() + 1)  # it names another process
@@ -395,6 +395,10 @@ def test_the_lock_file_of_a_dead_worker_is_removed_only_while_it_is_still_its(tm
     assert path.read_text().startswith(f"pid {child.pid} ")
     assert rundir.remove_dead_lock(path, child.pid)
     assert list(tmp_path.iterdir()) == []
+    held = rundir.lock(tmp_path)  # a live holder about to be ended: its file goes, only if it names it
+    assert not rundir.remove_lock_for(path, os.getpid() + 1) and path.is_file()
+    assert rundir.remove_lock_for(path, os.getpid()) and not path.exists()
+    held.release()
 
 
 def test_a_training_worker_obeys_sigterm_once_the_cluster_has_formed(tmp_path):

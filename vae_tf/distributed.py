@@ -267,13 +267,16 @@ def _watch(pid: str, seconds: str, *lock_files: str) -> None:
       the watcher itself (sent to the process group, or Ctrl-C): "interrupted while waiting
       ...", and `pid` dies of SIGINT (exit status 130 in a shell, like any interrupted run);
     - `seconds` pass before the cluster forms: "error: ... did not join within ...", SIGKILL.
-    Then it removes the lock files `pid` held (`vae_tf.rundir.remove_dead_lock`). It exits
+    It removes the lock files `pid` holds before it ends it (`vae_tf.rundir.remove_lock_for`), or
+    after `pid` has died (`vae_tf.rundir.remove_dead_lock`: Ctrl-C reaches both at once). It exits
     quietly once `pid` closes its stdin: the cluster formed, or `pid` died (then its lock files go too).
     """
     import signal
     import sys
     import threading
     import time
+
+    from vae_tf.rundir import remove_dead_lock, remove_lock_for
 
     pid, seconds = int(pid), float(seconds)
 
@@ -282,12 +285,13 @@ def _watch(pid: str, seconds: str, *lock_files: str) -> None:
             signal.signal(taken, signal.SIG_IGN)
         with contextlib.suppress(OSError):  # nobody reads our stderr any more: end `pid` all the same
             print(message, file=sys.stderr, flush=True)
-        if os.getppid() == pid:  # still our parent: not yet dead
+        if os.getppid() == pid:  # still our parent, holding its locks: remove their files for it, then end it
+            for path in lock_files:
+                remove_lock_for(path, pid)
             os.kill(pid, signum)
-        from vae_tf.rundir import remove_dead_lock
-
-        for path in lock_files:
-            remove_dead_lock(path, pid)
+        else:  # it died already (Ctrl-C): take each lock as a new writer would, then remove its file
+            for path in lock_files:
+                remove_dead_lock(path, pid)
         os._exit(0)
 
     def interrupted(*_) -> None:
@@ -311,8 +315,6 @@ def _watch(pid: str, seconds: str, *lock_files: str) -> None:
                  f"{missing}); start each with the same command and its own $TF_CONFIG, or check the addresses "
                  "($VAE_TF_CLUSTER_WAIT sets the wait).", signal.SIGKILL)
     if os.getppid() != pid:  # `pid` died while waiting (SIGINT to it alone, SIGKILL...): its lock files go
-        from vae_tf.rundir import remove_dead_lock
-
         for path in lock_files:
             remove_dead_lock(path, pid)
 

@@ -350,6 +350,27 @@ def held_lock_files() -> list[Path]:
     return sorted(_HELD)
 
 
+def remove_lock_for(path, pid: int) -> bool:
+    """Remove the lock file `path` for process `pid`, which holds it and is about to be ended.
+
+    For a process that cannot release its own lock: the watcher of a cluster's worker stuck
+    waiting for its cluster (`vae_tf.distributed`) removes the file, then ends the worker. As in
+    `Lock.release`, the file goes while its lock is still held, so no other writer can hold it.
+    Only a file that names `pid` is removed.
+
+    Returns:
+      Whether the file was removed.
+    """
+    try:
+        with open(path, "rb") as handle:
+            if not handle.read(64).startswith(f"pid {pid} ".encode()):
+                return False
+        os.unlink(path)
+    except OSError:
+        return False
+    return True
+
+
 def remove_dead_lock(path, pid: int, wait: float = 5.0) -> bool:
     """Remove the lock file `path` that process `pid` held, once `pid` has died (within `wait` seconds).
 
