@@ -209,6 +209,12 @@ def pending_signals(pid: int) -> int:
 
     From /proc/PID/status (Linux): the process's shared queue (`ShdPnd`, where `kill PID` puts a
     signal) and its main thread's own (`SigPnd`).
+
+    Args:
+      pid: the process.
+
+    Returns:
+      An int: bit `signum - 1` is set if signal `signum` is pending (SIGTERM: 0x4000).
     """
     try:
         with open(f"/proc/{pid}/status") as status:
@@ -255,6 +261,12 @@ def holding_sigterm(strategy_name: str):
     there, never sees it), where the watcher of `waiting_for_the_cluster` notices it within
     0.1 s and ends the process with one line. On leaving, the main thread takes SIGTERM again
     (a pending one then interrupts at once). Elsewhere this does nothing.
+
+    Args:
+      strategy_name: the run's `--strategy`.
+
+    Returns:
+      A context manager.
     """
     return sigterm_blocked() if strategy_name == "multiworker" else contextlib.nullcontext()
 

@@ -358,6 +358,10 @@ def remove_lock_for(path, pid: int) -> bool:
     `Lock.release`, the file goes while its lock is still held, so no other writer can hold it.
     Only a file that names `pid` is removed.
 
+    Args:
+      path: the lock file (`DIR/.vae_tf-lock`).
+      pid: the process that holds its lock.
+
     Returns:
       Whether the file was removed.
     """
@@ -377,6 +381,11 @@ def remove_dead_lock(path, pid: int, wait: float = 5.0) -> bool:
     For a process that cannot release its own lock (the watcher of a cluster's worker that it
     ends: `vae_tf.distributed`). The lock is taken first, as a new writer would take it, and the
     file removed while held, and only if it still names `pid`: a writer that came since keeps its lock.
+
+    Args:
+      path: the lock file (`DIR/.vae_tf-lock`).
+      pid: the process that held its lock.
+      wait: how long `pid` may take to die (its lock is dropped when it has).
 
     Returns:
       Whether the file was removed.
