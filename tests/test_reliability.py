@@ -334,6 +334,73 @@ def test_a_worker_whose_cluster_never_forms_names_the_missing_worker(tmp_path):
     assert not rundir.is_run_directory(out)
 
 
+def children_of(pid):
+    """The pids of the processes whose parent is `pid` (from /proc)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+        except OSError:
+            continue
+        if stat and int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            children.append(int(entry.name))
+    return children
+
+
+def test_a_worker_waiting_for_its_cluster_obeys_sigterm_to_its_own_pid(tmp_path):
+    from test_multiworker import free_ports
+
+    ports = free_ports(2)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "VAE_TF_CLUSTER_WAIT": "120",
+           "TF_CONFIG": json.dumps({"cluster": {"worker": [f"localhost:{port}" for port in ports]},
+                                    "task": {"type": "worker", "index": 0}})}
+    out = tmp_path / "run"
+    # A session of its own: the SIGTERM reaches the chief alone, never its watcher by the process group.
+    process = subprocess.Popen([sys.executable, "-m", "vae_tf.train", "--strategy", "multiworker", *TINY,
+                                "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=env, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while not children_of(process.pid) and process.poll() is None and time.time() < deadline:
+            time.sleep(0.1)  # the watcher starts just before TensorFlow waits for the cluster
+        time.sleep(2)  # well inside the wait now
+        assert process.poll() is None, process.communicate()
+        assert (out / rundir.LOCK).is_file()  # the run directory is claimed while it waits
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)  # not the 120 s of the wait
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == -signal.SIGINT, stderr  # a shell shows 130, as for any interrupted run
+    assert "Traceback" not in stderr
+    [line] = [line for line in stderr.splitlines() if "interrupted" in line or line.startswith("error:")]
+    assert line == (f"interrupted while waiting for the other workers of the cluster (not answering: worker 1 "
+                    f"(localhost:{ports[1]})); nothing was written.")
+    assert list(out.iterdir()) == []  # nothing written, and the lock file is gone
+
+
+def test_the_watcher_removes_a_workers_lock_file_only_while_it_is_still_its(tmp_path):
+    held = rundir.lock(tmp_path)  # a live holder, this process
+    path = tmp_path / rundir.LOCK
+    assert not rundir.remove_dead_lock(path, os.getpid() + 1)  # it names another process
+    assert not rundir.remove_dead_lock(path, os.getpid(), wait=0.2)  # its holder is alive
+    held.release()
+    child = subprocess.Popen([sys.executable, "-c", "import sys, vae_tf.rundir as r; r.lock(sys.argv[1]); "
+                              "print('locked', flush=True); sys.stdin.read()", str(tmp_path)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline() == "locked\n"
+    child.kill()  # the kernel drops its lock; the file stays
+    child.wait()
+    assert path.read_text().startswith(f"pid {child.pid} ")
+    assert rundir.remove_dead_lock(path, child.pid)
+    assert list(tmp_path.iterdir()) == []
+    held = rundir.lock(tmp_path)  # a live holder about to be ended: its file goes, only if it names it
+    assert not rundir.remove_lock_for(path, os.getpid() + 1) and path.is_file()
+    assert rundir.remove_lock_for(path, os.getpid()) and not path.exists()
+    held.release()
+
+
 def test_a_training_worker_obeys_sigterm_once_the_cluster_has_formed(tmp_path):
     from test_multiworker import finish, start_cluster
 

@@ -173,75 +173,205 @@ def cluster_wait_seconds() -> float:
 
 
 def unreachable_workers(text: str | None = None, timeout: float = 1.0) -> list[str]:
-    """The other tasks of $TF_CONFIG (or `text`) whose address nobody answers at, as "worker 1 (host:port)"."""
+    """The other tasks of $TF_CONFIG (or `text`) whose address nobody answers at, as "worker 1 (host:port)".
+
+    The addresses are tried at once (one thread each), so this takes at most about `timeout` seconds.
+    """
     import socket
+    from concurrent.futures import ThreadPoolExecutor
 
     config = json.loads(os.environ.get("TF_CONFIG") if text is None else text)
     me = (config["task"]["type"], config["task"]["index"])
-    missing = []
-    for job in ("chief", "worker"):
-        for index, address in enumerate(config["cluster"].get(job) or []):
-            if (job, index) == me:
-                continue
-            host, _, port = address.rpartition(":")
-            try:
-                socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
-            except OSError:
-                missing.append(f"{job} {index} ({address})")
-    return missing
+    others = [(f"{job} {index} ({address})", address) for job in ("chief", "worker")
+              for index, address in enumerate(config["cluster"].get(job) or []) if (job, index) != me]
+
+    def answers(address: str) -> bool:
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+        except OSError:
+            return False
+        return True
+
+    if not others:
+        return []
+    with ThreadPoolExecutor(max_workers=min(32, len(others))) as pool:
+        answered = list(pool.map(answers, [address for _, address in others]))
+    return [name for (name, _), ok in zip(others, answered, strict=True) if not ok]
 
 
-# The watcher of `waiting_for_the_cluster`: a process of its own (the standard library only),
-# because TensorFlow waits for the workers in C++ holding Python's lock, where no Python thread
-# or signal handler of the training process runs. argv: the pid to stop, the seconds to wait.
-_WATCHER = """
-import os, signal, sys, threading
-from vae_tf.distributed import unreachable_workers
-pid, seconds = int(sys.argv[1]), float(sys.argv[2])
-def stop(message):
-    print(message, file=sys.stderr, flush=True)
-    os.kill(pid, signal.SIGKILL)
-    os._exit(0)
-signal.signal(signal.SIGTERM, lambda *_: stop("terminated while waiting for the other workers of the cluster; "
-                                               "nothing was written."))
-signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the training process too, which takes it
-ended = threading.Event()
-threading.Thread(target=lambda: (sys.stdin.read(), ended.set()), daemon=True).start()
-if not ended.wait(seconds):  # the training process closes our stdin once the cluster has formed (or dies)
-    missing = ", ".join(unreachable_workers()) or "all answer, yet the cluster did not form"
-    stop(f"error: the other workers of the cluster did not join within {seconds:g} s (not answering: {missing}); "
-         "start each with the same command and its own $TF_CONFIG, or check the addresses ($VAE_TF_CLUSTER_WAIT "
-         "sets the wait).")
-"""
+def _signal_bit(signum: int) -> int:
+    return 1 << (signum - 1)
+
+
+def pending_signals(pid: int) -> int:
+    """The signals waiting (blocked) for process `pid`, as a bit mask (`1 << (signum - 1)`); 0 if unknown.
+
+    From /proc/PID/status (Linux): the process's shared queue (`ShdPnd`, where `kill PID` puts a
+    signal) and its main thread's own (`SigPnd`).
+
+    Args:
+      pid: the process.
+
+    Returns:
+      An int: bit `signum - 1` is set if signal `signum` is pending (SIGTERM: 0x4000).
+    """
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            fields = dict(line.split(":", 1) for line in status if ":" in line)
+    except OSError:
+        return 0
+    return int(fields.get("ShdPnd", "0"), 16) | int(fields.get("SigPnd", "0"), 16)
+
+
+def can_hold_sigterm() -> bool:
+    """Whether this system lets the watcher of `waiting_for_the_cluster` see a held SIGTERM (Linux)."""
+    import signal
+
+    return hasattr(signal, "pthread_sigmask") and os.path.exists(f"/proc/{os.getpid()}/status")
+
+
+@contextlib.contextmanager
+def sigterm_blocked():
+    """Block SIGTERM in this thread for the duration; threads started meanwhile keep it blocked for good.
+
+    Those threads then never take a SIGTERM sent to the process: the kernel gives it to a thread
+    that does not block it (the main thread, once this ends), where Python's handler runs as
+    before. `vae_tf.train` imports its modules under it, so that the thread pool numpy starts
+    (OpenBLAS's) cannot take the SIGTERM a cluster's worker holds back (`holding_sigterm`).
+    """
+    import signal
+
+    if not can_hold_sigterm():
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def holding_sigterm(strategy_name: str):
+    """Under "multiworker", hold SIGTERM back from TensorFlow until the cluster has formed.
+
+    Enter it before TensorFlow is imported and leave it once the strategy is made. Every thread
+    TensorFlow starts meanwhile blocks SIGTERM, so that a SIGTERM sent to this process while
+    it waits for the other workers stays pending (TensorFlow's own handler, which it installs
+    there, never sees it), where the watcher of `waiting_for_the_cluster` notices it within
+    0.1 s and ends the process with one line. On leaving, the main thread takes SIGTERM again
+    (a pending one then interrupts at once). Elsewhere this does nothing.
+
+    Args:
+      strategy_name: the run's `--strategy`.
+
+    Returns:
+      A context manager.
+    """
+    return sigterm_blocked() if strategy_name == "multiworker" else contextlib.nullcontext()
+
+
+def _watch(pid: str, seconds: str, *lock_files: str) -> None:
+    """The watcher process of `waiting_for_the_cluster` (`python -c`): its whole life.
+
+    It ends the training process `pid` with one line on stderr when
+    - a SIGTERM waits for `pid` (held back by `holding_sigterm`), or a SIGTERM or SIGINT reaches
+      the watcher itself (sent to the process group, or Ctrl-C): "interrupted while waiting
+      ...", and `pid` dies of SIGINT (exit status 130 in a shell, like any interrupted run);
+    - `seconds` pass before the cluster forms: "error: ... did not join within ...", SIGKILL.
+    It removes the lock files `pid` holds before it ends it (`vae_tf.rundir.remove_lock_for`), or
+    after `pid` has died (`vae_tf.rundir.remove_dead_lock`: Ctrl-C reaches both at once). It exits
+    quietly once `pid` closes its stdin: the cluster formed, or `pid` died (then its lock files go too).
+    """
+    import signal
+    import sys
+    import threading
+    import time
+
+    from vae_tf.rundir import remove_dead_lock, remove_lock_for
+
+    pid, seconds = int(pid), float(seconds)
+
+    def stop(message: str, signum: int) -> None:
+        for taken in (signal.SIGTERM, signal.SIGINT):  # once
+            signal.signal(taken, signal.SIG_IGN)
+        with contextlib.suppress(OSError):  # nobody reads our stderr any more: end `pid` all the same
+            print(message, file=sys.stderr, flush=True)
+        if os.getppid() == pid:  # still our parent, holding its locks: remove their files for it, then end it
+            for path in lock_files:
+                remove_lock_for(path, pid)
+            os.kill(pid, signum)
+        else:  # it died already (Ctrl-C): take each lock as a new writer would, then remove its file
+            for path in lock_files:
+                remove_dead_lock(path, pid)
+        os._exit(0)
+
+    def interrupted(*_) -> None:
+        missing = ", ".join(unreachable_workers(timeout=0.5))
+        stop("interrupted while waiting for the other workers of the cluster"
+             + (f" (not answering: {missing})" if missing else "") + "; nothing was written.", signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)  # Ctrl-C: the training process takes it too, and dies of it
+    if can_hold_sigterm():  # we were born with the training process's mask, SIGTERM blocked
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    ended = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), ended.set()), daemon=True).start()
+    deadline = time.monotonic() + seconds
+    while not ended.wait(0.1):  # the training process closes our stdin once the cluster has formed (or dies)
+        if pending_signals(pid) & (_signal_bit(signal.SIGTERM) | _signal_bit(signal.SIGINT)):
+            interrupted()
+        if time.monotonic() > deadline:
+            missing = ", ".join(unreachable_workers()) or "all answer, yet the cluster did not form"
+            stop(f"error: the other workers of the cluster did not join within {seconds:g} s (not answering: "
+                 f"{missing}); start each with the same command and its own $TF_CONFIG, or check the addresses "
+                 "($VAE_TF_CLUSTER_WAIT sets the wait).", signal.SIGKILL)
+    if os.getppid() != pid:  # `pid` died while waiting (SIGINT to it alone, SIGKILL...): its lock files go
+        for path in lock_files:
+            remove_dead_lock(path, pid)
 
 
 @contextlib.contextmanager
 def waiting_for_the_cluster(task: ClusterTask, seconds: float | None = None):
-    """Bound the wait for the other workers of the cluster.
+    """Bound the wait for the other workers of the cluster, and let it be interrupted.
 
     TensorFlow waits for every worker inside `MultiWorkerMirroredStrategy()`, in C++, holding
-    Python's lock, and installs its own SIGTERM handler (its preemption notifier) there: a chief
-    whose workers never come would hang for ever. A watcher process ends it after `seconds` with
-    one line naming the workers that do not answer (a SIGTERM sent to the process group ends it
-    at once). Nothing has been written by then; the run directory's lock dies with the process.
-    Afterwards SIGTERM is given back to the handler that had it before, so that training obeys it.
+    Python's lock (no Python thread or signal handler of this process runs), and installs its
+    own SIGTERM handler (its preemption notifier) there. So a watcher process (`_watch`) ends
+    this one:
+    - after `seconds`, with one line naming the workers that do not answer;
+    - at once on a SIGTERM to this process, held back by `holding_sigterm` (enter it first), or
+      to the process group, or on Ctrl-C: one line, and the process dies of SIGINT, which is
+      at its default action meanwhile (exit status 130 in a shell, like an interrupted run).
+    Nothing has been written by then; the watcher removes the run directory's lock file.
+    Afterwards SIGTERM and SIGINT are given back to the handlers that had them before, so that
+    training obeys them.
     """
     import signal
     import subprocess
     import sys
 
     seconds = cluster_wait_seconds() if seconds is None else seconds
-    watcher = subprocess.Popen([sys.executable, "-c", _WATCHER, str(os.getpid()), str(seconds)],
-                               stdin=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                                   [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])})
-    handler = signal.getsignal(signal.SIGTERM)
+    rundir = sys.modules.get("vae_tf.rundir")
+    lock_files = [str(path) for path in rundir.held_lock_files()] if rundir is not None else []
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited: a Ctrl-C while the watcher starts is not a traceback
+    try:
+        watcher = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from vae_tf.distributed import _watch; _watch(*sys.argv[1:])",
+             str(os.getpid()), str(seconds), *lock_files],
+            stdin=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])})
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # now a Ctrl-C, or the watcher, ends this process at once
     try:
         yield
     finally:
         watcher.stdin.close()
         watcher.wait()
-        if handler is not None:
-            signal.signal(signal.SIGTERM, handler)  # take SIGTERM back from TensorFlow's preemption notifier
+        for signum, handler in handlers.items():  # SIGTERM: taken back from TensorFlow's preemption notifier
+            if handler is not None:
+                signal.signal(signum, handler)
 
 
 def threads_per_worker(task: ClusterTask | None = None, tf_config: str | None = None) -> int:

@@ -270,6 +270,7 @@ class Lock:
         self.directory = directory
         self.path = directory / LOCK
         self._handle = handle
+        _HELD.add(self.path)
 
     def release(self) -> None:
         """Drop the lock and remove the lock file (removed first, while still held: see `lock`)."""
@@ -279,6 +280,7 @@ class Lock:
             os.unlink(self.path)
         os.close(self._handle)
         self._handle = None
+        _HELD.discard(self.path)
 
     def __enter__(self):
         return self
@@ -338,6 +340,86 @@ def lock(directory, command: str | None = None) -> Lock:
         os.close(handle)
         raise
     return Lock(directory, handle)
+
+
+_HELD: set[Path] = set()  # the lock files this process holds
+
+
+def held_lock_files() -> list[Path]:
+    """The lock files of the directories this process holds the lock of (see `lock`)."""
+    return sorted(_HELD)
+
+
+def remove_lock_for(path, pid: int) -> bool:
+    """Remove the lock file `path` for process `pid`, which holds it and is about to be ended.
+
+    For a process that cannot release its own lock: the watcher of a cluster's worker stuck
+    waiting for its cluster (`vae_tf.distributed`) removes the file, then ends the worker. As in
+    `Lock.release`, the file goes while its lock is still held, so no other writer can hold it.
+    Only a file that names `pid` is removed.
+
+    Args:
+      path: the lock file (`DIR/.vae_tf-lock`).
+      pid: the process that holds its lock.
+
+    Returns:
+      Whether the file was removed.
+    """
+    try:
+        with open(path, "rb") as handle:
+            if not handle.read(64).startswith(f"pid {pid} ".encode()):
+                return False
+        os.unlink(path)
+    except OSError:
+        return False
+    return True
+
+
+def remove_dead_lock(path, pid: int, wait: float = 5.0) -> bool:
+    """Remove the lock file `path` that process `pid` held, once `pid` has died (within `wait` seconds).
+
+    For a process that cannot release its own lock (the watcher of a cluster's worker that it
+    ends: `vae_tf.distributed`). The lock is taken first, as a new writer would take it, and the
+    file removed while held, and only if it still names `pid`: a writer that came since keeps its lock.
+
+    Args:
+      path: the lock file (`DIR/.vae_tf-lock`).
+      pid: the process that held its lock.
+      wait: how long `pid` may take to die (its lock is dropped when it has).
+
+    Returns:
+      Whether the file was removed.
+    """
+    import fcntl
+    import time
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            handle = os.open(path, os.O_RDWR)
+        except OSError:
+            return False  # gone already
+        try:
+            ours = os.pread(handle, 64, 0).startswith(f"pid {pid} ".encode())
+            if not ours:
+                return False
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # `pid` is still dying
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.05)
+                continue
+            try:
+                same = os.stat(path).st_ino == os.fstat(handle).st_ino
+            except FileNotFoundError:
+                same = False
+            if same and os.pread(handle, 64, 0).startswith(f"pid {pid} ".encode()):
+                os.unlink(path)
+                return True
+            return False
+        finally:
+            os.close(handle)
 
 
 def _command_line() -> str:

@@ -18,9 +18,12 @@ import sys
 import time
 from pathlib import Path
 
-from vae_tf import cli, config
-from vae_tf.audit import describe, loss_audit
-from vae_tf.config import TrainConfig
+from vae_tf.distributed import holding_sigterm, sigterm_blocked
+
+with sigterm_blocked():  # the threads these imports start (numpy's) never take SIGTERM: see holding_sigterm
+    from vae_tf import cli, config
+    from vae_tf.audit import describe, loss_audit
+    from vae_tf.config import TrainConfig
 
 
 def build_parser():
@@ -124,22 +127,25 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
     from vae_tf.phases import Phases
 
     phases = Phases.start()  # where the time goes: summary.json's "phases"
-    import keras
+    # A cluster's worker holds SIGTERM back from TensorFlow's threads until its cluster has formed,
+    # so that it can be stopped while it waits (vae_tf.distributed.waiting_for_the_cluster).
+    with holding_sigterm(settings.strategy):
+        import keras
 
-    from vae_tf import engine
-    from vae_tf.callbacks import EpochCheckpoint, EpochTimer, NonFiniteLoss, StopOnNonFiniteLoss
-    from vae_tf.data import DataError, flatten_images
-    from vae_tf.datasets import load_config_data
-    from vae_tf.diagnostics import latent_diagnostics
-    from vae_tf.distributed import stop_if_a_worker_is_lost, weights_fingerprint
-    from vae_tf.monitor import watchers
+        from vae_tf import engine
+        from vae_tf.callbacks import EpochCheckpoint, EpochTimer, NonFiniteLoss, StopOnNonFiniteLoss
+        from vae_tf.data import DataError, flatten_images
+        from vae_tf.datasets import load_config_data
+        from vae_tf.diagnostics import latent_diagnostics
+        from vae_tf.distributed import stop_if_a_worker_is_lost, weights_fingerprint
+        from vae_tf.monitor import watchers
 
-    phases.mark("imports")
-    started = time.time()
-    try:  # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op
-        strategy = engine.make_strategy(settings.strategy, settings.devices)
-    except ValueError as error:
-        raise cli.UsageError(str(error)) from None
+        phases.mark("imports")
+        started = time.time()
+        try:  # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op
+            strategy = engine.make_strategy(settings.strategy, settings.devices)
+        except ValueError as error:
+            raise cli.UsageError(str(error)) from None
     phases.mark("building")
     data = load_config_data(settings if source is None else {**settings.to_dict(), "dataset": source})
     spec, y, x_test, y_test = data.spec, data.y_train, data.x_test, data.y_test
