@@ -536,8 +536,6 @@ class VAE(keras.Model):
             return self.train_function
         super().make_train_function(force)  # sets self.train_function
         keras_function = self.train_function
-        if not self.jit_compile:
-            return keras_function
         from vae_tf.engine import CALL_BATCHES, CALL_LAST
 
         compiled = {}
@@ -562,7 +560,8 @@ class VAE(keras.Model):
                 batches_spec = spec[CALL_BATCHES]
                 # No AutoGraph: the step has no Python control flow on tensors, and converting its
                 # code was most of the first epoch's tracing (an error at trace time if that changes).
-                compiled["batches"] = tf.function(run_batches, jit_compile=True, autograph=False, input_signature=[
+                compiled["batches"] = tf.function(run_batches, jit_compile=bool(self.jit_compile), autograph=False,
+                                                  input_signature=[
                     tf.TensorSpec((None, None, *batches_spec.shape[2:]), batches_spec.dtype)])
             data = next(iterator)
             logs = None
