@@ -182,7 +182,7 @@ def estimator_figures(sweep_dir, out: Path, progress=print) -> None:
 
     report = sweep.read_report(sweep_dir)
     fig = plots.rate_distortion(report["points"], title="Posteriors x priors (stars) beside the beta sweep, "
-                                "latent size 2 (test images)")
+                                f"latent size 2\n({report['test_images']:,} test images, K = {report['k']})")
     rundir.write_figure(out / "kl_estimators_rd.png", fig, sweep.DPI)
     progress(f"wrote {out / 'kl_estimators_rd.png'}")
 # Where the explorer's screenshot puts the cursor, and which test image it clicks: a code a few units
