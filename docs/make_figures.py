@@ -5,7 +5,7 @@
     python docs/make_figures.py --only sweep --sweep runs/sweep   # the KL axis figures alone
     python docs/make_figures.py --only watch --watch-runs runs/compare-watch
     python docs/make_figures.py --only priors --prior-runs runs/d2-diag-sn-analytic runs/d2-diag-mix runs/d2-diag-vamp
-    python docs/make_figures.py --only estimators --estimators-sweep runs/kl-sweep-d2   # docs/kl-estimators.md
+    python docs/make_figures.py --only estimators --estimators-sweep runs/kl-sweep-d2 runs/kl-sweep-d16
     python docs/make_figures.py --only data --data-run runs/digits   # docs/data.md's figures
     python docs/make_figures.py --only explorer --runs runs/compare-report   # the explorer's screenshot
 
@@ -176,15 +176,21 @@ def data_figures(run_dir, out: Path, progress=print) -> None:
     progress(f"wrote {out / 'data_generated_grid.png'}")
 
 
-def estimator_figures(sweep_dir, out: Path, progress=print) -> None:
-    """kl_estimators_rd.png: the rate-distortion plane of a sweep with the posteriors x priors runs as extras."""
+def estimator_figures(sweep_dirs, out: Path, progress=print) -> None:
+    """kl_estimators_rd.png (latent size 2) and kl_estimators_rd_d<D>.png (any other latent size D): the
+    rate-distortion plane of each sweep, its beta sweep with the posteriors x priors runs as extras."""
     from vae_tf import plots, rundir, sweep
 
-    report = sweep.read_report(sweep_dir)
-    fig = plots.rate_distortion(report["points"], title="Posteriors x priors (stars) beside the beta sweep, "
-                                "latent size 2 (test images)")
-    rundir.write_figure(out / "kl_estimators_rd.png", fig, sweep.DPI)
-    progress(f"wrote {out / 'kl_estimators_rd.png'}")
+    for sweep_dir in sweep_dirs:
+        report = sweep.read_report(sweep_dir)
+        latent = report["points"][0]["latent_dim"]
+        name = "kl_estimators_rd.png" if latent == 2 else f"kl_estimators_rd_d{latent}.png"
+        fig = plots.rate_distortion(report["points"], title="Posteriors x priors (stars) beside the beta sweep, "
+                                    f"latent size {latent}\n({report['test_images']:,} test images, K = {report['k']})")
+        rundir.write_figure(out / name, fig, sweep.DPI)
+        progress(f"wrote {out / name}")
+
+
 # Where the explorer's screenshot puts the cursor, and which test image it clicks: a code a few units
 # from the origin, where the run with KL decodes a garment and the run without KL decodes a blur.
 EXPLORER_CURSOR = [-1.0, -1.5]
@@ -256,9 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"runs of latent size 2 whose priors kl_priors.png draws side by side (`{HOW_TO_PRIORS}`)")
     parser.add_argument("--data-run", metavar="RUNDIR", default=None,
                         help=f"a run on your own data, for the data_* figures (`{HOW_TO_DATA}`)")
-    parser.add_argument("--estimators-sweep", metavar="DIR", default=None,
-                        help="a sweep directory whose --extra runs are the posteriors x priors runs, for "
-                             "kl_estimators_rd.png (docs/kl-estimators.md)")
+    parser.add_argument("--estimators-sweep", metavar="DIR", nargs="+", default=None,
+                        help="sweep directories whose --extra runs are the posteriors x priors runs, for "
+                             "kl_estimators_rd.png (latent size 2) and kl_estimators_rd_d<D>.png "
+                             "(docs/kl-estimators.md)")
     parser.add_argument("--only", choices=GROUPS, default=None,
                         help="write only the kl_*/fit_*, the vae_*, the kl_axis_* (sweep), the watch_* or the data_* "
                              "figures, or explorer.png and explorer_shared_axes.png (from --runs)")

@@ -88,3 +88,29 @@ def test_the_sweep_sets_beta_itself(tmp_path, capsys):
     assert "drop --beta" in capsys.readouterr().err
 
 
+
+
+def test_a_matching_evaluation_is_taken_instead_of_measuring_again(swept, tmp_path, capsys):
+    import shutil
+
+    from vae_tf import evaluate
+
+    run = tmp_path / "beta-0.5"
+    shutil.copytree(swept / "beta-0.5", run)
+    assert evaluate.main([str(run), "--k", "5", "--limit", "100", "--verbose", "0"]) == 0
+    evaluation = json.loads((run / "evaluation.json").read_text())
+    evaluation["overall"]["neg_iwae_nats"] = 1234.5  # a value no measurement gives: it must come from the file
+    (run / "evaluation.json").write_text(json.dumps(evaluation))
+    capsys.readouterr()
+
+    assert main(["--runs", str(run), "--out", str(tmp_path / "same"), *TINY]) == 0
+    point, = json.loads((tmp_path / "same" / "rd.json").read_text())["points"]
+    assert point["neg_iwae"] == 1234.5 and point["from_evaluation"] == str(run / "evaluation.json")
+    assert point["rate"] == evaluation["overall"]["kl_nats"] and point["active_units"] >= 1
+    assert "from its evaluation.json" in capsys.readouterr().out
+
+    other_k = [*TINY[:TINY.index("--k")], "--k", "4", *TINY[TINY.index("--k") + 2:]]
+    assert main(["--runs", str(run), "--out", str(tmp_path / "other"), *other_k]) == 0
+    point, = json.loads((tmp_path / "other" / "rd.json").read_text())["points"]
+    assert point["neg_iwae"] < 1000 and "from_evaluation" not in point  # another K: measured again
+    assert "sweep: measuring" in capsys.readouterr().out

@@ -19,6 +19,12 @@ again). Then every run, and every --extra run, is measured on the 10,000 test im
 - active units: latent dimensions whose posterior mean varies across images, Var_x E_q[z_d] > 0.01
   (Burda et al. 2016); E_q[z|x] is `VAE.posterior_mean` (64 draws per image for an IAF posterior).
 
+A run whose evaluation.json (`python -m vae_tf.evaluate RUNDIR --k K`) measured the same thing (the
+same K, seed 0, the same test images, written after the run's model.keras) gives its rate,
+distortion, -ELBO and -IWAE_K from that file instead of being measured again (the same numbers:
+`evaluate` calls the same function with the same draws). So slow runs can be evaluated one at a
+time, and the sweep then only places them.
+
 Writes OUT/rd.json, OUT/rd.md (the table), OUT/rd.png (the plane, with lines of equal -ELBO) and
 OUT/rd_codes.png (the test codes and samples from the prior of a few betas side by side).
 """
@@ -52,8 +58,9 @@ def build_parser():
         "python -m vae_tf.sweep",
         "Train one VAE per beta (into OUT/beta-<beta>, reusing finished ones) and place each, with any --extra "
         "run, on the rate-distortion plane measured on the test images: rate = mean KL, distortion = mean "
-        "reconstruction negative log-likelihood, -ELBO, -IWAE_K, active units. Writes OUT/rd.json, OUT/rd.md, "
-        "OUT/rd.png and OUT/rd_codes.png.",
+        "reconstruction negative log-likelihood, -ELBO, -IWAE_K, active units (the first four taken from a run's "
+        "evaluation.json when `python -m vae_tf.evaluate` measured the same K and test images). Writes OUT/rd.json, "
+        "OUT/rd.md, OUT/rd.png and OUT/rd_codes.png.",
     )
     parser.add_argument("--betas", nargs="+", type=number(float, at_least=0), default=None, metavar="BETA",
                         help="the KL weights, one run each (default: " + " ".join(f"{b:g}" for b in DEFAULT_BETAS)
@@ -167,7 +174,36 @@ def plan(betas, given: dict, out: Path, settings, overwrite: bool) -> dict:
     return actions
 
 
-def measure(run, x, k: int, seed: int = 0) -> tuple[dict, dict]:
+def matching_evaluation(run, k: int, test_images: int, test_limit=None, seed: int = 0):
+    """The run's evaluation.json if it measured what the sweep would, else None.
+
+    Args:
+      run: a finished `vae_tf.rundir.Run`.
+      k, test_images, test_limit, seed: the sweep's K, the number of test images it measures, its
+        --test-limit (None: all of them) and its seed.
+
+    Returns:
+      The evaluation (dict), when it has the same K, seed, test images and limit, the run's current
+      settings, and was written after the run's model.keras; else None.
+    """
+    import json
+
+    from vae_tf.evaluate import EVALUATION_FILE
+
+    path, model = Path(run.path) / EVALUATION_FILE, Path(run.path) / "model.keras"
+    if not path.is_file() or (model.is_file() and path.stat().st_mtime < model.stat().st_mtime):
+        return None
+    try:
+        evaluation = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    same = (evaluation.get("k") == k and evaluation.get("seed") == seed and evaluation.get("test_images") == test_images
+            and evaluation.get("limit") == test_limit and evaluation.get("settings") == run.settings
+            and "neg_iwae_nats" in evaluation.get("overall", {}) and "rate" in evaluation)
+    return evaluation if same else None
+
+
+def measure(run, x, k: int, seed: int = 0, evaluation: dict | None = None) -> tuple[dict, dict]:
     """One run on the test images x: (its point on the plane, its codes).
 
     Args:
@@ -175,6 +211,8 @@ def measure(run, x, k: int, seed: int = 0) -> tuple[dict, dict]:
       x: test images, uint8 (N, 28, 28) or (N, 784).
       k: samples of q(z|x) per image for the distortion and the IWAE bound.
       seed: seed of those samples and of the prior draws.
+      evaluation: the run's evaluation.json of the same measurement (`matching_evaluation`): its
+        rate, distortion, -ELBO and -IWAE_K are taken instead of being computed again.
 
     Returns:
       point: `rate`, `distortion`, `neg_elbo`, `neg_iwae` (nats per image, means over x, under the
@@ -185,18 +223,24 @@ def measure(run, x, k: int, seed: int = 0) -> tuple[dict, dict]:
     from vae_tf.evaluate import importance_sampled, rate_description
 
     vae = run.model()
-    sampled = importance_sampled(vae, x, k, seed=seed)
+    if evaluation is None:
+        sampled = importance_sampled(vae, x, k, seed=seed)
+        rate = rate_description(sampled, k)
+        measured = {"rate": float(np.mean(sampled["kl"])), "distortion": float(np.mean(sampled["reconstruction"])),
+                    "neg_elbo": float(np.mean(sampled["neg_elbo"])), "neg_iwae": float(-np.mean(sampled["iwae"]))}
+    else:
+        overall, rate = evaluation["overall"], evaluation["rate"]
+        measured = {"rate": overall["kl_nats"], "distortion": overall["reconstruction_nats"],
+                    "neg_elbo": overall["neg_elbo_nats"], "neg_iwae": overall["neg_iwae_nats"],
+                    "from_evaluation": str(Path(run.path) / "evaluation.json")}
     codes = codes_of(vae, x, seed)
     means = codes["z_mean"] if getattr(vae, "posterior_name", "diagonal") != "iaf" else vae.posterior_mean(x, seed=seed)
-    rate = rate_description(sampled, k)
     point = {
         "run": str(run.path), "title": run.title, "beta": float(run.settings["beta"]),
         "reduction": run.settings["reduction"], "regularizer": run.settings["regularizer"],
         "posterior": run.settings.get("posterior", "diagonal"), "prior": run.settings.get("prior", "standard_normal"),
         "latent_dim": vae.latent_dim, "architecture": vae.architecture, "likelihood": vae.likelihood_name,
-        "rate": float(np.mean(sampled["kl"])), "distortion": float(np.mean(sampled["reconstruction"])),
-        "rate_estimator": rate["estimator"], "rate_standard_error": rate["standard_error_nats"],
-        "neg_elbo": float(np.mean(sampled["neg_elbo"])), "neg_iwae": float(-np.mean(sampled["iwae"])),
+        **measured, "rate_estimator": rate["estimator"], "rate_standard_error": rate["standard_error_nats"],
         "active_units": int(active_units(means).sum()),
     }
     return point, codes
@@ -343,8 +387,13 @@ def measure_all(sweep_runs: dict, extras: list, k: int, test_limit=None, data_di
     points, codes = [], {}
     for kind, beta, run in [*(("sweep", beta, run) for beta, run in sorted(sweep_runs.items())),
                             *(("extra", None, run) for run in extras)]:
-        progress(f"sweep: measuring {run.path} on {len(x):,} test images (K = {k})")
-        point, codes_of_run = measure(run, x, k)
+        evaluation = matching_evaluation(run, k, len(x), test_limit)
+        if evaluation is None:
+            progress(f"sweep: measuring {run.path} on {len(x):,} test images (K = {k})")
+        else:
+            progress(f"sweep: {run.path}: rate, distortion and -IWAE_{k} on {len(x):,} test images from its "
+                     "evaluation.json")
+        point, codes_of_run = measure(run, x, k, evaluation=evaluation)
         points.append({"kind": kind, **point})
         if kind == "sweep":
             codes[beta] = codes_of_run
