@@ -88,10 +88,13 @@ CALL_BATCHES, CALL_LAST = "vae_tf_batches", "vae_tf_last_batch"
 
 def make_call_dataset(images, batch_size: int, seed: int, steps_per_call: int, first_epoch: int = 0,
                       epochs: int | None = None) -> tf.data.Dataset:
-    """The batches of `make_dataset`, `steps_per_call` of them per element: one call's worth.
+    """The batches of `make_dataset`, one call's worth per element (`steps_per_call` batches, as Keras counts).
 
     Each element is a dict: `CALL_BATCHES` (k, b, P), the call's full batches, stacked; and
     `CALL_LAST` (r, P), the epoch's smaller last batch in the epoch's last call, else (0, P).
+    k is `steps_per_call`, except when the full batches split evenly over the calls before the
+    last: then each of those holds its share and the last call only the smaller batch (fewer
+    shapes to compile; Keras' progress bar still counts `steps_per_call` a call).
     The train function runs the stacked batches in one XLA loop (`VAE.make_train_function`): a
     call costs one launch and no per-step input handling. The images, their order and their
     batches are exactly `make_dataset`'s.
@@ -112,6 +115,13 @@ def make_call_dataset(images, batch_size: int, seed: int, steps_per_call: int, f
     if steps % steps_per_call:
         raise ValueError(f"steps_per_call {steps_per_call} does not divide the {steps} batches of an epoch.")
     calls, full = steps // steps_per_call, num_images // batch_size
+    # Each distinct shape is a program XLA compiles (or loads from the cache) in the first epoch.
+    # When the full batches split evenly over all calls but the last, that last call holds the
+    # smaller batch alone: two shapes (the report's 469 steps: 6 calls of 78, then 1 of 96 images)
+    # instead of three (6 calls of 67, then 66 and the 96).
+    per_call = steps_per_call
+    if full < steps and calls > 1 and full % (calls - 1) == 0:
+        per_call = full // (calls - 1)
 
     def one_epoch(epoch):
         order = epoch_permutation(num_images, seed, tf.cast(epoch, tf.int32))
@@ -120,9 +130,9 @@ def make_call_dataset(images, batch_size: int, seed: int, steps_per_call: int, f
 
         def call(j):
             j = tf.cast(j, tf.int32)
-            start = j * steps_per_call
+            start = tf.minimum(j * per_call, full)
             rest = tf.where(tf.equal(j, calls - 1), tf.size(last), 0)
-            return batches[start:tf.minimum(start + steps_per_call, full)], last[:rest]
+            return batches[start:tf.minimum(start + per_call, full)], last[:rest]
 
         return tf.data.Dataset.range(calls).map(call)
 
