@@ -51,6 +51,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import time
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -429,12 +430,18 @@ def _command_line() -> str:
     return " ".join([program, *sys.argv[1:]])
 
 
-def _read_holder(handle: int) -> str:
-    try:
-        text = os.pread(handle, 4096, 0).decode("utf-8", "replace").strip()
-    except OSError:
-        text = ""
-    return text or "it has just started"
+def _read_holder(handle: int, patience: float = 1.0) -> str:
+    """The lock file's line naming its holder. A holder that has just taken the lock writes its
+    line a moment later: an empty file is read again for up to `patience` seconds."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            text = os.pread(handle, 4096, 0).decode("utf-8", "replace").strip()
+        except OSError:
+            text = ""
+        if text or time.monotonic() >= deadline:
+            return text or "it has just started"
+        time.sleep(0.01)
 
 
 def remove_temporaries(directory) -> list[Path]:
