@@ -18,9 +18,9 @@ compare directory trained with `--validation --snapshots --tensorboard` (the evo
 kl run's loss curves and the images its TensorBoard log holds after the last epoch); the data_*
 figures from a finished run on your own data (HOW_TO_DATA: its latent scatter and decoded grid,
 as `python -m vae_tf.plot` draws them); models_rd.png from sweep directories of one likelihood, one
-per architecture (HOW_TO_MODEL_SWEEPS: their curves on one rate-distortion plane); explorer.png and explorer_shared_axes.png are screenshots,
-taken by headless Chromium, of the page `python -m vae_tf.explore` writes for the compare
-directory's kl and none runs. This script never trains.
+per architecture (HOW_TO_MODEL_SWEEPS: their curves on one rate-distortion plane); explorer.png
+and explorer_shared_axes.png are screenshots, taken by headless Chromium, of the page
+`python -m vae_tf.explore` writes for the compare directory's kl and none runs. This script never trains.
 """
 
 from __future__ import annotations
