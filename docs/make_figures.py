@@ -217,7 +217,10 @@ def model_figures(sweep_dirs, out: Path, progress=print) -> None:
     curves = {}
     for path, report in reports.items():
         first = next(p for p in report["points"] if p["kind"] == "sweep")
-        label = f"{first.get('architecture', 'mlp')}, latent {first['latent_dim']}, {first['reduction']} reduction"
+        config = Path(path) / Path(first["run"]).name / "config.json"
+        epochs = f", {rundir.read_config(config.parent)['config']['epochs']} epochs" if config.is_file() else ""
+        label = (f"{first.get('architecture', 'mlp')}, latent {first['latent_dim']}{epochs}, "
+                 f"{first['reduction']} reduction")
         curves[label if label not in curves else f"{label} ({path})"] = report["points"]
     report = next(iter(reports.values()))
     fig = plots.rate_distortion_curves(curves, title=f"MLP and conv beta sweeps, likelihood "
