@@ -8,6 +8,7 @@
     python docs/make_figures.py --only estimators --estimators-sweep runs/kl-sweep-d2 runs/kl-sweep-d16
     python docs/make_figures.py --only data --data-run runs/digits   # docs/data.md's figures
     python docs/make_figures.py --only explorer --runs runs/compare-report   # the explorer's screenshot
+    python docs/make_figures.py --only models --model-sweeps runs/sweep-mlp runs/sweep-conv   # docs/models.md
 
 The KL figures (kl_*, fit_*) are computed: the primers' examples and the 10,000-step fits take
 seconds each. The VAE figures (vae_*) are drawn from a finished `python -m vae_tf.compare --out DIR`
@@ -16,9 +17,10 @@ directory (its kl, none and mse runs); the KL axis figures (kl_axis_*) from a fi
 compare directory trained with `--validation --snapshots --tensorboard` (the evolution GIF, the
 kl run's loss curves and the images its TensorBoard log holds after the last epoch); the data_*
 figures from a finished run on your own data (HOW_TO_DATA: its latent scatter and decoded grid,
-as `python -m vae_tf.plot` draws them); explorer.png and explorer_shared_axes.png are screenshots,
-taken by headless Chromium, of the page `python -m vae_tf.explore` writes for the compare
-directory's kl and none runs. This script never trains.
+as `python -m vae_tf.plot` draws them); models_rd.png from sweep directories of one likelihood, one
+per architecture (HOW_TO_MODEL_SWEEPS: their curves on one rate-distortion plane); explorer.png
+and explorer_shared_axes.png are screenshots, taken by headless Chromium, of the page
+`python -m vae_tf.explore` writes for the compare directory's kl and none runs. This script never trains.
 """
 
 from __future__ import annotations
@@ -29,13 +31,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 FIGURES = REPO / "docs" / "figures"
-GROUPS = ("kl", "vae", "sweep", "watch", "data", "explorer", "priors", "estimators")
+GROUPS = ("kl", "vae", "sweep", "watch", "data", "explorer", "priors", "estimators", "models")
 KL_DPI = 80
 HOW_TO_COMPARE = "python -m vae_tf.compare --out runs/compare-report"
 HOW_TO_SWEEP = ("python -m vae_tf.sweep --betas 0 0.1 0.3 1 3 6.125 10 30 --out runs/sweep "
                 "--extra runs/kl-report runs/none-report")
 HOW_TO_PRIORS = ("python -m vae_tf.train --reduction elbo --prior mixture --kl-estimator monte_carlo "
                  "--out runs/d2-diag-mix (and the same with --prior standard_normal, --prior vamp)")
+HOW_TO_MODEL_SWEEPS = ("python -m vae_tf.sweep --architecture mlp --betas 0.3 1 3 --epochs 5 --k 10 "
+                       "--out runs/sweep-mlp (and the same with --architecture conv --out runs/sweep-conv)")
 HOW_TO_WATCH = "python -m vae_tf.compare --out runs/compare-watch --validation --snapshots --tensorboard"
 HOW_TO_DATA = ("python -m vae_tf.train --dataset digits --reduction elbo --epochs 100 --batch-size 32 "
                "--learning-rate 1e-3 --out runs/digits-elbo")
@@ -199,6 +203,33 @@ EXPLORER_CLICKED = 0
 EMBEDDED_TEST_IMAGES = 1000
 
 
+def model_figures(sweep_dirs, out: Path, progress=print) -> None:
+    """models_rd.png: the beta sweeps of several architectures (one likelihood) as curves on one plane."""
+    from vae_tf import plots, rundir, sweep
+    from vae_tf.cli import UsageError
+
+    reports = {str(path): sweep.read_report(path) for path in sweep_dirs}
+    likelihoods = {path: report.get("likelihood", "bernoulli") for path, report in reports.items()}
+    if len(set(likelihoods.values())) > 1:
+        listing = ", ".join(f"{path}: {name}" for path, name in likelihoods.items())
+        raise UsageError(f"--model-sweeps have different likelihoods ({listing}), whose nats are not comparable on "
+                         "one plane: give sweeps of one --likelihood.")
+    curves = {}
+    for path, report in reports.items():
+        first = next(p for p in report["points"] if p["kind"] == "sweep")
+        config = Path(path) / Path(first["run"]).name / "config.json"
+        epochs = f", {rundir.read_config(config.parent)['config']['epochs']} epochs" if config.is_file() else ""
+        label = (f"{first.get('architecture', 'mlp')}, latent {first['latent_dim']}{epochs}, "
+                 f"{first['reduction']} reduction")
+        curves[label if label not in curves else f"{label} ({path})"] = report["points"]
+    report = next(iter(reports.values()))
+    fig = plots.rate_distortion_curves(curves, title=f"MLP and conv beta sweeps, likelihood "
+                                                     f"{next(iter(likelihoods.values()))} "
+                                                     f"({report['test_images']:,} test images)")
+    rundir.write_figure(out / "models_rd.png", fig, sweep.DPI)
+    progress(f"wrote {out / 'models_rd.png'}")
+
+
 def explorer_figure(runs: dict, out: Path, progress=print) -> None:
     """explorer.png and explorer_shared_axes.png: the explorer page of the kl and none runs, in headless
     Chromium, the cursor at EXPLORER_CURSOR, each run on its own axes, then on shared axes; and the page
@@ -266,9 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="sweep directories whose --extra runs are the posteriors x priors runs, for "
                              "kl_estimators_rd.png (latent size 2) and kl_estimators_rd_d<D>.png "
                              "(docs/kl-estimators.md)")
+    parser.add_argument("--model-sweeps", metavar="DIR", nargs="+", default=None,
+                        help=f"sweep directories of one likelihood, one per architecture, for models_rd.png "
+                             f"(docs/models.md): `{HOW_TO_MODEL_SWEEPS}`")
     parser.add_argument("--only", choices=GROUPS, default=None,
                         help="write only the kl_*/fit_*, the vae_*, the kl_axis_* (sweep), the watch_* or the data_* "
-                             "figures, or explorer.png and explorer_shared_axes.png (from --runs)")
+                             "figures, explorer.png and explorer_shared_axes.png (from --runs), or models_rd.png (from "
+                             "--model-sweeps)")
     parser.add_argument("--out", metavar="DIR", type=Path, default=FIGURES, help="where to write (docs/figures)")
     return parser
 
@@ -277,7 +312,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     groups = [args.only] if args.only else ["kl", "vae"] + (["sweep"] if args.sweep else []) + (
         ["data"] if args.data_run else []) + (["priors"] if args.prior_runs else []) + (
-        ["estimators"] if args.estimators_sweep else [])
+        ["estimators"] if args.estimators_sweep else []) + (["models"] if args.model_sweeps else [])
     if "sweep" in groups and args.sweep is None:
         print(f"error: the kl_axis_* figures need --sweep DIR, a directory made by `{HOW_TO_SWEEP}`", file=sys.stderr)
         return 2
@@ -298,6 +333,10 @@ def main(argv=None) -> int:
     if "estimators" in groups and args.estimators_sweep is None:
         print("error: kl_estimators_rd.png needs --estimators-sweep DIR (see docs/kl-estimators.md)", file=sys.stderr)
         return 2
+    if "models" in groups and not args.model_sweeps:
+        print(f"error: models_rd.png needs --model-sweeps DIR DIR, sweeps made by `{HOW_TO_MODEL_SWEEPS}`",
+              file=sys.stderr)
+        return 2
     if "priors" in groups and args.prior_runs is None:
         print(f"error: kl_priors.png needs --prior-runs RUNDIR..., runs made by `{HOW_TO_PRIORS}`", file=sys.stderr)
     if "data" in groups and args.data_run is None:
@@ -313,6 +352,11 @@ def main(argv=None) -> int:
             from vae_tf.sweep import read_report
 
             read_report(args.sweep)
+        if "models" in groups:
+            from vae_tf.sweep import read_report
+
+            for path in args.model_sweeps:
+                read_report(path)
         watched = open_compare_dir(args.watch_runs, HOW_TO_WATCH) if "watch" in groups else None
         args.out.mkdir(parents=True, exist_ok=True)
         if "kl" in groups:
@@ -331,6 +375,8 @@ def main(argv=None) -> int:
             estimator_figures(args.estimators_sweep, args.out)
         if "data" in groups:
             data_figures(args.data_run, args.out)
+        if "models" in groups:
+            model_figures(args.model_sweeps, args.out)
         return 0
 
     return run_command(body)

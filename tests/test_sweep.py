@@ -1,10 +1,13 @@
 """`python -m vae_tf.sweep`: one run per beta on the rate-distortion plane, finished runs reused, bad lists refused."""
 
 import importlib
+import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 
+from vae_tf import plots
 from vae_tf.config import TrainConfig
 from vae_tf.rundir import RunWriter, read_config
 from vae_tf.sweep import main, redraw
@@ -114,3 +117,29 @@ def test_a_matching_evaluation_is_taken_instead_of_measuring_again(swept, tmp_pa
     point, = json.loads((tmp_path / "other" / "rd.json").read_text())["points"]
     assert point["neg_iwae"] < 1000 and "from_evaluation" not in point  # another K: measured again
     assert "sweep: measuring" in capsys.readouterr().out
+
+
+def test_make_figures_puts_two_sweeps_on_one_plane_and_refuses_mixed_likelihoods(swept, tmp_path, refused, capsys):
+    spec = importlib.util.spec_from_file_location(
+        "make_figures", Path(__file__).resolve().parents[1] / "docs" / "make_figures.py")
+    make_figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_figures)
+    report = json.loads((swept / "rd.json").read_text())
+    for point in report["points"]:
+        point.update(architecture="conv", rate=point["rate"] + 1.0)
+    conv = tmp_path / "conv"
+    conv.mkdir()
+    (conv / "rd.json").write_text(json.dumps(report))
+    argv = ["--only", "models", "--model-sweeps", str(swept), str(conv), "--out", str(tmp_path / "figures")]
+    assert make_figures.main(argv) == 0
+    assert (tmp_path / "figures" / "models_rd.png").read_bytes()[:4] == b"\x89PNG"
+    mlp = json.loads((swept / "rd.json").read_text())["points"]
+    fig = plots.rate_distortion_curves({"mlp": mlp, "conv": report["points"]})
+    curves = [line for line in fig.axes[0].lines if line.get_marker() == "o"]
+    assert [len(line.get_xdata()) for line in curves] == [len(mlp), len(report["points"])]
+    assert [text.get_text() for text in fig.axes[0].get_legend().get_texts()] == ["mlp", "conv"]
+    report["likelihood"] = "binarized"
+    (conv / "rd.json").write_text(json.dumps(report))
+    refused(make_figures.main, argv, "different likelihoods")
+    assert make_figures.main(["--only", "models"]) == 2
+    assert capsys.readouterr().err.startswith("error: models_rd.png needs --model-sweeps")

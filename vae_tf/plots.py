@@ -636,6 +636,56 @@ def rate_distortion(points: Sequence[Mapping], title: str = "The rate-distortion
     return fig
 
 
+def rate_distortion_curves(curves: Mapping[str, Sequence[Mapping]],
+                           title: str = "Two sweeps on one rate-distortion plane (test images)") -> Figure:
+    """Several beta sweeps (e.g. the MLP's and the conv model's) as curves on one rate-distortion plane.
+
+    Args:
+      curves: {label: points}, each points a sweep's `rd.json` points (dicts with `rate`,
+        `distortion`, `kind`, `beta`; see `vae_tf.sweep.measure`); each sweep's "sweep" points are
+        drawn as one line in beta order, labelled by beta, its "extra" points as stars of its colour.
+      title: the figure's title.
+
+    Returns:
+      A Figure of one axes: one coloured curve per label, with dashed lines of equal -ELBO
+      (rate + distortion = c) across all the points.
+    """
+    every = [p for points in curves.values() for p in points]
+    if not every:
+        raise ValueError("rate_distortion_curves needs at least one point")
+    rates = np.array([p["rate"] for p in every])
+    distortions = np.array([p["distortion"] for p in every])
+    pad_r, pad_d = 0.08 * (np.ptp(rates) or 1), 0.08 * (np.ptp(distortions) or 1)
+    x_range = (max(rates.min() - pad_r, 0), rates.max() + pad_r)
+    y_range = (distortions.min() - pad_d, distortions.max() + pad_d)
+    fig = Figure(figsize=(7.5, 5.5), layout="constrained")
+    ax = fig.subplots()
+    totals = rates + distortions
+    step = 10 ** np.floor(np.log10(max(np.ptp(totals), 1e-9) / 2))
+    for c in np.arange(np.floor(totals.min() / step) * step, totals.max() + step, step)[:8]:
+        ax.plot(x_range, [c - x_range[0], c - x_range[1]], color="0.8", linewidth=0.8, linestyle="--", zorder=0)
+        ax.annotate(f"-ELBO {c:g}", (x_range[1], c - x_range[1]), fontsize=7, color="0.5", ha="right", va="bottom",
+                    annotation_clip=True)
+    for index, (label, points) in enumerate(curves.items()):
+        sweep = sorted((p for p in points if p["kind"] == "sweep"), key=lambda p: p["beta"])
+        ax.plot([p["rate"] for p in sweep], [p["distortion"] for p in sweep], marker="o", color=f"C{index}",
+                label=label)
+        for p in sweep:
+            ax.annotate(f"β={p['beta']:g}", (p["rate"], p["distortion"]), textcoords="offset points", xytext=(5, 4),
+                        fontsize=8, color=f"C{index}")
+        for p in points:
+            if p["kind"] != "sweep":
+                ax.plot(p["rate"], p["distortion"], marker="*", markersize=12, linestyle="none", color=f"C{index}",
+                        label=f"{label}: {p['title']}")
+    ax.set_xlim(*x_range)
+    ax.set_ylim(*y_range)
+    ax.set_xlabel("rate: KL(q(z|x) || p(z)), nats per image")
+    ax.set_ylabel("distortion: E_q[-log p(x|z)], nats per image")
+    ax.legend(fontsize=8, loc="upper right")
+    fig.suptitle(title)
+    return fig
+
+
 def sweep_codes(columns: Sequence[tuple], class_names: Sequence[str] | None = CLASS_NAMES) -> Figure:
     """A few betas side by side: their test codes (top) and images decoded from the prior (bottom).
 
