@@ -578,23 +578,36 @@ def save_fit_animation(result, path, x, target, frames: int = 50, fps: int = 10)
 # ---------------------------------------------------------------------------------------------
 
 
-def _rd_points(ax, points, zoom=None):
-    """The plane on one axes: the sweep as a line in beta order, extra runs as stars, lines of equal -ELBO."""
-    sweep = [p for p in points if p["kind"] == "sweep"]
-    extras = [p for p in points if p["kind"] != "sweep"]
-    shown = [p for p in points if zoom is None or p["rate"] <= zoom]
-    rates = np.array([p["rate"] for p in shown])
-    distortions = np.array([p["distortion"] for p in shown])
+def _equal_elbo_lines(ax, points) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Dashed lines of equal -ELBO (rate + distortion = c, slope -1) at round values across `points`.
+
+    Args:
+      ax: the axes of a rate-distortion plane.
+      points: dicts with `rate` and `distortion` (nats), the points the plane shows.
+
+    Returns:
+      (x_range, y_range): the points' extent with a margin, for `set_xlim` and `set_ylim`.
+    """
+    rates = np.array([p["rate"] for p in points])
+    distortions = np.array([p["distortion"] for p in points])
     pad_r, pad_d = 0.08 * (np.ptp(rates) or 1), 0.08 * (np.ptp(distortions) or 1)
     x_range = (max(rates.min() - pad_r, 0), rates.max() + pad_r)
     y_range = (distortions.min() - pad_d, distortions.max() + pad_d)
-    # Lines of equal -ELBO: rate + distortion = c, slope -1, at round values across the shown points.
     totals = rates + distortions
     step = 10 ** np.floor(np.log10(max(np.ptp(totals), 1e-9) / 2))
     for c in np.arange(np.floor(totals.min() / step) * step, totals.max() + step, step)[:8]:
         ax.plot(x_range, [c - x_range[0], c - x_range[1]], color="0.8", linewidth=0.8, linestyle="--", zorder=0)
         ax.annotate(f"-ELBO {c:g}", (x_range[1], c - x_range[1]), fontsize=7, color="0.5", ha="right", va="bottom",
                     annotation_clip=True)
+    return x_range, y_range
+
+
+def _rd_points(ax, points, zoom=None):
+    """The plane on one axes: the sweep as a line in beta order, extra runs as stars, lines of equal -ELBO."""
+    sweep = [p for p in points if p["kind"] == "sweep"]
+    extras = [p for p in points if p["kind"] != "sweep"]
+    shown = [p for p in points if zoom is None or p["rate"] <= zoom]
+    x_range, y_range = _equal_elbo_lines(ax, shown)
     ax.plot([p["rate"] for p in sweep], [p["distortion"] for p in sweep], marker="o", color="C0",
             label=f"sweep ({sweep[0]['reduction']} reduction)" if sweep else None)
     for p in sweep:
@@ -653,19 +666,9 @@ def rate_distortion_curves(curves: Mapping[str, Sequence[Mapping]],
     every = [p for points in curves.values() for p in points]
     if not every:
         raise ValueError("rate_distortion_curves needs at least one point")
-    rates = np.array([p["rate"] for p in every])
-    distortions = np.array([p["distortion"] for p in every])
-    pad_r, pad_d = 0.08 * (np.ptp(rates) or 1), 0.08 * (np.ptp(distortions) or 1)
-    x_range = (max(rates.min() - pad_r, 0), rates.max() + pad_r)
-    y_range = (distortions.min() - pad_d, distortions.max() + pad_d)
     fig = Figure(figsize=(7.5, 5.5), layout="constrained")
     ax = fig.subplots()
-    totals = rates + distortions
-    step = 10 ** np.floor(np.log10(max(np.ptp(totals), 1e-9) / 2))
-    for c in np.arange(np.floor(totals.min() / step) * step, totals.max() + step, step)[:8]:
-        ax.plot(x_range, [c - x_range[0], c - x_range[1]], color="0.8", linewidth=0.8, linestyle="--", zorder=0)
-        ax.annotate(f"-ELBO {c:g}", (x_range[1], c - x_range[1]), fontsize=7, color="0.5", ha="right", va="bottom",
-                    annotation_clip=True)
+    x_range, y_range = _equal_elbo_lines(ax, every)
     for index, (label, points) in enumerate(curves.items()):
         sweep = sorted((p for p in points if p["kind"] == "sweep"), key=lambda p: p["beta"])
         ax.plot([p["rate"] for p in sweep], [p["distortion"] for p in sweep], marker="o", color=f"C{index}",
