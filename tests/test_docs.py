@@ -83,7 +83,7 @@ def test_every_relative_link_resolves(page):
 
 def test_the_readme_is_a_front_door():
     lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
-    assert len(lines) <= 220, f"README.md has {len(lines)} lines; move the detail to a page in docs/"
+    assert len(lines) <= 240, f"README.md has {len(lines)} lines; move the detail to a page in docs/"
     for page in ("docs/getting-started.md", "docs/reproducing.md", "docs/commands.md", "docs/api.md"):
         assert f"]({page}" in "\n".join(lines), f"README.md does not link to {page}"
 
