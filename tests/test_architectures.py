@@ -119,3 +119,18 @@ def test_conv_with_each_likelihood_trains_reopens_and_evaluates_on_rgb_images(rg
     assert evaluation["likelihood"]["name"] == likelihood
     assert evaluation["overall"]["neg_elbo_nats"] >= evaluation["overall"]["neg_iwae_nats"]
     assert ("binarization" in evaluation["likelihood"]) == (likelihood == "binarized")
+
+
+def test_the_fast_path_compiles_the_mlp_with_xla_and_the_conv_model_without():
+    # XLA's CPU convolutions are many times slower than TensorFlow's own kernels (docs/models.md);
+    # the report's MLP keeps XLA, so its runs stay bit for bit what they were.
+    from vae_tf import engine, evaluate
+    from vae_tf.config import TrainConfig
+
+    assert architectures.XLA == {"mlp": True, "conv": False}
+    for name, xla in architectures.XLA.items():
+        config = TrainConfig(architecture=name, latent_dim=2)
+        assert engine.compile_options(config, 1024)["jit_compile"] is xla
+        assert engine.compile_options(TrainConfig(architecture=name, deterministic=True), 1024)["jit_compile"] is False
+        vae = engine.build_vae(config, 1024)
+        assert vae.jit_compile is xla and evaluate.uses_xla(vae) is xla

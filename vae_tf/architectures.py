@@ -22,7 +22,8 @@ architecture's encoder takes (B, P) and its decoder returns (B, P):
 Every decoder is a chain of layers whose layer named `decoder_logits` outputs the logits
 (B, P), followed by the sigmoid `pixel_probabilities`: `decoder_logits` (below) runs the chain up
 to the logits. To add an architecture: write its two builders here, register them in
-`ARCHITECTURES`, add it to `NAMES` and to the tests (tests/test_architectures.py).
+`ARCHITECTURES` and `XLA` (whether XLA compiles it faster than TensorFlow's own kernels: time
+both), add it to `NAMES` and to the tests (tests/test_architectures.py).
 """
 
 from __future__ import annotations
@@ -141,6 +142,19 @@ def conv_decoder(image_shape, latent_dim: int = 2, filters: int = 32, **unused):
 
 ARCHITECTURES = {"mlp": (mlp_encoder, mlp_decoder), "conv": (conv_encoder, conv_decoder)}
 assert tuple(ARCHITECTURES) == NAMES
+
+# Whether the fast path and the evaluation compile an architecture with XLA. XLA's CPU
+# convolutions (TensorFlow 2.21) are far slower than TensorFlow's own (oneDNN) kernels: on this
+# project's 2-core machine, 3 epochs of 12,032 images of the conv model took 910.6 s with XLA and
+# 20.7 s without, and -IWAE_5000 of 20 test images 31.3 s against 10.5 s (docs/models.md). The
+# MLP is faster with XLA (docs/speed.md), and its runs stay the report's, bit for bit.
+XLA = {"mlp": True, "conv": False}
+assert tuple(XLA) == NAMES
+
+
+def uses_xla(name: str) -> bool:
+    """Whether architecture `name` is compiled with XLA on the fast path and in evaluation (`XLA`)."""
+    return XLA[name]
 
 
 def build(name: str, image_shape, latent_dim: int, **widths) -> tuple:

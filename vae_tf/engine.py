@@ -4,7 +4,8 @@ The fast path (the default) keeps the images as uint8 (47 MB for the training se
 the report's 376 MB float64 array; float32 in [0, 1] for data that are not 256 levels, see
 `vae_tf.datasets`), flattened to (N, P), and scales them inside the graph, shuffles with a
 stateless, per-epoch permutation (so that a resumed run sees exactly the batches an
-uninterrupted one would), compiles the train step with XLA and runs several steps per call.
+uninterrupted one would), compiles the train step with XLA (where the architecture gains from it,
+`vae_tf.architectures.XLA`: the MLP, not the conv model) and runs several steps per call.
 The report's path (`fast=False`) is what the report's code does: `fit` on the float64 array
 `x / 255.`, Keras' own shuffling, one step per call, no XLA. Both minimise the same loss.
 """
@@ -19,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vae_tf import distributed
+from vae_tf import architectures, distributed
 from vae_tf.config import STRATEGIES, TrainConfig
 from vae_tf.data import REPORT_SHAPE, flatten_images
 from vae_tf.model import VAE
@@ -201,7 +202,8 @@ def build_vae(config: TrainConfig, num_images: int, strategy: tf.distribute.Stra
     # Across workers the model's own train function runs several steps per call, and XLA
     # compiles each replica's loss and gradients (`VAE.make_train_function`).
     vae.workers_steps_per_call = workers_steps_per_call(config, num_images, strategy)
-    vae.workers_jit = bool(vae.workers_steps_per_call) and not config.deterministic
+    vae.workers_jit = bool(vae.workers_steps_per_call) and not config.deterministic and \
+        architectures.uses_xla(config.architecture)
     return vae
 
 
@@ -221,8 +223,9 @@ def workers_steps_per_call(config: TrainConfig, num_images: int, strategy=None) 
 def call_steps(config: TrainConfig, num_images: int, strategy=None) -> int | None:
     """Batches per element of the fast path's dataset in one process (`make_call_dataset`), else None.
 
-    The fast path with XLA on one device: the train function runs a call's batches in one XLA
-    loop. Not under op determinism (no XLA), nor under a strategy of several devices.
+    The fast path on one device: the train function runs a call's batches in one loop, compiled
+    with XLA where the architecture is (`architectures.XLA`). Not under op determinism, nor under
+    a strategy of several devices.
     """
     if not config.fast or config.deterministic:
         return None
@@ -244,7 +247,8 @@ def compile_options(config: TrainConfig, num_images: int, distributed: bool = Fa
     if config.fast:
         steps = steps_per_epoch(num_images, config.batch_size)
         # Keras turns XLA off under op determinism anyway; saying so here avoids its warning.
-        xla = not config.deterministic
+        # An architecture XLA compiles slowly (the conv model) keeps TensorFlow's own kernels.
+        xla = not config.deterministic and architectures.uses_xla(config.architecture)
         return {"jit_compile": xla, "steps_per_execution": fast_steps_per_execution(steps)}
     return {"jit_compile": False, "steps_per_execution": 1}
 

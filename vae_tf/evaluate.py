@@ -201,6 +201,13 @@ def _compiled(vae, name, build):
     return functions[name]
 
 
+def uses_xla(vae) -> bool:
+    """Whether `vae`'s architecture is compiled with XLA (`vae_tf.architectures.XLA`: not the conv model)."""
+    from vae_tf import architectures
+
+    return architectures.uses_xla(getattr(vae, "architecture", "mlp"))
+
+
 def _progress(target, verbose, unit_name):
     import keras
 
@@ -256,8 +263,9 @@ def importance_sampled(vae, x, k: int, *, seed: int = 0, indices=None, images_pe
       seed: seeds the draws (see `standard_normal_draws`).
       indices: each image's index in the test set (default 0..N-1), for the draws and the binarisation.
       images_per_chunk, samples_per_chunk: the chunk sizes.
-      jit_compile: compile with XLA (twice as fast on a CPU, but a second or more per new chunk
-        shape); None: only for a million samples or more.
+      jit_compile: compile with XLA (twice as fast on a CPU for the MLP, but a second or more per
+        new chunk shape; three times slower for the conv model); None: only for a million
+        samples or more, and never for an architecture XLA compiles slowly (`uses_xla`).
       verbose: 1 shows a progress bar.
 
     Returns:
@@ -285,7 +293,7 @@ def importance_sampled(vae, x, k: int, *, seed: int = 0, indices=None, images_pe
     x = _pixels(x, vae, indices)
 
     if jit_compile is None:
-        jit_compile = k * len(x) >= 10**6
+        jit_compile = k * len(x) >= 10**6 and uses_xla(vae)
 
     def build():
         @tf.function(jit_compile=jit_compile, reduce_retracing=True, autograph=False)
@@ -328,7 +336,7 @@ def _importance_sampled_any(vae, x, k, *, seed, indices, images_per_chunk, sampl
     indices = np.arange(len(x)) if indices is None else np.asarray(indices)
     x = _pixels(x, vae, indices)
     if jit_compile is None:
-        jit_compile = k * len(x) >= 10**6
+        jit_compile = k * len(x) >= 10**6 and uses_xla(vae)
 
     def build():
         @tf.function(jit_compile=jit_compile, reduce_retracing=True, autograph=False)
@@ -408,7 +416,8 @@ def grid_log_marginal(vae, x, *, extent: float = 8.0, points: int = 801, points_
       extent: L, the grid covers [-L, L]^2.
       points: points per axis (odd).
       points_per_chunk: grid points decoded at once (memory: points_per_chunk * N floats).
-      jit_compile: compile with XLA; None: only for 10^8 (grid point, image) pairs or more.
+      jit_compile: compile with XLA; None: only for 10^8 (grid point, image) pairs or more, and
+        never for an architecture XLA compiles slowly (`uses_xla`).
       verbose: 1 shows a progress bar.
       indices: each image's index in the test set (default 0..N-1), for the "binarized" likelihood's
         binarisation (`evaluation_images`).
@@ -432,7 +441,7 @@ def grid_log_marginal(vae, x, *, extent: float = 8.0, points: int = 801, points_
     edge = ~np.logical_and.outer((index > 0) & (index < points - 1), (index > 0) & (index < points - 1)).ravel()
     x_tensor = tf.constant(x)
     if jit_compile is None:
-        jit_compile = len(grid) * len(x) >= 10**8
+        jit_compile = len(grid) * len(x) >= 10**8 and uses_xla(vae)
 
     def build():
         prior = vae.prior() if callable(getattr(vae, "prior", None)) else standard_normal_prior(2)
