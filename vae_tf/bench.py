@@ -302,10 +302,74 @@ def bench_cache(args) -> dict:
     return {"mode": "cache", "epochs": args.epochs, "runs": rows}
 
 
+def free_local_addresses(count: int) -> list[str]:
+    """`count` localhost addresses with ports free right now (for a cluster of workers)."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for probe in sockets:
+        probe.bind(("localhost", 0))
+    addresses = [f"localhost:{probe.getsockname()[1]}" for probe in sockets]
+    for probe in sockets:
+        probe.close()
+    return addresses
+
+
+def all_reduce_worker(index: int, addresses: list[str], size: int, steps: int) -> None:
+    """One of the workers of `collective_floor`: `steps` all-reduces of `size` float32 values.
+
+    Each all-reduce waits for the previous one (as a training step's gradients wait for the last
+    update), in one `tf.function` loop under `MultiWorkerMirroredStrategy`, one thread per pool.
+    The chief prints {"seconds": ...} (the timed loop, after a warm-up of 5) as its last line.
+    """
+    import os
+
+    os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}})
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+    import tensorflow as tf
+
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    values = tf.ones([size])
+
+    def one(previous):  # depends on the previous result, so the all-reduces cannot overlap
+        return tf.distribute.get_replica_context().all_reduce("SUM", values + 0.0 * previous)
+
+    @tf.function
+    def loop(count):
+        total = tf.zeros([size])
+        for _ in tf.range(count):
+            total = strategy.experimental_local_results(strategy.run(one, args=(total,)))[0]
+        return total
+
+    loop(tf.constant(5)).numpy()
+    start = time.perf_counter()
+    loop(tf.constant(steps)).numpy()
+    if index == 0:
+        print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
+
+
+def collective_floor(cores, size: int, steps: int) -> float:
+    """Seconds for `steps` successive all-reduces of `size` float32 values between two workers on
+    localhost, each pinned to one of `cores`: what synchronous training across the two pays for
+    its gradients, whatever the model computes (`all_reduce_worker`)."""
+    import os
+
+    addresses = free_local_addresses(2)
+    code = "import sys, json; from vae_tf.bench import all_reduce_worker; all_reduce_worker(*json.loads(sys.argv[1]))"
+    processes = [subprocess.Popen(["taskset", "-c", str(cores[index]), sys.executable, "-c", code,
+                                   json.dumps([index, addresses, size, steps])],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                  env={**os.environ, "TF_CONFIG": ""}) for index in range(2)]
+    outputs = [process.communicate()[0] for process in processes]
+    if any(process.returncode for process in processes):
+        raise RuntimeError("the all-reduce workers failed")
+    return json.loads(outputs[0].strip().splitlines()[-1])["seconds"]
+
+
 def bench_workers(args) -> dict:
     """One process on both cores against two workers on localhost pinned to a core each, interleaved."""
     import os
-    import socket
     import tempfile
     from pathlib import Path
 
@@ -332,12 +396,7 @@ def bench_workers(args) -> dict:
         print(f"bench: one process: {one[-1]['seconds_per_epoch']:.3f} s per epoch, loss "
               f"{one[-1]['final']['loss']:.4f}", flush=True)
 
-        sockets = [socket.socket() for _ in range(2)]
-        for probe in sockets:
-            probe.bind(("localhost", 0))
-        addresses = [f"localhost:{probe.getsockname()[1]}" for probe in sockets]
-        for probe in sockets:
-            probe.close()
+        addresses = free_local_addresses(2)
         processes = []
         for task in range(2):
             tf_config = json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": task}})
@@ -366,7 +425,20 @@ def bench_workers(args) -> dict:
               f"{final['reconstruction_loss']:10.4f}{final['kl_loss']:8.4f}")
     print(f"two workers / one process, per epoch: {statistics.median(ratios):.2f}x (median of {len(ratios)} "
           f"interleaved pairs: {', '.join(f'{r:.2f}' for r in ratios)})")
-    return {"mode": "workers", "epochs": args.epochs, "one": one, "two": two, "ratios": ratios}
+    # The communication floor: an epoch's gradient all-reduces alone, between the same two cores.
+    from vae_tf.engine import steps_per_epoch
+    from vae_tf.rundir import Run
+
+    run = Run.open(scratch / "one0")
+    size = int(sum(math.prod(w.shape) for w in run.model().trainable_weights))
+    steps = steps_per_epoch(run.summary["train_images"], run.settings["batch_size"])
+    floor = collective_floor(cores, size, steps)
+    one_epoch = statistics.median(o["seconds_per_epoch"] for o in one)
+    print(f"the gradients' all-reduces alone: {steps} of {size:,} float32 values between the two workers, "
+          f"{floor:.3f} s ({floor / steps * 1e3:.2f} ms each) = {floor / one_epoch:.2f}x one process's epoch")
+    return {"mode": "workers", "epochs": args.epochs, "one": one, "two": two, "ratios": ratios,
+            "all_reduce_floor": {"values": size, "steps": steps, "seconds": floor,
+                                 "per_one_process_epoch": floor / one_epoch}}
 
 
 def bench_step(args) -> dict:
@@ -536,7 +608,7 @@ def build_parser():
     parser.add_argument("--dataset", default="fashion_mnist", metavar="SOURCE",
                         help="the data to train on, as vae_tf.train's --dataset (default: the report's Fashion-MNIST)")
     parser.add_argument("--architecture", choices=architectures.NAMES, default="mlp",
-                        help="phases and paths: the model to time (vae_tf.architectures; default: the report's mlp)")
+                        help="phases, workers and paths: the model to time (vae_tf.architectures; default: the report's mlp)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the results here")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     parser.add_argument("--worker", choices=PATHS, help=argparse.SUPPRESS)
