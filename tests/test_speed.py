@@ -116,3 +116,14 @@ def test_bench_prints_the_phases_and_both_floors():
     for text in ("phases of `python -m vae_tf.train --epochs 2`", "first_epoch", "peak memory",
                  "floor, 2048 x 2048 matmuls:", "floor, the step's matmuls at their shapes:"):
         assert text in result.stdout, result.stdout
+
+
+def test_the_all_reduce_floor_times_real_all_reduces_between_two_pinned_workers():
+    import os
+
+    from vae_tf.bench import collective_floor
+
+    result = {}
+    seconds = collective_floor(sorted(os.sched_getaffinity(0))[:2], size=1000, steps=20, result=result)
+    assert seconds == result["seconds"] and 0 < seconds < 60
+    assert result["sum"] == 2.0  # each of the two workers adds its ones: the all-reduce really ran

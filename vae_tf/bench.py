@@ -320,7 +320,8 @@ def all_reduce_worker(index: int, addresses: list[str], size: int, steps: int) -
 
     Each all-reduce waits for the previous one (as a training step's gradients wait for the last
     update), in one `tf.function` loop under `MultiWorkerMirroredStrategy`, one thread per pool.
-    The chief prints {"seconds": ...} (the timed loop, after a warm-up of 5) as its last line.
+    The chief prints {"seconds": ..., "sum": ...} (the timed loop, after a warm-up of 5; the sum
+    of the workers' ones, 2.0 for two) as its last line.
     """
     import os
 
@@ -344,15 +345,25 @@ def all_reduce_worker(index: int, addresses: list[str], size: int, steps: int) -
 
     loop(tf.constant(5)).numpy()
     start = time.perf_counter()
-    loop(tf.constant(steps)).numpy()
+    total = loop(tf.constant(steps)).numpy()
     if index == 0:
-        print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
+        print(json.dumps({"seconds": time.perf_counter() - start, "sum": float(total[0])}), flush=True)
 
 
-def collective_floor(cores, size: int, steps: int) -> float:
+def collective_floor(cores, size: int, steps: int, result: dict | None = None) -> float:
     """Seconds for `steps` successive all-reduces of `size` float32 values between two workers on
     localhost, each pinned to one of `cores`: what synchronous training across the two pays for
-    its gradients, whatever the model computes (`all_reduce_worker`)."""
+    its gradients, whatever the model computes (`all_reduce_worker`).
+
+    Args:
+      cores: two CPU numbers, one per worker (`taskset -c`).
+      size: float32 values per all-reduce (the model's weights).
+      steps: all-reduces timed, one after another (an epoch's steps).
+      result: if given, filled with the chief's line ({"seconds", "sum"}).
+
+    Returns:
+      the seconds the `steps` all-reduces took on the chief.
+    """
     import os
 
     addresses = free_local_addresses(2)
@@ -364,7 +375,10 @@ def collective_floor(cores, size: int, steps: int) -> float:
     outputs = [process.communicate()[0] for process in processes]
     if any(process.returncode for process in processes):
         raise RuntimeError("the all-reduce workers failed")
-    return json.loads(outputs[0].strip().splitlines()[-1])["seconds"]
+    chief = json.loads(outputs[0].strip().splitlines()[-1])
+    if result is not None:
+        result.update(chief)
+    return chief["seconds"]
 
 
 def bench_workers(args) -> dict:
