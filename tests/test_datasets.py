@@ -281,7 +281,7 @@ def test_bad_data_gets_one_line(case, tmp_path, refused):
         dataset, expected = bad_npz(tmp_path, images=images, x_test=images), "has no array 'x_train'"
     elif case == "out of range":
         dataset = bad_npz(tmp_path, x_train=images + 1.5, x_test=images / 255.0)
-        expected = "holds values in [1.5, 1.5]; float images must lie in [0, 1]"
+        expected = "hold values in [1.5, 1.5]; float images must lie in [0, 1]"
     elif case == "fewer than one batch":
         dataset, expected = bad_npz(tmp_path, x_train=images[:10], x_test=images), "10 training images, fewer than"
     elif case == "test of another shape":

@@ -331,16 +331,16 @@ def _storage(images: np.ndarray, name: str) -> tuple[np.ndarray, str]:
     if np.issubdtype(images.dtype, np.integer) or images.dtype == bool:
         low, high = (int(images.min()), int(images.max())) if images.size else (0, 0)
         if low < 0 or high > 255:
-            raise DataError(f"{name} holds integers in {low}..{high}; integer images must be in 0..255 "
+            raise DataError(f"{name} hold integers in {low}..{high}; integer images must be in 0..255 "
                             "(or give floats in [0, 1]).")
         return images.astype(np.uint8), "integers 0..255, held as uint8, scaled by 1/255 in the model"
     if not np.issubdtype(images.dtype, np.floating):
-        raise DataError(f"{name} has dtype {images.dtype}; images must be uint8 0..255 or floats in [0, 1].")
+        raise DataError(f"{name} have dtype {images.dtype}; images must be uint8 0..255 or floats in [0, 1].")
     if not np.isfinite(images).all():
-        raise DataError(f"{name} holds NaN or infinite values; images must be floats in [0, 1].")
+        raise DataError(f"{name} hold NaN or infinite values; images must be floats in [0, 1].")
     low, high = (float(images.min()), float(images.max())) if images.size else (0.0, 0.0)
     if low < 0 or high > 1:
-        raise DataError(f"{name} holds values in [{low:.4g}, {high:.4g}]; float images must lie in [0, 1] "
+        raise DataError(f"{name} hold values in [{low:.4g}, {high:.4g}]; float images must lie in [0, 1] "
                         "(divide uint8 pixels by 255, or store them as uint8).")
     levels = images.astype(np.float64) * 255
     rounded = np.round(levels)
