@@ -134,3 +134,5 @@ def test_the_fast_path_compiles_the_mlp_with_xla_and_the_conv_model_without():
         assert engine.compile_options(TrainConfig(architecture=name, deterministic=True), 1024)["jit_compile"] is False
         vae = engine.build_vae(config, 1024)
         assert vae.jit_compile is xla and evaluate.uses_xla(vae) is xla
+        for flag, forced in (("on", True), ("off", False)):  # --xla on / off win over the registry
+            assert engine.compile_options(TrainConfig(architecture=name, xla=flag), 1024)["jit_compile"] is forced

@@ -23,6 +23,7 @@ REGULARIZERS = ("kl", "none", "mse")
 VARIANT_TITLES = {"kl": "with KL", "none": "without KL", "mse": "MSE instead of KL"}
 REDUCTIONS = ("report", "elbo")
 STRATEGIES = ("default", "mirrored", "multiworker")
+XLA_CHOICES = ("auto", "on", "off")  # --xla
 SCHEDULES = ("constant", "linear", "cyclical")
 # The registries of vae_tf/posteriors.py and vae_tf/priors.py, by name (a test checks they agree).
 POSTERIORS = ("diagonal", "full", "iaf")
@@ -111,10 +112,14 @@ class TrainConfig:
                         at_least=SEED_RANGE[0], at_most=SEED_RANGE[1])
     limit: int | None = setting(None, "train on the first N training images only (default: all 60,000)",
                                 kind=int, at_least=1, optional=True, metavar="N")
-    fast: bool = setting(True, "uint8 input scaled in the graph, XLA, several steps per call; --no-fast trains "
+    fast: bool = setting(True, "uint8 input scaled in the graph, XLA (--xla), several steps per call; --no-fast trains "
                          "the way the report's code does (float64 array, one step per call)", kind=bool)
     deterministic: bool = setting(False, "TensorFlow's op determinism: the same seed gives identical bytes "
                                   "(slower)", kind=bool)
+    xla: str = setting("auto", "the fast path's XLA compilation: auto compiles the architectures XLA makes "
+                       "faster on a CPU (the MLP; not conv, whose XLA convolutions were many times slower here: "
+                       "vae_tf.architectures.XLA); on or off forces it (off under --deterministic)",
+                       choices=XLA_CHOICES)
     strategy: str = setting("default", "tf.distribute: one device; MirroredStrategy over the visible GPUs (or "
                             "--devices); or MultiWorkerMirroredStrategy configured from $TF_CONFIG",
                             group="data and devices", choices=STRATEGIES)
