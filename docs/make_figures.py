@@ -308,40 +308,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def needs() -> dict:
+    """Each group of figures that reads runs: (the argument it needs, the error line without it)."""
+    return {
+        "sweep": ("sweep", f"the kl_axis_* figures need --sweep DIR, a directory made by `{HOW_TO_SWEEP}`"),
+        "explorer": ("runs", f"explorer.png needs --runs DIR, a directory made by `{HOW_TO_COMPARE}`"),
+        "vae": ("runs", f"the vae_* figures need --runs DIR, a directory made by `{HOW_TO_COMPARE}`; "
+                        "or pass --only kl for the KL figures alone"),
+        "watch": ("watch_runs", f"the watch_* figures need --watch-runs DIR, a directory made by `{HOW_TO_WATCH}`; "
+                                "or pass --only kl or --only vae"),
+        "estimators": ("estimators_sweep", "kl_estimators_rd.png needs --estimators-sweep DIR (see docs/kl-estimators.md)"),
+        "models": ("model_sweeps", f"models_rd.png needs --model-sweeps DIR DIR, sweeps made by `{HOW_TO_MODEL_SWEEPS}`"),
+        "priors": ("prior_runs", f"kl_priors.png needs --prior-runs RUNDIR..., runs made by `{HOW_TO_PRIORS}`"),
+        "data": ("data_run", f"the data_* figures need --data-run RUNDIR, a run made by `{HOW_TO_DATA}`"),
+    }
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     groups = [args.only] if args.only else ["kl", "vae"] + (["sweep"] if args.sweep else []) + (
         ["data"] if args.data_run else []) + (["priors"] if args.prior_runs else []) + (
         ["estimators"] if args.estimators_sweep else []) + (["models"] if args.model_sweeps else [])
-    if "sweep" in groups and args.sweep is None:
-        print(f"error: the kl_axis_* figures need --sweep DIR, a directory made by `{HOW_TO_SWEEP}`", file=sys.stderr)
-        return 2
-    if "explorer" in groups and args.runs is None:
-        print(f"error: explorer.png needs --runs DIR, a directory made by `{HOW_TO_COMPARE}`", file=sys.stderr)
-        return 2
-    if "vae" in groups and args.runs is None:
-        print(
-            f"error: the vae_* figures need --runs DIR, a directory made by `{HOW_TO_COMPARE}`; "
-            "or pass --only kl for the KL figures alone",
-            file=sys.stderr,
-        )
-        return 2
-    if "watch" in groups and args.watch_runs is None:
-        print(f"error: the watch_* figures need --watch-runs DIR, a directory made by `{HOW_TO_WATCH}`; "
-              "or pass --only kl or --only vae", file=sys.stderr)
-        return 2
-    if "estimators" in groups and args.estimators_sweep is None:
-        print("error: kl_estimators_rd.png needs --estimators-sweep DIR (see docs/kl-estimators.md)", file=sys.stderr)
-        return 2
-    if "models" in groups and not args.model_sweeps:
-        print(f"error: models_rd.png needs --model-sweeps DIR DIR, sweeps made by `{HOW_TO_MODEL_SWEEPS}`",
-              file=sys.stderr)
-        return 2
-    if "priors" in groups and args.prior_runs is None:
-        print(f"error: kl_priors.png needs --prior-runs RUNDIR..., runs made by `{HOW_TO_PRIORS}`", file=sys.stderr)
-    if "data" in groups and args.data_run is None:
-        print(f"error: the data_* figures need --data-run RUNDIR, a run made by `{HOW_TO_DATA}`", file=sys.stderr)
-        return 2
+    for group, (needed, message) in needs().items():
+        if group in groups and not getattr(args, needed):
+            print(f"error: {message}", file=sys.stderr)
+            return 2
     sys.path.insert(0, str(REPO))  # run from a checkout without `pip install -e .`
     from vae_tf.cli import run_command
 

@@ -142,4 +142,6 @@ def test_make_figures_puts_two_sweeps_on_one_plane_and_refuses_mixed_likelihoods
     (conv / "rd.json").write_text(json.dumps(report))
     refused(make_figures.main, argv, "different likelihoods")
     assert make_figures.main(["--only", "models"]) == 2
+    for group in make_figures.needs():  # every group that reads runs refuses to start without them
+        assert make_figures.main(["--only", group]) == 2, group
     assert capsys.readouterr().err.startswith("error: models_rd.png needs --model-sweeps")
