@@ -145,8 +145,8 @@ assert tuple(ARCHITECTURES) == NAMES
 
 # Whether the fast path and the evaluation compile an architecture with XLA. XLA's CPU
 # convolutions (TensorFlow 2.21) are far slower than TensorFlow's own (oneDNN) kernels: on this
-# project's 2-core machine, 3 epochs of 12,032 images of the conv model took 910.6 s with XLA and
-# 20.7 s without, and -IWAE_5000 of 20 test images 31.3 s against 10.5 s (docs/models.md). The
+# project's 2-core machine, an epoch of 3,072 images of the conv model took 80.1 s with XLA and
+# 0.93 s without, and -IWAE_5000 of 20 test images 31.3 s against 10.5 s (docs/models.md). The
 # MLP is faster with XLA (docs/speed.md), and its runs stay the report's, bit for bit.
 XLA = {"mlp": True, "conv": False}
 assert tuple(XLA) == NAMES
