@@ -315,9 +315,10 @@ def needs() -> dict:
         "explorer": ("runs", f"explorer.png needs --runs DIR, a directory made by `{HOW_TO_COMPARE}`"),
         "vae": ("runs", f"the vae_* figures need --runs DIR, a directory made by `{HOW_TO_COMPARE}`; "
                         "or pass --only kl for the KL figures alone"),
-        "watch": ("watch_runs", f"the watch_* figures need --watch-runs DIR, a directory made by `{HOW_TO_WATCH}`; "
-                                "or pass --only kl or --only vae"),
-        "estimators": ("estimators_sweep", "kl_estimators_rd.png needs --estimators-sweep DIR (see docs/kl-estimators.md)"),
+        "watch": ("watch_runs", f"the watch_* figures need --watch-runs DIR, a directory made by "
+                                f"`{HOW_TO_WATCH}`; or pass --only kl or --only vae"),
+        "estimators": ("estimators_sweep",
+                       "kl_estimators_rd.png needs --estimators-sweep DIR (see docs/kl-estimators.md)"),
         "models": ("model_sweeps", f"models_rd.png needs --model-sweeps DIR DIR, sweeps made by `{HOW_TO_MODEL_SWEEPS}`"),
         "priors": ("prior_runs", f"kl_priors.png needs --prior-runs RUNDIR..., runs made by `{HOW_TO_PRIORS}`"),
         "data": ("data_run", f"the data_* figures need --data-run RUNDIR, a run made by `{HOW_TO_DATA}`"),

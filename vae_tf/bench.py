@@ -622,7 +622,8 @@ def build_parser():
     parser.add_argument("--dataset", default="fashion_mnist", metavar="SOURCE",
                         help="the data to train on, as vae_tf.train's --dataset (default: the report's Fashion-MNIST)")
     parser.add_argument("--architecture", choices=architectures.NAMES, default="mlp",
-                        help="phases, workers and paths: the model to time (vae_tf.architectures; default: the report's mlp)")
+                        help="phases, workers and paths: the model to time (vae_tf.architectures; default: the "
+                             "report's mlp)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the results here")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     parser.add_argument("--worker", choices=PATHS, help=argparse.SUPPRESS)
