@@ -319,7 +319,8 @@ def needs() -> dict:
                                 f"`{HOW_TO_WATCH}`; or pass --only kl or --only vae"),
         "estimators": ("estimators_sweep",
                        "kl_estimators_rd.png needs --estimators-sweep DIR (see docs/kl-estimators.md)"),
-        "models": ("model_sweeps", f"models_rd.png needs --model-sweeps DIR DIR, sweeps made by `{HOW_TO_MODEL_SWEEPS}`"),
+        "models": ("model_sweeps",
+                   f"models_rd.png needs --model-sweeps DIR DIR, sweeps made by `{HOW_TO_MODEL_SWEEPS}`"),
         "priors": ("prior_runs", f"kl_priors.png needs --prior-runs RUNDIR..., runs made by `{HOW_TO_PRIORS}`"),
         "data": ("data_run", f"the data_* figures need --data-run RUNDIR, a run made by `{HOW_TO_DATA}`"),
     }

@@ -31,7 +31,8 @@ def build_parser():
         "python -m vae_tf.train",
         "Train the report's variational autoencoder (784-100-2-100-784) on Fashion-MNIST, or it or a "
         "convolutional VAE (--architecture conv) on any images (--dataset), and write a run directory "
-        "(config.json, history.csv, model.keras, latents.npz, summary.json). With no arguments: the report's configuration, on all 60,000 training images.",
+        "(config.json, history.csv, model.keras, latents.npz, summary.json). With no arguments: the report's "
+        "configuration, on all 60,000 training images.",
     )
     config.add_arguments(parser)
     add_verbosity(parser)
