@@ -152,11 +152,6 @@ XLA = {"mlp": True, "conv": False}
 assert tuple(XLA) == NAMES
 
 
-def uses_xla(name: str) -> bool:
-    """Whether architecture `name` is compiled with XLA on the fast path and in evaluation (`XLA`)."""
-    return XLA[name]
-
-
 def build(name: str, image_shape, latent_dim: int, **widths) -> tuple:
     """The encoder and the decoder of architecture `name`.
 

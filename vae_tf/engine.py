@@ -238,7 +238,7 @@ def uses_xla(config: TrainConfig) -> bool:
     or `off`, or for `auto` the architecture's entry in `architectures.XLA` (an architecture XLA
     compiles slowly on a CPU, the conv model, keeps TensorFlow's own kernels)."""
     if config.xla == "auto":
-        return architectures.uses_xla(config.architecture)
+        return architectures.XLA[config.architecture]
     return config.xla == "on"
 
 
@@ -278,9 +278,8 @@ def fit_inputs(images: np.ndarray, config: TrainConfig, first_epoch: int = 0,
             # Across workers each share says where it lies in its global batch (no all-gather per step).
             x = distributed.distribute_batches(strategy, batches, pixels,
                                                with_rows=bool(workers_steps_per_call(config, len(images), strategy)))
-        elif call_steps(config, len(images), strategy):
-            x = make_call_dataset(images, config.batch_size, config.seed, call_steps(config, len(images), strategy),
-                                  first_epoch, epochs)
+        elif steps_per_call := call_steps(config, len(images), strategy):
+            x = make_call_dataset(images, config.batch_size, config.seed, steps_per_call, first_epoch, epochs)
         else:
             x = make_dataset(images, config.batch_size, config.seed, first_epoch, epochs)
         calls = workers_steps_per_call(config, len(images), strategy) or 1

@@ -205,7 +205,7 @@ def uses_xla(vae) -> bool:
     """Whether `vae`'s architecture is compiled with XLA (`vae_tf.architectures.XLA`: not the conv model)."""
     from vae_tf import architectures
 
-    return architectures.uses_xla(getattr(vae, "architecture", "mlp"))
+    return architectures.XLA[getattr(vae, "architecture", "mlp")]
 
 
 def _progress(target, verbose, unit_name):

@@ -602,18 +602,30 @@ def _equal_elbo_lines(ax, points) -> tuple[tuple[float, float], tuple[float, flo
     return x_range, y_range
 
 
+def _sweep_curve(ax, sweep, color: str, label, zoom=None, label_color: str | None = None):
+    """A sweep's points as one line in the given order, each labelled by its beta.
+
+    Args:
+      ax: the axes of a rate-distortion plane.
+      sweep: dicts with `rate`, `distortion` and `beta`, in the order to join them.
+      color: the line's colour; label: its legend entry (or None).
+      zoom: if given, only the points with a rate up to it are labelled.
+      label_color: the beta labels' colour (None: matplotlib's default).
+    """
+    ax.plot([p["rate"] for p in sweep], [p["distortion"] for p in sweep], marker="o", color=color, label=label)
+    for p in sweep:
+        if zoom is None or p["rate"] <= zoom:
+            ax.annotate(f"β={p['beta']:g}", (p["rate"], p["distortion"]), textcoords="offset points", xytext=(5, 4),
+                        fontsize=8, color=label_color)
+
+
 def _rd_points(ax, points, zoom=None):
     """The plane on one axes: the sweep as a line in beta order, extra runs as stars, lines of equal -ELBO."""
     sweep = [p for p in points if p["kind"] == "sweep"]
     extras = [p for p in points if p["kind"] != "sweep"]
     shown = [p for p in points if zoom is None or p["rate"] <= zoom]
     x_range, y_range = _equal_elbo_lines(ax, shown)
-    ax.plot([p["rate"] for p in sweep], [p["distortion"] for p in sweep], marker="o", color="C0",
-            label=f"sweep ({sweep[0]['reduction']} reduction)" if sweep else None)
-    for p in sweep:
-        if zoom is None or p["rate"] <= zoom:
-            ax.annotate(f"β={p['beta']:g}", (p["rate"], p["distortion"]), textcoords="offset points", xytext=(5, 4),
-                        fontsize=8)
+    _sweep_curve(ax, sweep, "C0", f"sweep ({sweep[0]['reduction']} reduction)" if sweep else None, zoom)
     for index, p in enumerate(extras):
         ax.plot(p["rate"], p["distortion"], marker="*", markersize=12, linestyle="none", color=f"C{index + 1}",
                 label=p["title"] if "reduction=" in p["title"] else f"{p['title']} ({p['reduction']} reduction)")
@@ -671,11 +683,7 @@ def rate_distortion_curves(curves: Mapping[str, Sequence[Mapping]],
     x_range, y_range = _equal_elbo_lines(ax, every)
     for index, (label, points) in enumerate(curves.items()):
         sweep = sorted((p for p in points if p["kind"] == "sweep"), key=lambda p: p["beta"])
-        ax.plot([p["rate"] for p in sweep], [p["distortion"] for p in sweep], marker="o", color=f"C{index}",
-                label=label)
-        for p in sweep:
-            ax.annotate(f"β={p['beta']:g}", (p["rate"], p["distortion"]), textcoords="offset points", xytext=(5, 4),
-                        fontsize=8, color=f"C{index}")
+        _sweep_curve(ax, sweep, f"C{index}", label, label_color=f"C{index}")
         for p in points:
             if p["kind"] != "sweep":
                 ax.plot(p["rate"], p["distortion"], marker="*", markersize=12, linestyle="none", color=f"C{index}",

@@ -220,7 +220,7 @@ def measure(run, x, k: int, seed: int = 0, evaluation: dict | None = None) -> tu
         run's `architecture`, `likelihood`, `beta`, `reduction`, `title` and path.
       codes: `z_mean` (N, D) of x and `samples`, SAMPLES_SHOWN images (H, W, C) decoded from N(0, I) draws.
     """
-    from vae_tf.evaluate import importance_sampled, rate_description
+    from vae_tf.evaluate import EVALUATION_FILE, importance_sampled, rate_description
 
     vae = run.model()
     if evaluation is None:
@@ -232,7 +232,7 @@ def measure(run, x, k: int, seed: int = 0, evaluation: dict | None = None) -> tu
         overall, rate = evaluation["overall"], evaluation["rate"]
         measured = {"rate": overall["kl_nats"], "distortion": overall["reconstruction_nats"],
                     "neg_elbo": overall["neg_elbo_nats"], "neg_iwae": overall["neg_iwae_nats"],
-                    "from_evaluation": str(Path(run.path) / "evaluation.json")}
+                    "from_evaluation": str(Path(run.path) / EVALUATION_FILE)}
     codes = codes_of(vae, x, seed)
     means = codes["z_mean"] if getattr(vae, "posterior_name", "diagonal") != "iaf" else vae.posterior_mean(x, seed=seed)
     point = {
