@@ -135,3 +135,6 @@ def test_the_site_builds_strictly_with_every_command_and_the_api(tmp_path):
     for page in (REPO / "docs").glob("*.md"):
         built = site / ("index.html" if page.stem == "index" else f"{page.stem}/index.html")
         assert built.is_file(), f"docs/{page.name} was not built"
+        # The site reads offline: no page asks another server for its fonts, styles or scripts.
+        external = re.findall(r'<(?:link|script)[^>]*(?:href|src)="(https?://[^"]+)"', built.read_text(encoding="utf-8"))
+        assert not external, f"docs/{page.name} loads {external} from the network"
