@@ -8,7 +8,10 @@ unresolved API reference); the command reference it generates holds every comman
 API page every TrainConfig field.
 """
 
+import ast
 import dataclasses
+import importlib
+import inspect
 import os
 import re
 import subprocess
@@ -56,6 +59,57 @@ def command_modules() -> list[str]:
 
 
 PAGES_WITH_CODE = [page for page in PAGES if fenced_blocks(page.read_text(encoding="utf-8"), "python")]
+DOCSTRING_FENCE = re.compile(r"^```python[ ]*\n(?P<body>.*?)^```[ ]*$", re.MULTILINE | re.DOTALL)
+
+
+def api_docstrings() -> dict[str, str]:
+    """Every docstring the Python API page shows: each `::: name` object's and its public members'.
+
+    Returns:
+      {qualified name: the docstring, dedented}; members are the public functions, classes, methods
+      and properties defined in the named module or class itself (what mkdocstrings renders).
+    """
+    def resolve(name):
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError:
+            module, _, attribute = name.rpartition(".")
+            return getattr(importlib.import_module(module), attribute)
+
+    def members(obj):
+        if inspect.ismodule(obj):
+            return [(name, value) for name, value in vars(obj).items()
+                    if (inspect.isclass(value) or inspect.isfunction(value)) and value.__module__ == obj.__name__]
+        if inspect.isclass(obj):
+            return [(name, getattr(value, "__func__", getattr(value, "fget", value)))
+                    for name, value in vars(obj).items()
+                    if isinstance(value, (staticmethod, classmethod, property)) or inspect.isfunction(value)]
+        return []
+
+    docs = {}
+    for name in re.findall(r"^::: (\S+)", (REPO / "docs" / "api.md").read_text(encoding="utf-8"), re.MULTILINE):
+        stack = [(name, resolve(name))]
+        while stack:
+            qualified, obj = stack.pop()
+            if obj.__doc__:
+                docs[qualified] = inspect.cleandoc(obj.__doc__)
+            stack += [(f"{qualified}.{member}", value) for member, value in members(obj) if not member.startswith("_")]
+    return docs
+
+
+def unfenced_code(docstring: str) -> list[str]:
+    """The indented blocks of a docstring that are Python statements doing something (a call or an
+    assignment), shown as code but not marked ```python, so that no test would run them."""
+    prose = DOCSTRING_FENCE.sub("", docstring)
+    found = []
+    for block in re.findall(r"(?:^\n)((?:^[ ]{4,}\S.*\n?)+)", prose, re.MULTILINE):
+        try:
+            tree = ast.parse(textwrap.dedent(block))
+        except SyntaxError:
+            continue  # a table, a diagram, a shell line: not Python
+        if any(isinstance(node, (ast.Call, ast.Assign)) for node in ast.walk(tree)):
+            found.append(block)
+    return found
 
 
 def test_the_extractors_find_what_the_pages_hold():
@@ -82,6 +136,28 @@ def test_every_python_example_runs(page, tmp_path, monkeypatch):
     for number, code in enumerate(fenced_blocks(page.read_text(encoding="utf-8"), "python"), start=1):
         where = f"{page.relative_to(REPO)}, python block {number}"
         exec(compile(code, where, "exec"), namespace)  # noqa: S102 - the docs' own examples
+
+
+def test_every_python_example_in_the_api_reference_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    docs = api_docstrings()
+    assert {"vae_tf.model.VAE", "vae_tf.datasets", "vae_tf.diagnostics.latent_diagnostics"} <= set(docs)
+    ran = []
+    for name, docstring in docs.items():
+        for number, match in enumerate(DOCSTRING_FENCE.finditer(docstring), start=1):
+            exec(compile(match["body"], f"{name}'s docstring, python block {number}", "exec"), {})  # noqa: S102
+            ran.append(name)
+    assert {"vae_tf.datasets", "vae_tf.diagnostics", "vae_tf.posteriors", "vae_tf.phases"} <= set(ran)
+    # Code shown on the page without the ```python mark would never run: there is none.
+    shown = {name: blocks for name, docstring in docs.items() if (blocks := unfenced_code(docstring))}
+    assert not shown, f"docstrings on the API page show Python that no test runs; fence it as ```python: {shown}"
+
+
+def test_the_unfenced_code_finder_tells_code_from_tables():
+    docstring = ("Text.\n\n    stats = f(x)   # a call\n\nA table:\n\n    --prior vamp   the VampPrior\n\n"
+                 "```python\nz = g(1)\n```\n\n    encoder: P -> Dense(100, relu)\n")
+    assert unfenced_code(docstring) == ["    stats = f(x)   # a call\n"]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.relative_to(REPO).as_posix())
@@ -136,5 +212,6 @@ def test_the_site_builds_strictly_with_every_command_and_the_api(tmp_path):
         built = site / ("index.html" if page.stem == "index" else f"{page.stem}/index.html")
         assert built.is_file(), f"docs/{page.name} was not built"
         # The site reads offline: no page asks another server for its fonts, styles or scripts.
-        external = re.findall(r'<(?:link|script)[^>]*(?:href|src)="(https?://[^"]+)"', built.read_text(encoding="utf-8"))
+        external = re.findall(r'<(?:link|script)[^>]*(?:href|src)="(https?://[^"]+)"',
+                              built.read_text(encoding="utf-8"))
         assert not external, f"docs/{page.name} loads {external} from the network"

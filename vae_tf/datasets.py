@@ -19,8 +19,16 @@ v / 16, exact in float32; other float arrays). The model scales uint8 by 1/255 i
 and takes float32 as it is, so it always sees [0, 1]; `DataSpec.dtype` and `value_range` record
 which. Both go through the fast path (a host tensor, XLA, several steps per call).
 
-    data = load_data("digits")                   # a `Data`: x_train (1500, 8, 8, 1), spec, ...
-    data = load_run_data(run)                    # the data a run was trained on, checked
+```python
+from vae_tf.datasets import load_data
+
+data = load_data("digits")                   # a `Data`: x_train, y_train, x_test, y_test and its spec
+assert data.x_train.shape == (1500, 8, 8, 1) and data.x_test.shape == (297, 8, 8, 1)
+assert data.spec.image_shape == (8, 8, 1) and data.spec.dtype == "float32"   # grey levels v / 16, in [0, 1]
+```
+
+`load_run_data(run)` gives the data a run was trained on, checked against the fingerprint in its
+config.json.
 
 To add a source: write a function `read(argument, options) -> Arrays` and `register` it here.
 Reading needs no TensorFlow (Pillow reads the folders).

@@ -1,9 +1,20 @@
 """Is every latent dimension used? Posterior-collapse diagnostics as pure functions of the codes.
 
-    stats = latent_diagnostics(z_mean, z_log_var, seed=0)   # the encoder's outputs for N images
-    stats["kl_per_dimension"]       # (D,) nats: mean over images of KL(q(z_d|x) || N(0, 1))
-    stats["active_units"]           # how many d have Var_x[E_q[z_d | x]] > 0.01 (Burda et al., 2016)
-    stats["mutual_information"]     # I(x; z) under q, nats, <= log N (He et al., 2019)
+```python
+import numpy as np
+from vae_tf.diagnostics import latent_diagnostics
+
+# The encoder's outputs for N = 1,000 images, D = 3: dimension 2 has collapsed to the prior.
+rng = np.random.default_rng(0)
+z_mean = np.stack([rng.normal(0, 1, 1000), rng.normal(0, 0.5, 1000), np.zeros(1000)], axis=1)
+z_log_var = np.stack([np.full(1000, -3.0), np.full(1000, -2.0), np.zeros(1000)], axis=1)
+stats = latent_diagnostics(z_mean, z_log_var, seed=0)
+stats["kl_per_dimension"]    # (D,) nats: mean over images of KL(q(z_d|x) || N(0, 1)); here 1.50, 0.70, 0.0
+stats["active_units"]        # how many d have Var_x[E_q[z_d | x]] > 0.01 (Burda et al., 2016): 2
+stats["mutual_information"]  # I(x; z) under q, nats, <= log N (He et al., 2019); here 2.02 <= the KL, 2.20
+assert stats["active"] == [True, True, False] and stats["kl_per_dimension"][2] == 0.0
+assert stats["mutual_information"] <= stats["kl"]
+```
 
 A collapsed dimension is one the encoder does not use: its posterior q(z_d|x) is the prior for
 every x, so its KL is ~0, its mean does not vary with x (inactive) and it carries no information

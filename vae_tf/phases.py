@@ -1,10 +1,16 @@
 """Where a run's time goes: wall-clock seconds per phase and the peak memory, for summary.json.
 
-    phases = Phases.start()          # at the start of a run
-    ...import TensorFlow...
-    phases.mark("imports")           # the time since the previous mark goes to "imports"
-    ...
-    phases.as_dict(epoch_seconds=[...], validation_seconds=[...])
+```python
+from vae_tf.phases import Phases
+
+phases = Phases.start()          # at the start of a run
+phases.mark("imports")           # the time since the previous mark goes to "imports"
+phases.mark("data")              # ... and since then to "data"
+phases.mark("fit")               # the whole of Keras' fit, then split into its epochs:
+phases.split_fit(fit_seconds=phases.seconds["fit"], epoch_seconds=[0.0, 0.0])
+summary = phases.as_dict()       # {"imports": s, "data": s, "first_epoch": s, ..., "total": s, "peak_rss_mib": MiB}
+assert list(summary)[:2] == ["imports", "data"] and summary["peak_rss_mib"] > 0
+```
 
 `vae_tf.train` records these phases of a run, in order:
 

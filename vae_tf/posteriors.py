@@ -10,9 +10,20 @@
 Every family turns the encoder's outputs into a TFP distribution (batch (B,), event (D,)) and
 draws reparameterised samples from given standard normal noise, with their log-density:
 
-    params = {"z_mean": (B, D), "z_log_var": (B, D), "features": (B, F)}
-    q = family.distribution(params)              # batch (B,), event (D,)
-    z, log_q = family.sample(params, eps)        # eps (..., B, D) -> z (..., B, D), log_q (...,  B)
+```python
+import numpy as np
+from vae_tf.posteriors import build_posterior
+
+B, D, F = 4, 2, 8                            # images, latent size, the encoder's feature size
+family = build_posterior("full", latent_dim=D, features_dim=F)
+params = {"z_mean": np.zeros((B, D), "float32"), "z_log_var": np.zeros((B, D), "float32"),
+          "features": np.ones((B, F), "float32")}      # the family's own head reads the features
+q = family.distribution(params)              # batch (B,), event (D,)
+eps = np.random.default_rng(0).standard_normal((3, B, D)).astype("float32")
+z, log_q = family.sample(params, eps)        # eps (..., B, D) -> z (..., B, D), log_q (..., B)
+assert z.shape == (3, B, D) and log_q.shape == (3, B)
+np.testing.assert_allclose(log_q, q.log_prob(z), rtol=1e-5)
+```
 
 The diagonal family draws z = z_mean + exp(z_log_var / 2) eps exactly as the report's model does,
 so the default run is unchanged. The weights a family adds (the extra heads, the MADE networks) are
