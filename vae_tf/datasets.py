@@ -17,7 +17,7 @@ source's values are exactly 256 levels (IDX files, uint8 npz and image files, an
 arrays whose values are k/255, within 0.001/255), and as float32 in [0, 1] otherwise (digits:
 v / 16, exact in float32; other float arrays). The model scales uint8 by 1/255 inside the graph
 and takes float32 as it is, so it always sees [0, 1]; `DataSpec.dtype` and `value_range` record
-which. Both go through the fast path (a host tensor, XLA, several steps per call).
+which. Both go through the fast path (a host tensor, several steps per call, XLA for the MLP).
 
 ```python
 from vae_tf.datasets import load_data
