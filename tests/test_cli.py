@@ -117,6 +117,17 @@ def test_parsing_any_commands_arguments_imports_no_tensorflow():
 
 
 @pytest.mark.parametrize("command", COMMANDS)
+def test_help_states_each_default_once_and_never_none(command):
+    import importlib
+    import re
+
+    text = " ".join(importlib.import_module(f"vae_tf.{command}").build_parser().format_help().split())
+    assert "(default: None)" not in text
+    for flag_help in re.split(r" (?=--[a-z])", text):  # one flag's help at a time
+        assert flag_help.count("(default:") <= 1, f"python -m vae_tf.{command} --help: {flag_help}"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
 def test_a_bad_flag_is_one_line_and_exit_code_2(command, refused):
     import importlib
 

@@ -36,9 +36,23 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each flag's default after its help, unless the help already says it or there is none.
+
+    A flag whose default is None means "see the help" (its help says what happens then), so
+    argparse's own "(default: None)" after it would only contradict that.
+    """
+
+    def _get_help_string(self, action):
+        help_text = action.help or ""
+        if action.default is None or "(default" in help_text:
+            return help_text
+        return super()._get_help_string(action)
+
+
 def parser(prog: str, description: str, epilog: str | None = None, raw: bool = False) -> Parser:
     """A command's parser; defaults are shown in --help (or the text is kept as written with `raw`)."""
-    formatter = argparse.RawDescriptionHelpFormatter if raw else argparse.ArgumentDefaultsHelpFormatter
+    formatter = argparse.RawDescriptionHelpFormatter if raw else DefaultsFormatter
     return Parser(prog=prog, description=description, epilog=epilog, formatter_class=formatter)
 
 
