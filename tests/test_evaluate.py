@@ -176,6 +176,14 @@ def test_cli_writes_evaluation_json_with_overall_and_per_class_numbers(evaluated
         assert weighted == pytest.approx(overall[name])
 
 
+def test_progress_off_a_terminal_is_plain_lines(run, tmp_path, capsys):
+    assert main([str(run), "--k", "5", "--limit", "20", "--exact", "--grid-extent", "4", "--grid-points", "21",
+                 "--out", str(tmp_path / "e.json"), "--verbose", "1"]) == 0
+    out = capsys.readouterr().out  # captured: not a terminal, as in a pipe or a log file
+    assert "\x1b" not in out and "\b" not in out and "\r" not in out
+    assert "20/20 images (100%)" in out and "441/441 grid points (100%)" in out
+
+
 def test_cli_never_overwrites_an_evaluation_without_overwrite(evaluated, run, refused):
     before = evaluated.read_bytes()
     refused(main, [str(run), "--k", "2", "--limit", "3", "--verbose", "0"],

@@ -208,14 +208,32 @@ def uses_xla(vae) -> bool:
     return architectures.XLA[getattr(vae, "architecture", "mlp")]
 
 
-def _progress(target, verbose, unit_name):
-    import keras
+class PlainProgress:
+    """Progress off a terminal (a pipe, a log file): a plain line every `interval` seconds and at the
+    end, e.g. `  3,000/10,000 images (30%), 61 s`, with none of a progress bar's escape codes."""
 
+    def __init__(self, target: int, unit_name: str, interval: float = 30.0, stream=None):
+        self.target, self.unit_name, self.interval = int(target), unit_name, interval
+        self.stream = stream
+        self.start = self.last = time.monotonic()
+
+    def update(self, current: int) -> None:
+        now = time.monotonic()
+        if current >= self.target or now - self.last >= self.interval:
+            share = 100.0 * current / max(self.target, 1)
+            print(f"  {current:,}/{self.target:,} {self.unit_name}s ({share:.0f}%), {now - self.start:.0f} s",
+                  file=self.stream or sys.stdout, flush=True)
+            self.last = now
+
+
+def _progress(target, verbose, unit_name):
     if not verbose:
         return None
-    # Off a terminal Keras' bar prints one line per update: keep those few.
-    interval = 0.05 if sys.stdout.isatty() else 30.0
-    return keras.utils.Progbar(target, verbose=1, interval=interval, unit_name=unit_name)
+    if not sys.stdout.isatty():
+        return PlainProgress(target, unit_name)  # Keras' bar writes escape codes even into a file
+    import keras
+
+    return keras.utils.Progbar(target, verbose=1, interval=0.05, unit_name=unit_name)
 
 
 def pixel_model(vae):
