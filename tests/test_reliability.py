@@ -416,3 +416,32 @@ def test_a_training_worker_obeys_sigterm_once_the_cluster_has_formed(tmp_path):
     assert code == 130, stderr
     assert f"continue it with `python -m vae_tf.train --resume {out}`" in stderr
     assert other[0] != 0  # the other worker lost its peer
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the lost KeyboardInterrupt
+def test_a_sigterm_handled_inside_a_finalizer_still_stops_training(tmp_path, monkeypatch):
+    # Python ignores an exception raised in a finalizer, and TensorFlow's eager all-reduce leaves
+    # finalizers behind: a SIGTERM handled in one once let a cluster's worker train on and exit 0.
+    from vae_tf.callbacks import EpochTimer
+
+    class SignalledWhileFinalized:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(10_000):  # the handler runs here, inside the finalizer
+                pass
+
+    def on_epoch_end(self, epoch, logs=None, original=EpochTimer.on_epoch_end):
+        original(self, epoch, logs)
+        if epoch == 0:
+            SignalledWhileFinalized()  # made and finalized at once
+
+    monkeypatch.setattr(EpochTimer, "on_epoch_end", on_epoch_end)
+    monkeypatch.setitem(train_module._SIGTERM, "taken", False)
+    previous = signal.signal(signal.SIGTERM, train_module._interrupt)
+    out = tmp_path / "run"
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_module.train(TrainConfig(limit=300, epochs=5), out, verbose=0)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert epochs_done(out) < 5 and not (out / "summary.json").exists()

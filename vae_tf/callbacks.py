@@ -70,6 +70,30 @@ class NonFiniteLoss(CommandError):
     """Training produced a NaN or infinite loss."""
 
 
+class ObeyInterrupt(keras.callbacks.Callback):
+    """Stops training at the next batch or epoch end once a SIGTERM has been taken, with a
+    KeyboardInterrupt, even if the one the signal handler raised was lost.
+
+    Python ignores an exception raised in a finalizer ("Exception ignored in ..."), and a signal can
+    be handled in one: TensorFlow's eager all-reduce leaves a `multiprocessing.pool.ThreadPool`
+    behind on every call, whose finalizer joins a thread. A SIGTERM handled there used to let a
+    cluster's worker train on to the end and exit 0.
+
+    Args:
+      taken: a function that says whether a SIGTERM has been taken (`vae_tf.train.sigterm_taken`).
+    """
+
+    def __init__(self, taken):
+        super().__init__()
+        self.taken = taken
+
+    def _obey(self, *_, **__):
+        if self.taken():
+            raise KeyboardInterrupt
+
+    on_train_batch_end = on_test_batch_end = on_epoch_begin = on_epoch_end = _obey
+
+
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
     """Stops training as soon as the logged loss is NaN or infinite, and says where.
 

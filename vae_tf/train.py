@@ -134,7 +134,7 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
         import keras
 
         from vae_tf import engine
-        from vae_tf.callbacks import EpochCheckpoint, EpochTimer, NonFiniteLoss, StopOnNonFiniteLoss
+        from vae_tf.callbacks import EpochCheckpoint, EpochTimer, NonFiniteLoss, ObeyInterrupt, StopOnNonFiniteLoss
         from vae_tf.data import DataError, flatten_images
         from vae_tf.datasets import load_config_data
         from vae_tf.diagnostics import latent_diagnostics
@@ -186,7 +186,10 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
     phases.mark("building")
     with stop_if_a_worker_is_lost(settings.strategy, run.home):  # one line, not a hang, if a worker dies
         vae.fit(**engine.fit_inputs(x, settings, first_epoch, strategy), **validation, epochs=settings.epochs,
-                initial_epoch=first_epoch, verbose=verbose, callbacks=[timer, watchdog, *watching, checkpoint])
+                initial_epoch=first_epoch, verbose=verbose,
+                callbacks=[ObeyInterrupt(sigterm_taken), timer, watchdog, *watching, checkpoint])
+    if sigterm_taken():  # handled, and lost, after the last batch: the run is not finished
+        raise KeyboardInterrupt
     phases.split_fit(phases.mark("fit"), timer.seconds, timer.validation_seconds)
     if watchdog.failure:
         kept = (f"the last good state (epoch {checkpoint.history[-1]['epoch']}) is kept in {run.home / 'checkpoint'}"
@@ -225,6 +228,7 @@ def main(argv=None) -> int:
 
     def work(args):
         nonlocal out
+        _SIGTERM["taken"] = False
         signal.signal(signal.SIGTERM, _interrupt)
         verbose = fit_verbosity(args)
         if args.resume is not None:
@@ -256,7 +260,18 @@ def _state_of(out) -> str:
     return f"{out}: {kept}{how_to_finish(out)}"
 
 
+# Whether this process has taken a SIGTERM: kept, because the KeyboardInterrupt `_interrupt`
+# raises is lost when the signal is handled inside a finalizer (`vae_tf.callbacks.ObeyInterrupt`).
+_SIGTERM = {"taken": False}
+
+
+def sigterm_taken() -> bool:
+    """Whether `python -m vae_tf.train`'s SIGTERM handler has run in this process."""
+    return _SIGTERM["taken"]
+
+
 def _interrupt(signum, frame):
+    _SIGTERM["taken"] = True
     raise KeyboardInterrupt
 
 
