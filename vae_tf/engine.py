@@ -202,7 +202,7 @@ def build_vae(config: TrainConfig, num_images: int, strategy: tf.distribute.Stra
     # Across workers the model's own train function runs several steps per call, and XLA
     # compiles each replica's loss and gradients (`VAE.make_train_function`).
     vae.workers_steps_per_call = workers_steps_per_call(config, num_images, strategy)
-    vae.workers_jit = bool(vae.workers_steps_per_call) and not config.deterministic and uses_xla(config)
+    vae.workers_jit = bool(vae.workers_steps_per_call) and uses_xla(config)
     return vae
 
 
@@ -234,9 +234,12 @@ def call_steps(config: TrainConfig, num_images: int, strategy=None) -> int | Non
 
 
 def uses_xla(config: TrainConfig) -> bool:
-    """Whether the fast path compiles `config`'s model with XLA (op determinism aside): `--xla on`
-    or `off`, or for `auto` the architecture's entry in `architectures.XLA` (an architecture XLA
-    compiles slowly on a CPU, the conv model, keeps TensorFlow's own kernels)."""
+    """Whether the fast path compiles `config`'s model with XLA: never under op determinism (Keras
+    turns it off there anyway); else `--xla on` or `off`, or for `auto` the architecture's entry in
+    `architectures.XLA` (an architecture XLA compiles slowly on a CPU, the conv model, keeps
+    TensorFlow's own kernels)."""
+    if config.deterministic:
+        return False
     if config.xla == "auto":
         return architectures.XLA[config.architecture]
     return config.xla == "on"
@@ -254,9 +257,8 @@ def compile_options(config: TrainConfig, num_images: int, distributed: bool = Fa
         return {"jit_compile": False, "steps_per_execution": 1}
     if config.fast:
         steps = steps_per_epoch(num_images, config.batch_size)
-        # Keras turns XLA off under op determinism anyway; saying so here avoids its warning.
-        xla = not config.deterministic and uses_xla(config)
-        return {"jit_compile": xla, "steps_per_execution": fast_steps_per_execution(steps)}
+        # Off under op determinism: Keras turns XLA off there anyway; saying so here avoids its warning.
+        return {"jit_compile": uses_xla(config), "steps_per_execution": fast_steps_per_execution(steps)}
     return {"jit_compile": False, "steps_per_execution": 1}
 
 

@@ -212,9 +212,8 @@ class PlainProgress:
     """Progress off a terminal (a pipe, a log file): a plain line every `interval` seconds and at the
     end, e.g. `  3,000/10,000 images (30%), 61 s`, with none of a progress bar's escape codes."""
 
-    def __init__(self, target: int, unit_name: str, interval: float = 30.0, stream=None):
+    def __init__(self, target: int, unit_name: str, interval: float = 30.0):
         self.target, self.unit_name, self.interval = int(target), unit_name, interval
-        self.stream = stream
         self.start = self.last = time.monotonic()
 
     def update(self, current: int) -> None:
@@ -222,7 +221,7 @@ class PlainProgress:
         if current >= self.target or now - self.last >= self.interval:
             share = 100.0 * current / max(self.target, 1)
             print(f"  {current:,}/{self.target:,} {self.unit_name}s ({share:.0f}%), {now - self.start:.0f} s",
-                  file=self.stream or sys.stdout, flush=True)
+                  flush=True)
             self.last = now
 
 
