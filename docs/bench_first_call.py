@@ -4,7 +4,7 @@
     python docs/bench_first_call.py --rounds 3   # 3 processes, one after the other
     VAE_TF_CACHE=off python docs/bench_first_call.py   # nothing loaded from the cache: every program compiled
 
-Builds the report's model and its fast-path dataset (`vae_tf.engine`), then, in each round (its own
+Builds the report's model and its fast-path dataset (`vae_tf.training.engine`), then, in each round (its own
 process, so that nothing is traced already): traces the call loop (`get_concrete_function`, no
 step run), runs the epoch's first call (78 batches: XLA compiles the program or loads it from
 the cache, then runs it), the next calls of the epoch, and its last call (the smaller last batch:
@@ -26,9 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def one_round() -> dict:
     """Trace, first call, later calls and the last call of the first epoch, in this process."""
-    from vae_tf import datasets, engine
+    from vae_tf.data import sources as datasets
+    from vae_tf.training import engine
     from vae_tf.config import TrainConfig
-    from vae_tf.engine import CALL_BATCHES, CALL_LAST
+    from vae_tf.training.engine import CALL_BATCHES, CALL_LAST
 
     data = datasets.load_data("fashion_mnist")
     x = data.x_train.reshape(len(data.x_train), -1)

@@ -49,7 +49,8 @@ def kl_figures(out: Path, progress=print) -> None:
     """kl_histograms.png, kl_forward_reverse.png, fit_final_fits.png, fit_kl_div_mu0.png and the two GIFs."""
     import numpy as np
 
-    from vae_tf import fit, plots, primers, rundir
+    from vae_tf import fit, plots, rundir
+    from vae_tf.kl import primers
 
     def save(fig, name):
         rundir.write_figure(out / name, fig, KL_DPI)
@@ -111,8 +112,9 @@ def sweep_figures(sweep_dir, out: Path, progress=print) -> None:
 def watch_figures(runs: dict, out: Path, progress=print) -> None:
     """watch_evolution.gif (as compare draws it), watch_loss_curves_kl.png (as plot draws it) and
     watch_tensorboard_{latent_scatter,generated_grid,reconstructions}.png (the kl run's last TensorBoard images)."""
-    from vae_tf import compare, monitor, plot, plots, rundir
-    from vae_tf.cli import UsageError
+    from vae_tf import compare, plot, plots, rundir
+    from vae_tf.training import monitor
+    from vae_tf.core.cli import UsageError
 
     missing = [str(run.path) for run in runs.values()
                if not run.has_snapshots or not (run.path / rundir.TENSORBOARD).is_dir()
@@ -135,8 +137,8 @@ def prior_figures(paths, out: Path, progress=print, codes: int = 10_000) -> None
     import numpy as np
 
     from vae_tf import plots, rundir
-    from vae_tf.cli import UsageError
-    from vae_tf.priors import log_density_on_grid
+    from vae_tf.core.cli import UsageError
+    from vae_tf.models.priors import log_density_on_grid
 
     panels = []
     for path in paths:
@@ -162,7 +164,7 @@ def prior_figures(paths, out: Path, progress=print, codes: int = 10_000) -> None
 def data_figures(run_dir, out: Path, progress=print) -> None:
     """data_latent_scatter.png and data_generated_grid.png of one run (docs/data.md: `HOW_TO_DATA`)."""
     from vae_tf import plot, plots, rundir
-    from vae_tf.datasets import class_names_of
+    from vae_tf.data.sources import class_names_of
 
     run = rundir.Run.open(run_dir)
     latents = run.latents()
@@ -206,7 +208,7 @@ EMBEDDED_TEST_IMAGES = 1000
 def model_figures(sweep_dirs, out: Path, progress=print) -> None:
     """models_rd.png: the beta sweeps of several architectures (one likelihood) as curves on one plane."""
     from vae_tf import plots, rundir, sweep
-    from vae_tf.cli import UsageError
+    from vae_tf.core.cli import UsageError
 
     reports = {str(path): sweep.read_report(path) for path in sweep_dirs}
     likelihoods = {path: report.get("likelihood", "bernoulli") for path, report in reports.items()}
@@ -237,7 +239,7 @@ def explorer_figure(runs: dict, out: Path, progress=print) -> None:
     import tempfile
 
     from vae_tf import explore, rundir
-    from vae_tf.browser import chromium, open_explorer
+    from vae_tf.plots.browser import chromium, open_explorer
 
     data = explore.page_data([runs["kl"].path, runs["none"].path], EMBEDDED_TEST_IMAGES, progress=progress)
     # The same page, kept in the site: docs/explorer.md embeds it (docs/latent-explorer/index.html).
@@ -263,7 +265,7 @@ def explorer_figure(runs: dict, out: Path, progress=print) -> None:
 
 def open_compare_dir(path, how: str = HOW_TO_COMPARE) -> dict:
     """{variant: Run} of a compare directory; a `UsageError` that says how to make one if it is not."""
-    from vae_tf.cli import UsageError
+    from vae_tf.core.cli import UsageError
     from vae_tf.compare import open_runs
     from vae_tf.config import REGULARIZERS as VARIANTS
     from vae_tf.rundir import RunDirError
@@ -336,7 +338,7 @@ def main(argv=None) -> int:
             print(f"error: {message}", file=sys.stderr)
             return 2
     sys.path.insert(0, str(REPO))  # run from a checkout without `pip install -e .`
-    from vae_tf.cli import run_command
+    from vae_tf.core.cli import run_command
 
     def body():
         # fail before the slow part

@@ -25,7 +25,7 @@
 #   (the valley between the peaks), so its minimisers sit on one peak: *zero-forcing*,
 #   **mode seeking**.
 #
-# Both KLs come from `vae_tf.kl.kl_grid_integral` (trapezoid rule), for every $Q = N(\mu, \sigma)$
+# Both KLs come from `vae_tf.kl.divergences.kl_grid_integral` (trapezoid rule), for every $Q = N(\mu, \sigma)$
 # on a grid of parameters.
 
 # %%
@@ -42,7 +42,8 @@ if importlib.util.find_spec("vae_tf") is None:  # a checkout without `pip instal
 
 import numpy as np
 
-from vae_tf import fit, plots, primers
+from vae_tf import fit, plots
+from vae_tf.kl import primers
 
 print("quick mode" if QUICK else "full mode")
 

@@ -9,9 +9,9 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import vae_tf
-from vae_tf import architectures
+from vae_tf.models import architectures
 from vae_tf.bench import train_flops_per_image
-from vae_tf.model import VAE
+from vae_tf.models.vae import VAE
 
 
 def layer_summary(model):
@@ -124,7 +124,8 @@ def test_conv_with_each_likelihood_trains_reopens_and_evaluates_on_rgb_images(rg
 def test_the_fast_path_compiles_the_mlp_with_xla_and_the_conv_model_without():
     # XLA's CPU convolutions are many times slower than TensorFlow's own kernels (docs/models.md);
     # the report's MLP keeps XLA, so its runs stay bit for bit what they were.
-    from vae_tf import engine, evaluate
+    from vae_tf.training import engine
+    from vae_tf import evaluate
     from vae_tf.config import TrainConfig
 
     assert architectures.XLA == {"mlp": True, "conv": False}

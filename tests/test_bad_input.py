@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from vae_tf.data import check_images
-from vae_tf.losses import vae_losses
-from vae_tf.model import VAE, as_pixels
+from vae_tf.models.losses import vae_losses
+from vae_tf.models.vae import VAE, as_pixels
 from vae_tf.train import main
 
 

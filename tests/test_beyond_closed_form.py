@@ -9,10 +9,10 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from vae_tf import config
-from vae_tf.audit import describe, loss_audit
+from vae_tf.models.audit import describe, loss_audit
 from vae_tf.kl import kl_analytic, kl_sample_mean, kl_standard_normal
-from vae_tf.posteriors import LOG_SCALE_BOUND, POSTERIORS, build_posterior
-from vae_tf.priors import PRIORS, build_prior
+from vae_tf.models.posteriors import LOG_SCALE_BOUND, POSTERIORS, build_posterior
+from vae_tf.models.priors import PRIORS, build_prior
 
 tfd = tfp.distributions
 
@@ -190,7 +190,7 @@ def settings_for(posterior, prior, **more):
 
 @pytest.mark.parametrize("posterior, prior", COMBINATIONS)
 def test_every_combination_round_trips_through_keras(posterior, prior, tmp_path):
-    from vae_tf.model import VAE
+    from vae_tf.models.vae import VAE
 
     settings = settings_for(posterior, prior)
     vae = VAE(**settings.model_settings())
@@ -213,7 +213,7 @@ def test_every_combination_round_trips_through_keras(posterior, prior, tmp_path)
 # Between them, every learned weight: the full posterior's, the IAF's, the mixture's and the VampPrior's.
 @pytest.mark.parametrize("posterior, prior", [("full", "vamp"), ("iaf", "mixture")])
 def test_resume_continues_a_learned_posterior_and_prior_exactly(posterior, prior, tmp_path, monkeypatch):
-    from vae_tf import callbacks
+    from vae_tf.training import callbacks
     from vae_tf.train import resume, train
 
     settings = settings_for(posterior, prior, limit=256, epochs=2, deterministic=True)
@@ -240,7 +240,7 @@ def test_resume_continues_a_learned_posterior_and_prior_exactly(posterior, prior
 
 def test_the_monte_carlo_kl_terms_noise_shrinks_as_one_over_s():
     from vae_tf.klcost import kl_estimate_variance
-    from vae_tf.model import VAE
+    from vae_tf.models.vae import VAE
 
     x = RNG.integers(0, 256, size=(64, 784)).astype(np.uint8)
     noise = {}
@@ -256,7 +256,7 @@ def test_the_monte_carlo_kl_terms_noise_shrinks_as_one_over_s():
 
 def test_the_prior_figure_draws_a_learned_density_beside_the_standard_normal():
     from vae_tf import plots
-    from vae_tf.priors import log_density_on_grid
+    from vae_tf.models.priors import log_density_on_grid
 
     mixture = build_prior("mixture", 2, components=3)
     panels = []
@@ -276,7 +276,7 @@ def test_the_importance_weights_of_a_richer_pair_use_the_runs_likelihood(likelih
     # log p(x|z) of every importance weight is the run's own likelihood, on the images it is
     # evaluated on (binarised once for "binarized").
     from vae_tf.evaluate import _pixels, model_log_weights
-    from vae_tf.model import VAE
+    from vae_tf.models.vae import VAE
 
     vae = VAE(**settings_for("iaf", "mixture", likelihood=likelihood).model_settings())
     x = tf.constant(_pixels(RNG.integers(0, 256, size=(3, 784)).astype(np.uint8), vae))

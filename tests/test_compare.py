@@ -7,7 +7,7 @@ import pytest
 
 from vae_tf.compare import main
 from vae_tf.rundir import RUN_FILES, Run
-from vae_tf.spread import latent_spread, spread_markdown
+from vae_tf.analysis.spread import latent_spread, spread_markdown
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from vae_tf.compress import (
     psnr,
     report_sizes,
 )
-from vae_tf.model import build_decoder
+from vae_tf.models.vae import build_decoder
 
 
 def test_the_reports_sizes_to_the_last_digit():

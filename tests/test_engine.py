@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from vae_tf.config import TrainConfig
-from vae_tf.engine import (
+from vae_tf.training.engine import (
     CALL_BATCHES,
     CALL_LAST,
     build_vae,
@@ -117,7 +117,7 @@ TWO_REPLICAS = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from vae_tf.config import TrainConfig
-    from vae_tf.engine import build_vae
+    from vae_tf.training.engine import build_vae
 
     rng = np.random.default_rng(0)
     size = int(sys.argv[1])

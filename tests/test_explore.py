@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vae_tf import explore
-from vae_tf.browser import chromium, open_explorer
+from vae_tf.plots.browser import chromium, open_explorer
 from vae_tf.config import TrainConfig
 from vae_tf.rundir import Run
 from vae_tf.train import train

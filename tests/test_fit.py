@@ -139,10 +139,10 @@ def test_fit_animation_shows_q_at_the_chosen_steps(short_fit, tmp_path):
 
 
 def test_the_figures_module_imports_no_tensorflow():
-    # Load vae_tf.plots without running vae_tf/__init__.py (which imports the Keras model).
+    # Load vae_tf.plots.plots without running vae_tf/__init__.py (which imports the Keras model).
     code = (
         "import sys, types; package = types.ModuleType('vae_tf'); package.__path__ = ['vae_tf']; "
-        "sys.modules['vae_tf'] = package; import vae_tf.plots; "
+        "sys.modules['vae_tf'] = package; import vae_tf.plots.plots; "
         "print(sorted(m for m in ('tensorflow', 'tensorflow_probability', 'keras') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)

@@ -1,4 +1,4 @@
-"""vae_tf.kl: every formula against an independent way of computing it."""
+"""vae_tf.kl.divergences: every formula against an independent way of computing it."""
 
 import math
 
@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from scipy import integrate, stats
 from scipy.special import rel_entr
 
-from vae_tf import kl, primers
+from vae_tf import kl
+from vae_tf.kl import primers
 
 tfd = tfp.distributions
 

@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from vae_tf import likelihoods
-from vae_tf.model import VAE
+from vae_tf.models import likelihoods
+from vae_tf.models.vae import VAE
 
 tfd = tfp.distributions
 
@@ -184,7 +184,7 @@ def test_evaluation_binarises_the_test_images_once_and_says_so(binarized_run, fa
 def test_validation_of_a_binarized_run_uses_the_evaluations_binary_test_images(binarized_run, fashion_mnist):
     import json
 
-    from vae_tf.model import VAE  # noqa: F401
+    from vae_tf.models.vae import VAE  # noqa: F401
     from vae_tf.rundir import Run
 
     run = Run.open(binarized_run)
@@ -192,7 +192,7 @@ def test_validation_of_a_binarized_run_uses_the_evaluations_binary_test_images(b
     header, row = history[0].split(","), history[1].split(",")
     logged = float(row[header.index("val_reconstruction_loss")])
     (_, _), (x_test, _) = fashion_mnist
-    from vae_tf.monitor import validation_noise
+    from vae_tf.training.monitor import validation_noise
 
     vae = run.model()
     binary = likelihoods.binarize_fixed(x_test)

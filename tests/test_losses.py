@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from vae_tf.kl import kl_standard_normal, kl_standard_normal_tfp
-from vae_tf.losses import mse_loss, reconstruction_loss, vae_losses
+from vae_tf.models.losses import mse_loss, reconstruction_loss, vae_losses
 
 rng = np.random.default_rng(0)
 B, P, D = 4, 784, 2

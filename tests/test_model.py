@@ -5,7 +5,7 @@ import tensorflow as tf
 
 import vae_tf
 from vae_tf.data import flatten_images
-from vae_tf.model import VAE, as_pixels
+from vae_tf.models.vae import VAE, as_pixels
 
 
 @pytest.fixture(scope="module")

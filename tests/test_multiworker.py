@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from vae_tf.distributed import ClusterTask, read_tf_config, share_bounds, weights_fingerprint
+from vae_tf.training.distributed import ClusterTask, read_tf_config, share_bounds, weights_fingerprint
 from vae_tf.rundir import RUN_FILES, load_model, read_history
 from vae_tf.train import main
 

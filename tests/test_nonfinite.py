@@ -2,7 +2,7 @@
 
 import pytest
 
-from vae_tf.callbacks import NonFiniteLoss
+from vae_tf.training.callbacks import NonFiniteLoss
 from vae_tf.config import TrainConfig
 from vae_tf.train import train
 

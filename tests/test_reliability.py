@@ -386,7 +386,7 @@ def test_the_watcher_removes_a_workers_lock_file_only_while_it_is_still_its(tmp_
     assert not rundir.remove_dead_lock(path, os.getpid() + 1)  # it names another process
     assert not rundir.remove_dead_lock(path, os.getpid(), wait=0.2)  # its holder is alive
     held.release()
-    child = subprocess.Popen([sys.executable, "-c", "import sys, vae_tf.rundir as r; r.lock(sys.argv[1]); "
+    child = subprocess.Popen([sys.executable, "-c", "import sys, vae_tf.rundir.rundir as r; r.lock(sys.argv[1]); "
                               "print('locked', flush=True); sys.stdin.read()", str(tmp_path)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline() == "locked\n"
@@ -422,7 +422,7 @@ def test_a_training_worker_obeys_sigterm_once_the_cluster_has_formed(tmp_path):
 def test_a_sigterm_handled_inside_a_finalizer_still_stops_training(tmp_path, monkeypatch):
     # Python ignores an exception raised in a finalizer, and TensorFlow's eager all-reduce leaves
     # finalizers behind: a SIGTERM handled in one once let a cluster's worker train on and exit 0.
-    from vae_tf.callbacks import EpochTimer
+    from vae_tf.training.callbacks import EpochTimer
 
     class SignalledWhileFinalized:
         def __del__(self):

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vae_tf import engine
-from vae_tf.callbacks import EpochCheckpoint
+from vae_tf.training import engine
+from vae_tf.training.callbacks import EpochCheckpoint
 from vae_tf.config import TrainConfig
-from vae_tf.losses import free_bits_kl, vae_losses
-from vae_tf.model import VAE
+from vae_tf.models.losses import free_bits_kl, vae_losses
+from vae_tf.models.vae import VAE
 from vae_tf.rundir import read_history
-from vae_tf.schedules import KLSchedule
+from vae_tf.models.schedules import KLSchedule
 from vae_tf.train import resume, train
 
 

@@ -11,9 +11,10 @@ import sys
 import numpy as np
 import pytest
 
-from vae_tf import cache, diagnostics
-from vae_tf.distributed import threads_per_worker
-from vae_tf.phases import PHASES, Phases, format_phases
+from vae_tf.core import cache
+from vae_tf.kl import diagnostics
+from vae_tf.training.distributed import threads_per_worker
+from vae_tf.training.phases import PHASES, Phases, format_phases
 
 
 def test_a_cli_run_records_its_phases_and_peak_memory(tmp_path):

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from vae_tf.spread import latent_spread, share_inside_box, spread_markdown, spread_ratios
+from vae_tf.analysis.spread import latent_spread, share_inside_box, spread_markdown, spread_ratios
 
 # Four codes worked by hand: dim 1 is 0, 1, 4, -3 (mean 0.5, variance 25/4, std 2.5);
 # dim 2 is 0, -2, 1, 3 (mean 0.5, variance 13/4); (4, 1) is the only code outside [-3, 3]^2

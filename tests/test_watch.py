@@ -12,10 +12,12 @@ from PIL import Image
 from scipy.stats import multivariate_normal
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from vae_tf import compare, diagnostics, kl, monitor, plot, plots
-from vae_tf.callbacks import EpochCheckpoint
+from vae_tf import compare, kl, plot, plots
+from vae_tf.kl import diagnostics
+from vae_tf.training import monitor
+from vae_tf.training.callbacks import EpochCheckpoint
 from vae_tf.config import TrainConfig
-from vae_tf.model import VAE
+from vae_tf.models.vae import VAE
 from vae_tf.rundir import Run
 from vae_tf.train import resume, train
 

@@ -8,33 +8,36 @@ used (`vae_tf.VAE`, `vae_tf.load_model`, ...), so that every command's --help an
 """
 
 import importlib
+import importlib.abc
+import importlib.util
 import os
+import sys
 
 __version__ = "0.1.0"
 
 # TensorFlow's C++ INFO and WARNING lines drown the training log; users can set it back.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# Compiled XLA programs are kept across runs (vae_tf.cache; VAE_TF_CACHE=off turns it off). It
+# Compiled XLA programs are kept across runs (vae_tf.core.cache; VAE_TF_CACHE=off turns it off). It
 # must be set before TensorFlow is imported, so here, where no TensorFlow is imported yet.
-from vae_tf import cache as _cache  # noqa: E402
+from vae_tf.core import cache as _cache  # noqa: E402
 
 _cache.configure()
 
 # name -> the module that defines it, imported on first use (PEP 562).
 _LAZY = {
-    "CLASS_NAMES": "vae_tf.data",
-    "load_fashion_mnist": "vae_tf.data",
-    "DataSpec": "vae_tf.data",
-    "load_data": "vae_tf.datasets",
-    "load_run_data": "vae_tf.datasets",
-    "TrainConfig": "vae_tf.config",
-    "VAE": "vae_tf.model",
-    "Sampling": "vae_tf.model",
-    "build_decoder": "vae_tf.model",
-    "build_encoder": "vae_tf.model",
-    "load_model": "vae_tf.rundir",
-    "Run": "vae_tf.rundir",
+    "CLASS_NAMES": "vae_tf.data.spec",
+    "load_fashion_mnist": "vae_tf.data.spec",
+    "DataSpec": "vae_tf.data.spec",
+    "load_data": "vae_tf.data.sources",
+    "load_run_data": "vae_tf.data.sources",
+    "TrainConfig": "vae_tf.config.settings",
+    "VAE": "vae_tf.models.vae",
+    "Sampling": "vae_tf.models.vae",
+    "build_decoder": "vae_tf.models.vae",
+    "build_encoder": "vae_tf.models.vae",
+    "load_model": "vae_tf.rundir.rundir",
+    "Run": "vae_tf.rundir.rundir",
 }
 
 __all__ = sorted(_LAZY)
@@ -50,3 +53,50 @@ def __getattr__(name):
 
 def __dir__():
     return sorted([*globals(), *_LAZY])
+
+
+# Modules of the flat layout (vae_tf 0.1.0 up to d0f4593) -> where they live now. `import vae_tf.model`
+# and `from vae_tf.engine import build_vae` keep working (the same module object as the new name),
+# and so does Keras' fallback of importing a saved class's "module" (a run's model.keras records
+# "vae_tf.model"). New code uses the new names; nothing in the package imports the old ones.
+MOVED_MODULES = {
+    "vae_tf.cli": "vae_tf.core.cli",
+    "vae_tf.cache": "vae_tf.core.cache",
+    "vae_tf.primers": "vae_tf.kl.primers",
+    "vae_tf.diagnostics": "vae_tf.kl.diagnostics",
+    "vae_tf.datasets": "vae_tf.data.sources",
+    "vae_tf.model": "vae_tf.models.vae",
+    "vae_tf.architectures": "vae_tf.models.architectures",
+    "vae_tf.posteriors": "vae_tf.models.posteriors",
+    "vae_tf.priors": "vae_tf.models.priors",
+    "vae_tf.likelihoods": "vae_tf.models.likelihoods",
+    "vae_tf.losses": "vae_tf.models.losses",
+    "vae_tf.schedules": "vae_tf.models.schedules",
+    "vae_tf.audit": "vae_tf.models.audit",
+    "vae_tf.engine": "vae_tf.training.engine",
+    "vae_tf.distributed": "vae_tf.training.distributed",
+    "vae_tf.callbacks": "vae_tf.training.callbacks",
+    "vae_tf.monitor": "vae_tf.training.monitor",
+    "vae_tf.phases": "vae_tf.training.phases",
+    "vae_tf.spread": "vae_tf.analysis.spread",
+    "vae_tf.browser": "vae_tf.plots.browser",
+}
+
+
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports a module's old name as its new module (`MOVED_MODULES`)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name in MOVED_MODULES:
+            return importlib.util.spec_from_loader(name, self)
+        return None
+
+    def create_module(self, spec):
+        return importlib.import_module(MOVED_MODULES[spec.name])
+
+    def exec_module(self, module):
+        pass  # the new module has run already
+
+
+if not any(isinstance(finder, _MovedModules) for finder in sys.meta_path):
+    sys.meta_path.append(_MovedModules())

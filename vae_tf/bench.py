@@ -31,7 +31,8 @@ import subprocess
 import sys
 import time
 
-from vae_tf import architectures, cli
+from vae_tf.models import architectures
+from vae_tf.core import cli
 from vae_tf.data import REPORT_SHAPE
 
 REPORT_PIXELS = math.prod(REPORT_SHAPE)  # the report's 28 x 28 x 1
@@ -135,7 +136,7 @@ def floors(images: int, batch_size: int = 128, flops_per_image: int | None = Non
     Args:
       images, batch_size: the epoch's size.
       flops_per_image: training FLOPs per image of another model than the report's MLP
-        (`vae_tf.architectures.train_flops_per_image`); its step floor is then not measured (NaN):
+        (`vae_tf.models.architectures.train_flops_per_image`); its step floor is then not measured (NaN):
         `step_matmul_floor` times the report's five matmuls only.
     """
     steps = -(-images // batch_size)
@@ -194,7 +195,7 @@ def bench_phases(args) -> dict:
     import tempfile
     from pathlib import Path
 
-    from vae_tf.phases import format_phases
+    from vae_tf.training.phases import format_phases
     from vae_tf.rundir import read_history
 
     scratch = Path(tempfile.mkdtemp(prefix="vae_tf-bench-"))
@@ -440,7 +441,7 @@ def bench_workers(args) -> dict:
     print(f"two workers / one process, per epoch: {statistics.median(ratios):.2f}x (median of {len(ratios)} "
           f"interleaved pairs: {', '.join(f'{r:.2f}' for r in ratios)})")
     # The communication floor: an epoch's gradient all-reduces alone, between the same two cores.
-    from vae_tf.engine import steps_per_epoch
+    from vae_tf.training.engine import steps_per_epoch
     from vae_tf.rundir import Run
 
     run = Run.open(scratch / "one0")
@@ -469,7 +470,7 @@ def bench_step(args) -> dict:
 
     from vae_tf.config import TrainConfig
     from vae_tf.data import load_split
-    from vae_tf.engine import build_vae, steps_per_epoch
+    from vae_tf.training.engine import build_vae, steps_per_epoch
 
     images = load_split("train", limit=args.limit)[0]
     config = TrainConfig(seed=args.seeds[0])
@@ -529,11 +530,11 @@ def worker(path: str, seed: int, epochs: int, limit: int | None, dataset: str = 
     import tensorflow_probability  # noqa: F401
 
     import vae_tf  # noqa: F401
-    from vae_tf.callbacks import EpochTimer
+    from vae_tf.training.callbacks import EpochTimer
     from vae_tf.config import TrainConfig
     from vae_tf.data import flatten_images
-    from vae_tf.datasets import load_data
-    from vae_tf.engine import build_vae, fit_inputs, training_images
+    from vae_tf.data.sources import load_data
+    from vae_tf.training.engine import build_vae, fit_inputs, training_images
 
     rss_after_imports = _rss_mib()
     data = load_data(dataset, limit=limit)
@@ -622,7 +623,7 @@ def build_parser():
     parser.add_argument("--dataset", default="fashion_mnist", metavar="SOURCE",
                         help="the data to train on, as vae_tf.train's --dataset (default: the report's Fashion-MNIST)")
     parser.add_argument("--architecture", choices=architectures.NAMES, default="mlp",
-                        help="phases, workers and paths: the model to time (vae_tf.architectures; default: the "
+                        help="phases, workers and paths: the model to time (vae_tf.models.architectures; default: the "
                              "report's mlp)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the results here")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vae_tf import cli
+from vae_tf.core import cli
 from vae_tf.data import REPORT_SHAPE
 
 MIB = 2**20
@@ -105,7 +105,7 @@ def psnr(x, reconstruction, peak: float = 1.0) -> float:
 
 def mean_bce_from_logits(x, logits) -> float:
     """Mean over all pixels of the binary cross-entropy of `x` under Bernoulli(logits), in nats."""
-    from vae_tf.losses import binary_cross_entropy_with_logits
+    from vae_tf.models.losses import binary_cross_entropy_with_logits
 
     bce = binary_cross_entropy_with_logits(np.asarray(x, np.float32), np.asarray(logits, np.float32))
     return float(np.mean(np.asarray(bce, dtype=np.float64)))
@@ -162,7 +162,7 @@ def source_size(spec) -> tuple[str, int, int, str, str] | None:
     """What the data take on disk as they ship: (row name, bytes, images, path, how measured), or None.
 
     Args:
-      spec: the run's `vae_tf.data.DataSpec`.
+      spec: the run's `vae_tf.data.spec.DataSpec`.
     """
     total = spec.train_images + spec.test_images
     if spec.name in ("fashion_mnist", "mnist") and spec.path and Path(spec.path).is_dir():
@@ -172,7 +172,7 @@ def source_size(spec) -> tuple[str, int, int, str, str] | None:
         return (f"images as the .npz file (all {total:,}, both splits)", Path(spec.path).stat().st_size, total,
                 spec.path, "file size on disk")
     if spec.name == "folder" and spec.path and Path(spec.path).is_dir():
-        from vae_tf.datasets import IMAGE_SUFFIXES
+        from vae_tf.data.sources import IMAGE_SUFFIXES
 
         files = [path for path in Path(spec.path).rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES]
         return (f"images as their files (all {total:,}, both splits)", sum(path.stat().st_size for path in files),
@@ -207,9 +207,9 @@ def compression_report(run, data_dir=None, progress=print) -> dict:
     """Everything `compression.json` holds, for a run directory.
 
     Args:
-      run: a `vae_tf.rundir.Run`.
+      run: a `vae_tf.rundir.rundir.Run`.
       data_dir: where the IDX files of a fashion_mnist or mnist run are (default: the run's setting,
-        then the usual search); other runs reload their own data (`vae_tf.datasets.load_run_data`).
+        then the usual search); other runs reload their own data (`vae_tf.data.sources.load_run_data`).
       progress: called with a line of text at each slow step (`print`, or `lambda _: None`).
 
     Returns:
@@ -218,7 +218,7 @@ def compression_report(run, data_dir=None, progress=print) -> dict:
       float32 and float16 codes and for PCA) and what it was computed from.
     """
     from vae_tf.data import flatten_images, to_unit
-    from vae_tf.datasets import load_run_data
+    from vae_tf.data.sources import load_run_data
 
     settings = run.settings
     latent_dim = settings["latent_dim"]

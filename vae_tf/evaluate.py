@@ -9,7 +9,7 @@ Three numbers per image x, all negative log-likelihoods (lower is better), in na
 
 - `-ELBO`: the textbook negative evidence lower bound, E_q[-log p(x|z)] + KL(q(z|x) || p(z)),
   whatever reduction the run was trained with. The reconstruction part is averaged over the
-  same K samples of q(z|x) that the IWAE uses; the KL part is analytic (`vae_tf.kl`).
+  same K samples of q(z|x) that the IWAE uses; the KL part is analytic (`vae_tf.kl.divergences`).
 - `-IWAE_K`: minus the importance-weighted bound log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x),
   z_k ~ q(z|x) (Burda et al., 2016). -ELBO >= -IWAE_K >= -log p(x), and -IWAE_K decreases
   toward -log p(x) as K grows.
@@ -17,7 +17,7 @@ Three numbers per image x, all negative log-likelihoods (lower is better), in na
   regular grid of z on [-L, L]^2 (a Riemann sum, cell area h^2), almost exact when the grid is
   fine and wide enough; the grid with every other point gives an estimate of its error.
 
-p(x|z) is the run's likelihood (`vae_tf.likelihoods`), named in every table and in
+p(x|z) is the run's likelihood (`vae_tf.models.likelihoods`), named in every table and in
 evaluation.json:
 
 - "bernoulli" (the report's): Bernoulli over the P = H x W x C values of an image with the
@@ -27,7 +27,7 @@ evaluation.json:
   likelihood, not with papers.
 - "binarized": the test images are binarised once, value = 1 with probability value / 255, by
   uniforms that depend only on (`EVALUATION_BINARIZATION_SEED`, the image's index)
-  (`vae_tf.likelihoods.binarize_fixed`; the seed is recorded), and log p(x|z) is the Bernoulli
+  (`vae_tf.models.likelihoods.binarize_fixed`; the seed is recorded), and log p(x|z) is the Bernoulli
   log-probability of those binary images: comparable with papers that binarise dynamically.
 - "continuous_bernoulli": the continuous Bernoulli density of the test values, a proper density
   on [0, 1]^P (log p(x) can be positive: densities exceed 1).
@@ -46,8 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vae_tf import cli
-from vae_tf.cli import UsageError, number
+from vae_tf.core import cli
+from vae_tf.core.cli import UsageError, number
 from vae_tf.data import REPORT_SHAPE
 
 REPORT_DIMS = math.prod(REPORT_SHAPE)  # the report's 28 x 28 x 1
@@ -100,19 +100,19 @@ def bernoulli_log_likelihood(x, logits):
 
 
 def log_likelihood(x, logits, likelihood: str = "bernoulli"):
-    """log p(x|z) under `likelihood` (`vae_tf.likelihoods`), summed over pixels, in nats.
+    """log p(x|z) under `likelihood` (`vae_tf.models.likelihoods`), summed over pixels, in nats.
 
     Args:
       x: float tensor (..., P), pixel values in [0, 1] (binary for "binarized").
       logits: float tensor (..., P), the decoder's logits; broadcasts against `x`.
-      likelihood: a name of `vae_tf.likelihoods.NAMES`.
+      likelihood: a name of `vae_tf.models.likelihoods.NAMES`.
 
     Returns:
       Tensor (...).
     """
     import tensorflow as tf
 
-    from vae_tf.likelihoods import get
+    from vae_tf.models.likelihoods import get
 
     logits = tf.convert_to_tensor(logits)
     return get(likelihood).log_prob(tf.cast(x, logits.dtype), logits)
@@ -126,7 +126,7 @@ def importance_log_weights(x, z_mean, z_log_var, eps, decode_logits, likelihood:
       z_mean, z_log_var: float tensors (B, D), the encoder's outputs for `x`.
       eps: float tensor (S, B, D) of standard normal draws.
       decode_logits: function mapping codes (N, D) to logits (N, P).
-      likelihood: p(x|z), a name of `vae_tf.likelihoods.NAMES`.
+      likelihood: p(x|z), a name of `vae_tf.models.likelihoods.NAMES`.
 
     Returns:
       (log_weights, log_likelihood): two tensors (S, B), in nats; the second is log p(x|z_k).
@@ -134,7 +134,7 @@ def importance_log_weights(x, z_mean, z_log_var, eps, decode_logits, likelihood:
     import tensorflow as tf
 
     from vae_tf.kl import diag_gaussian, standard_normal_prior
-    from vae_tf.model import reparameterize
+    from vae_tf.models.vae import reparameterize
 
     samples, images, latent_dim = tf.unstack(tf.shape(eps))
     z = reparameterize(z_mean, z_log_var, eps)  # broadcasts (B, D) against (S, B, D)
@@ -202,8 +202,8 @@ def _compiled(vae, name, build):
 
 
 def uses_xla(vae) -> bool:
-    """Whether `vae`'s architecture is compiled with XLA (`vae_tf.architectures.XLA`: not the conv model)."""
-    from vae_tf import architectures
+    """Whether `vae`'s architecture is compiled with XLA (`vae_tf.models.architectures.XLA`: not the conv model)."""
+    from vae_tf.models import architectures
 
     return architectures.XLA[getattr(vae, "architecture", "mlp")]
 
@@ -236,18 +236,18 @@ def _progress(target, verbose, unit_name):
 
 
 def pixel_model(vae):
-    """`vae`'s `vae_tf.likelihoods.Likelihood` (a model without one, e.g. a stand-in with only
+    """`vae`'s `vae_tf.models.likelihoods.Likelihood` (a model without one, e.g. a stand-in with only
     `encoder`, `decode_logits` and `latent_dim`: the report's Bernoulli)."""
-    from vae_tf.likelihoods import get
+    from vae_tf.models.likelihoods import get
 
     return getattr(vae, "pixel_model", None) or get("bernoulli")
 
 
 def evaluation_images(vae, x, indices=None):
     """The images `vae`'s likelihood is evaluated on: x itself, or, for "binarized", x binarised
-    once by `vae_tf.likelihoods.binarize_fixed` (seed `EVALUATION_BINARIZATION_SEED`; `indices`:
+    once by `vae_tf.models.likelihoods.binarize_fixed` (seed `EVALUATION_BINARIZATION_SEED`; `indices`:
     each image's index in its split, default 0..N-1), the same every time."""
-    from vae_tf.likelihoods import EVALUATION_BINARIZATION_SEED, binarize_fixed
+    from vae_tf.models.likelihoods import EVALUATION_BINARIZATION_SEED, binarize_fixed
 
     if pixel_model(vae).binarizes:
         return binarize_fixed(x, EVALUATION_BINARIZATION_SEED, indices)
@@ -255,9 +255,9 @@ def evaluation_images(vae, x, indices=None):
 
 
 def _pixels(x, vae=None, indices=None) -> np.ndarray:
-    """Checked images as flattened float32 (N, P) in [0, 1] (`vae_tf.model.as_pixels`), of
+    """Checked images as flattened float32 (N, P) in [0, 1] (`vae_tf.models.vae.as_pixels`), of
     `vae.image_shape`, binarised once if `vae`'s likelihood asks for it (`evaluation_images`)."""
-    from vae_tf.model import as_pixels
+    from vae_tf.models.vae import as_pixels
 
     if vae is not None:
         x = evaluation_images(vae, x, indices)
@@ -520,14 +520,14 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
     """Evaluate a run directory's model on the test images (the first `limit` of them, if given).
 
     Args:
-      run: a `vae_tf.rundir.Run`.
+      run: a `vae_tf.rundir.rundir.Run`.
       k: importance samples per image.
       exact: also compute log p(x) on a grid (latent size 2 only).
       limit: evaluate on the first `limit` test images only (None: all 10,000).
       seed, grid_extent, grid_points, images_per_chunk, samples_per_chunk: see
         `importance_sampled` and `grid_log_marginal`.
       data_dir: where the IDX files of a fashion_mnist or mnist run are (None: the run's setting, else
-        the usual search); other runs reload their own data (`vae_tf.datasets.load_run_data`).
+        the usual search); other runs reload their own data (`vae_tf.data.sources.load_run_data`).
       verbose: 1 prints progress.
 
     Returns:
@@ -536,7 +536,7 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
       per dimension (P = H x W x C) for the three bounds, and the settings that produced them.
       Data without labels have no per-class rows.
     """
-    from vae_tf.datasets import load_run_data
+    from vae_tf.data.sources import load_run_data
 
     vae = run.model()
     if exact and vae.latent_dim != 2:
@@ -609,7 +609,7 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
 
 
 def diagnostics_of(vae, x, seed: int = 0) -> dict:
-    """`vae_tf.diagnostics.latent_diagnostics` of the images x under `vae`'s encoder.
+    """`vae_tf.kl.diagnostics.latent_diagnostics` of the images x under `vae`'s encoder.
 
     The diagnostics assume a diagonal Gaussian posterior. For the others they are those of the
     encoder's diagonal Gaussian N(z_mean, exp(z_log_var)): for the full posterior, its diagonal part
@@ -618,7 +618,7 @@ def diagnostics_of(vae, x, seed: int = 0) -> dict:
     E_q[z|x] itself (`vae.posterior_mean`: exact for the Gaussians, 64 draws per image for the IAF).
     With a learned prior the per-dimension KL is still against N(0, 1) (`prior_note` says so).
     """
-    from vae_tf.diagnostics import active_units, latent_diagnostics
+    from vae_tf.kl.diagnostics import active_units, latent_diagnostics
 
     diagnostics = latent_diagnostics(*vae.encode(x), seed=seed)
     name = getattr(vae, "posterior_name", "diagonal")
@@ -636,7 +636,7 @@ def diagnostics_of(vae, x, seed: int = 0) -> dict:
 def describe_likelihood(vae) -> dict:
     """What evaluation.json says of the likelihood: its name, a description and, for "binarized",
     the seed and rule of the test images' one-off binarisation."""
-    from vae_tf.likelihoods import EVALUATION_BINARIZATION_SEED
+    from vae_tf.models.likelihoods import EVALUATION_BINARIZATION_SEED
 
     model = pixel_model(vae)
     described = {"name": model.name, "description": model.description}
@@ -731,7 +731,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def output_path(rundir: Path, out, overwrite: bool) -> Path:
-    """The file to write (`vae_tf.rundir.claim`s rule: never replaced unless asked)."""
+    """The file to write (`vae_tf.rundir.rundir.claim`s rule: never replaced unless asked)."""
     from vae_tf.rundir import claim
 
     directory, name = _output_location(rundir, out)
@@ -745,7 +745,7 @@ def _output_location(rundir, out) -> tuple[Path, str]:
 
 
 def work(args) -> int:
-    from vae_tf.diagnostics import format_diagnostics
+    from vae_tf.kl.diagnostics import format_diagnostics
     from vae_tf.rundir import Run, write_json, writing_into
 
     with writing_into(_output_location(args.rundir, args.out)[0]):  # one writer per run directory

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vae_tf import cli
-from vae_tf.cli import number
+from vae_tf.core import cli
+from vae_tf.core.cli import number
 
 ASSETS = ("index.html", "explorer.js", "explorer.css")
 DATA = "data.js"
@@ -272,14 +272,14 @@ def export_vae(vae, check_codes: int = 5) -> dict:
 # --- the runs ---------------------------------------------------------------------------------
 
 def load_test_images(run, limit: int, data_dir=None) -> dict:
-    """The first `limit` test images of the data `run` was trained on (`vae_tf.datasets.load_run_data`).
+    """The first `limit` test images of the data `run` was trained on (`vae_tf.data.sources.load_run_data`).
 
     Returns:
       {"key": what identifies the data (runs with the same key share the images), "x": uint8
       (N, H*W*C) (what the page shows), "images": the images as loaded (N, H, W, C) (what the model
       encodes), "y": int (N,) or None, "class_names": list or None, "image_shape": [H, W, C]}.
     """
-    from vae_tf.datasets import load_run_data
+    from vae_tf.data.sources import load_run_data
 
     data = load_run_data(run, data_dir=data_dir, test_limit=limit)
     images, y = data.split("test")
@@ -297,7 +297,7 @@ def member(run, x) -> dict:
     """One trained run as the page shows it (see `member_of`), with the codes of its test images x.
 
     Args:
-      run: a `vae_tf.rundir.Run`.
+      run: a `vae_tf.rundir.rundir.Run`.
       x: its test images, as `vae.encode` takes them (N, H, W, C).
 
     Returns:
@@ -430,7 +430,7 @@ def write_page(out, data: dict, overwrite: bool = False) -> Path:
     from vae_tf import rundir
 
     out = rundir.claim(out, OUTPUTS, overwrite)
-    page = resources.files("vae_tf") / "explorer"
+    page = resources.files("vae_tf.plots") / "explorer"
     for name in ASSETS:
         rundir.write_text(out / name, (page / name).read_text(encoding="utf-8"))
     rundir.write_text(out / DATA, "window.VAE_EXPLORER_DATA = " + json.dumps(data, separators=(",", ":")) + ";\n")

@@ -5,14 +5,14 @@ P(x) = N(x; -5, 1) + N(x; 10, 1) (it integrates to 2), tabulated on x = linspace
 Q = N(mu, sigma) with mu and sigma themselves trained by Adam (learning rate 1e-3, 10,000 steps).
 Losses on the grid:
 
-* ``kl_div``: mean over grid points of P (log P - log Q), a forward KL (`vae_tf.kl.kl_grid_mean`);
+* ``kl_div``: mean over grid points of P (log P - log Q), a forward KL (`vae_tf.kl.divergences.kl_grid_mean`);
 * ``reverse_kl``: mean over grid points of Q (log Q - log P);
 * ``mse``: mean of (Q - P)^2;  ``l1``: mean of |Q - P|;
 * ``cosine``: minus the cosine similarity of the vectors Q(x) and P(x) (so it is maximised).
 
 Run it as ``python -m vae_tf.fit --loss kl_div --mu0 0 --sigma0 1`` (see ``--help``), or call
 `fit_gaussian` from Python.
-The figures of a fit are `vae_tf.plots.fit_summary`, `final_fits` and `save_fit_animation`.
+The figures of a fit are `vae_tf.plots.plots.fit_summary`, `final_fits` and `save_fit_animation`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vae_tf import cli
+from vae_tf.core import cli
 
 # TensorFlow is imported when a fit runs, not when the command parses its flags.
 

@@ -21,8 +21,8 @@ import sys
 
 import numpy as np
 
-from vae_tf import cli
-from vae_tf.cli import number
+from vae_tf.core import cli
+from vae_tf.core.cli import number
 
 
 def kl_estimate_variance(vae, x, batch_size: int, draws: int = 200, batches: int = 20, seed: int = 0) -> dict:
@@ -43,7 +43,7 @@ def kl_estimate_variance(vae, x, batch_size: int, draws: int = 200, batches: int
     import tensorflow as tf
 
     from vae_tf.kl import kl_analytic, kl_sample_mean
-    from vae_tf.model import as_pixels
+    from vae_tf.models.vae import as_pixels
 
     analytic = vae.kl_estimator == "analytic"
     samples = vae.kl_samples
@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
 def work(args) -> int:
     from pathlib import Path
 
-    from vae_tf.datasets import load_run_data
+    from vae_tf.data.sources import load_run_data
     from vae_tf.rundir import Run, claim, write_json
 
     if args.combinations:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vae_tf import cli
-from vae_tf.cli import number
+from vae_tf.core import cli
+from vae_tf.core.cli import number
 
 FIGURES = ("latent_scatter.png", "generated_grid.png", "reconstructions.png", "loss_curves.png")
 EVOLUTION = "latent_evolution.gif"
@@ -83,9 +83,9 @@ def grid_bounds(z, grid_range=None) -> tuple[np.ndarray, np.ndarray, np.ndarray,
 
 def write_figures(run, out: Path, grid_range=None, grid_size: int = 10, examples: int = 10,
                   data_dir=None, progress=print) -> list[Path]:
-    """Draw and save the four figures of `run` (a `vae_tf.rundir.Run`) into `out`; return their paths."""
+    """Draw and save the four figures of `run` (a `vae_tf.rundir.rundir.Run`) into `out`; return their paths."""
     from vae_tf import plots
-    from vae_tf.datasets import class_names_of, load_run_data
+    from vae_tf.data.sources import class_names_of, load_run_data
     from vae_tf.rundir import write_figure, write_gif
 
     title = run.title

@@ -37,9 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vae_tf import cli, config
-from vae_tf.cli import number
-from vae_tf.diagnostics import ACTIVE_THRESHOLD, active_units
+from vae_tf.core import cli
+from vae_tf import config
+from vae_tf.core.cli import number
+from vae_tf.kl.diagnostics import ACTIVE_THRESHOLD, active_units
 
 DEFAULT_BETAS = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 OUTPUTS = ("rd.json", "rd.md", "rd.png", "rd_codes.png")
@@ -178,7 +179,7 @@ def matching_evaluation(run, k: int, test_images: int, test_limit=None, seed: in
     """The run's evaluation.json if it measured what the sweep would, else None.
 
     Args:
-      run: a finished `vae_tf.rundir.Run`.
+      run: a finished `vae_tf.rundir.rundir.Run`.
       k, test_images, test_limit, seed: the sweep's K, the number of test images it measures, its
         --test-limit (None: all of them) and its seed.
 
@@ -207,7 +208,7 @@ def measure(run, x, k: int, seed: int = 0, evaluation: dict | None = None) -> tu
     """One run on the test images x: (its point on the plane, its codes).
 
     Args:
-      run: a finished `vae_tf.rundir.Run`.
+      run: a finished `vae_tf.rundir.rundir.Run`.
       x: test images, uint8 (N, 28, 28) or (N, 784).
       k: samples of q(z|x) per image for the distortion and the IWAE bound.
       seed: seed of those samples and of the prior draws.
@@ -351,7 +352,7 @@ def redraw(out, data_dir=None) -> tuple:
 def _data_key(run) -> tuple:
     """What identifies a run's data: its source (the file or folder for npz and folder) and image shape."""
     from vae_tf.data import REPORT_SHAPE
-    from vae_tf.datasets import run_spec
+    from vae_tf.data.sources import run_spec
 
     spec = run_spec(run)
     if spec is None:  # a run from before data sources: Fashion-MNIST
@@ -360,12 +361,12 @@ def _data_key(run) -> tuple:
 
 
 def common_data(runs: list, data_dir=None, test_limit=None):
-    """The test data the runs were all trained on (`vae_tf.datasets.Data`).
+    """The test data the runs were all trained on (`vae_tf.data.sources.Data`).
 
     Raises:
       UsageError: the runs were trained on different data sets.
     """
-    from vae_tf.datasets import load_run_data
+    from vae_tf.data.sources import load_run_data
 
     keys = {_data_key(run): run for run in runs}
     if len(keys) > 1:

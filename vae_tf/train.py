@@ -7,7 +7,7 @@
     python -m vae_tf.train --limit 2000 --epochs 2 --out runs/quick   # a quick look
     python -m vae_tf.train --dataset digits --out runs/digits          # your own data: docs/data.md
 
-See `vae_tf.rundir` for what the run directory holds. Every flag is a `TrainConfig` field.
+See `vae_tf.rundir.rundir` for what the run directory holds. Every flag is a `TrainConfig` field.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ import sys
 import time
 from pathlib import Path
 
-from vae_tf.distributed import holding_sigterm, sigterm_blocked
+from vae_tf.training.distributed import holding_sigterm, sigterm_blocked
 
 with sigterm_blocked():  # the threads these imports start (numpy's) never take SIGTERM: see holding_sigterm
-    from vae_tf import cli, config
-    from vae_tf.audit import describe, loss_audit
+    from vae_tf.core import cli
+    from vae_tf import config
+    from vae_tf.models.audit import describe, loss_audit
     from vae_tf.config import TrainConfig
 
 
@@ -80,7 +81,7 @@ def train(settings: TrainConfig, out=None, overwrite: bool = False, verbose: int
       RunDirError: `out` is not empty and `overwrite` is False.
       NonFiniteLoss: the loss became NaN or infinite; the last good epoch stays checkpointed.
     """
-    from vae_tf.distributed import is_chief
+    from vae_tf.training.distributed import is_chief
     from vae_tf.rundir import RunWriter
 
     out = out if out is not None else default_out_dir(settings)
@@ -106,7 +107,7 @@ def resume(run_dir, verbose: int = 2) -> Path:
     Returns:
       The run directory, finished.
     """
-    from vae_tf.distributed import is_chief
+    from vae_tf.training.distributed import is_chief
     from vae_tf.rundir import RunDirError, RunWriter, read_config
 
     run, stored = RunWriter.resume(run_dir, write=lambda stored: is_chief(stored.get("strategy", "default")))
@@ -124,22 +125,22 @@ def resume(run_dir, verbose: int = 2) -> Path:
 
 
 def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | None = None) -> Path:
-    """The story of a training run; `run` (a `vae_tf.rundir.RunWriter`) keeps its books."""
-    from vae_tf.phases import Phases
+    """The story of a training run; `run` (a `vae_tf.rundir.rundir.RunWriter`) keeps its books."""
+    from vae_tf.training.phases import Phases
 
     phases = Phases.start()  # where the time goes: summary.json's "phases"
     # A cluster's worker holds SIGTERM back from TensorFlow's threads until its cluster has formed,
-    # so that it can be stopped while it waits (vae_tf.distributed.waiting_for_the_cluster).
+    # so that it can be stopped while it waits (vae_tf.training.distributed.waiting_for_the_cluster).
     with holding_sigterm(settings.strategy):
         import keras
 
-        from vae_tf import engine
-        from vae_tf.callbacks import EpochCheckpoint, EpochTimer, NonFiniteLoss, ObeyInterrupt, StopOnNonFiniteLoss
+        from vae_tf.training import engine
+        from vae_tf.training.callbacks import EpochCheckpoint, EpochTimer, NonFiniteLoss, ObeyInterrupt, StopOnNonFiniteLoss
         from vae_tf.data import DataError, flatten_images
-        from vae_tf.datasets import load_config_data
-        from vae_tf.diagnostics import latent_diagnostics
-        from vae_tf.distributed import stop_if_a_worker_is_lost, weights_fingerprint
-        from vae_tf.monitor import watchers
+        from vae_tf.data.sources import load_config_data
+        from vae_tf.kl.diagnostics import latent_diagnostics
+        from vae_tf.training.distributed import stop_if_a_worker_is_lost, weights_fingerprint
+        from vae_tf.training.monitor import watchers
 
         phases.mark("imports")
         started = time.time()
@@ -261,7 +262,7 @@ def _state_of(out) -> str:
 
 
 # Whether this process has taken a SIGTERM: kept, because the KeyboardInterrupt `_interrupt`
-# raises is lost when the signal is handled inside a finalizer (`vae_tf.callbacks.ObeyInterrupt`).
+# raises is lost when the signal is handled inside a finalizer (`vae_tf.training.callbacks.ObeyInterrupt`).
 _SIGTERM = {"taken": False}
 
 

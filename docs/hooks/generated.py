@@ -78,7 +78,7 @@ def reference(repo: Path = REPO) -> str:
 def settings_table() -> str:
     """A Markdown table of `TrainConfig`'s fields: field, flag, default (the report's), help."""
     importable()
-    config = importlib.import_module("vae_tf.config")
+    config = importlib.import_module("vae_tf.config.settings")
 
     def cell(text) -> str:
         return str(text).replace("|", "\\|").replace("\n", " ")

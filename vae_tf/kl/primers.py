@@ -1,4 +1,4 @@
-"""The worked examples of the report and the KL primers, computed with `vae_tf.kl`.
+"""The worked examples of the report and the KL primers, computed with `vae_tf.kl.divergences`.
 
 * `discrete_example`: the report's p, q, r and D(p||q), D(q||r), D(p||p).
 * `histogram_example`: the report's "video compression" story: the report's figure (no bin
@@ -6,8 +6,8 @@
 * `forward_reverse_landscape`: forward KL(P||Q) and reverse KL(Q||P) for every Q = N(mu, sigma)
   on a parameter grid, for a two-peaked P; their minimisers show mode covering vs mode seeking.
 
-No formula lives here: every KL comes from `vae_tf.kl`.
-Their figures are `vae_tf.plots.histograms` and `vae_tf.plots.forward_reverse`.
+No formula lives here: every KL comes from `vae_tf.kl.divergences`.
+Their figures are `vae_tf.plots.plots.histograms` and `vae_tf.plots.plots.forward_reverse`.
 """
 
 from __future__ import annotations

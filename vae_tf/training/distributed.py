@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from vae_tf.cli import CommandError
+from vae_tf.core.cli import CommandError
 
 TF_CONFIG_EXAMPLE = ('TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
                      '"task": {"type": "worker", "index": 0}}\'')
@@ -118,7 +118,7 @@ def is_chief(strategy_name: str) -> bool:
     """
     if strategy_name != "multiworker":
         return True
-    from vae_tf.cli import UsageError
+    from vae_tf.core.cli import UsageError
 
     try:
         return read_tf_config().is_chief
@@ -279,8 +279,8 @@ def _watch(pid: str, seconds: str, *lock_files: str) -> None:
       the watcher itself (sent to the process group, or Ctrl-C): "interrupted while waiting
       ...", and `pid` dies of SIGINT (exit status 130 in a shell, like any interrupted run);
     - `seconds` pass before the cluster forms: "error: ... did not join within ...", SIGKILL.
-    It removes the lock files `pid` holds before it ends it (`vae_tf.rundir.remove_lock_for`), or
-    after `pid` has died (`vae_tf.rundir.remove_dead_lock`: Ctrl-C reaches both at once). It exits
+    It removes the lock files `pid` holds before it ends it (`vae_tf.rundir.rundir.remove_lock_for`), or
+    after `pid` has died (`vae_tf.rundir.rundir.remove_dead_lock`: Ctrl-C reaches both at once). It exits
     quietly once `pid` closes its stdin: the cluster formed, or `pid` died (then its lock files go too).
     """
     import signal
@@ -352,13 +352,13 @@ def waiting_for_the_cluster(task: ClusterTask, seconds: float | None = None):
     import sys
 
     seconds = cluster_wait_seconds() if seconds is None else seconds
-    rundir = sys.modules.get("vae_tf.rundir")
+    rundir = sys.modules.get("vae_tf.rundir.rundir")
     lock_files = [str(path) for path in rundir.held_lock_files()] if rundir is not None else []
     handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited: a Ctrl-C while the watcher starts is not a traceback
     try:
         watcher = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from vae_tf.distributed import _watch; _watch(*sys.argv[1:])",
+            [sys.executable, "-c", "import sys; from vae_tf.training.distributed import _watch; _watch(*sys.argv[1:])",
              str(os.getpid()), str(seconds), *lock_files],
             stdin=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.pathsep.join(
                 [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])})
@@ -429,7 +429,7 @@ def distribute_batches(strategy, index_batches, pixels, with_rows: bool = False)
       strategy: the tf.distribute strategy.
       index_batches: a `tf.data.Dataset` of int index batches (b,), the global batches, the same
         on every worker (a function of the seed and the epoch only).
-      pixels: the images as rows (N, P), uint8 or float32, a host tensor (`vae_tf.engine.training_images`).
+      pixels: the images as rows (N, P), uint8 or float32, a host tensor (`vae_tf.training.engine.training_images`).
       with_rows: give each share as a dict: `images`, and `first_row` and `batch_size`, where
         the share starts in the global batch and the global batch's size (int32 scalars), which
         the replica would otherwise learn by an all-gather across the workers every step.

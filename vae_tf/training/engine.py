@@ -2,10 +2,10 @@
 
 The fast path (the default) keeps the images as uint8 (47 MB for the training set instead of
 the report's 376 MB float64 array; float32 in [0, 1] for data that are not 256 levels, see
-`vae_tf.datasets`), flattened to (N, P), and scales them inside the graph, shuffles with a
+`vae_tf.data.sources`), flattened to (N, P), and scales them inside the graph, shuffles with a
 stateless, per-epoch permutation (so that a resumed run sees exactly the batches an
 uninterrupted one would), compiles the train step with XLA (where the architecture gains from it,
-`vae_tf.architectures.XLA`: the MLP, not the conv model) and runs several steps per call.
+`vae_tf.models.architectures.XLA`: the MLP, not the conv model) and runs several steps per call.
 The report's path (`fast=False`) is what the report's code does: `fit` on the float64 array
 `x / 255.`, Keras' own shuffling, one step per call, no XLA. Both minimise the same loss.
 """
@@ -20,10 +20,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vae_tf import architectures, distributed
+from vae_tf.models import architectures
+from vae_tf.training import distributed
 from vae_tf.config import STRATEGIES, TrainConfig
 from vae_tf.data import REPORT_SHAPE, flatten_images
-from vae_tf.model import VAE
+from vae_tf.models.vae import VAE
 
 # Most steps per call of the compiled train function on the fast path. More steps per call cut
 # the per-call overhead; the progress bar and batch-level callbacks then update every so often.
@@ -212,7 +213,7 @@ def workers_steps_per_call(config: TrainConfig, num_images: int, strategy=None) 
     Keras is told that an epoch has steps_per_epoch / this many "steps" (`fit_inputs`): each of
     its calls runs this many training steps in `VAE.make_train_function`'s loop.
     """
-    from vae_tf.model import across_workers
+    from vae_tf.models.vae import across_workers
 
     if not config.fast or strategy is None or not across_workers(strategy):
         return None
@@ -268,7 +269,7 @@ def fit_inputs(images: np.ndarray, config: TrainConfig, first_epoch: int = 0,
 
     Under a strategy with several replicas the fast path's batches are distributed here, not
     by Keras: each worker gathers only its replicas' shares of every global batch
-    (`vae_tf.distributed.distribute_batches`).
+    (`vae_tf.training.distributed.distribute_batches`).
     """
     if config.fast:
         epochs = config.epochs - first_epoch

@@ -8,8 +8,8 @@
       latents.npz     z_mean, z_log_var, z (sampled codes), y for the training images,
                       in dataset order
       summary.json    final metrics, per-dimension min/max/std of z, the latent diagnostics
-                      (`vae_tf.diagnostics`) of the test images, wall time, device, and the
-                      run's phases and peak memory (`vae_tf.phases`)
+                      (`vae_tf.kl.diagnostics`) of the test images, wall time, device, and the
+                      run's phases and peak memory (`vae_tf.training.phases`)
       snapshots.npz   with --snapshots: epoch (E,), z_mean (E, N, D) of fixed test images, y (N,)
       tensorboard/    with --tensorboard: TensorBoard's event files (train/, validation/, images/),
                       appended to by TensorBoard's own writers
@@ -355,7 +355,7 @@ def remove_lock_for(path, pid: int) -> bool:
     """Remove the lock file `path` for process `pid`, which holds it and is about to be ended.
 
     For a process that cannot release its own lock: the watcher of a cluster's worker stuck
-    waiting for its cluster (`vae_tf.distributed`) removes the file, then ends the worker. As in
+    waiting for its cluster (`vae_tf.training.distributed`) removes the file, then ends the worker. As in
     `Lock.release`, the file goes while its lock is still held, so no other writer can hold it.
     Only a file that names `pid` is removed.
 
@@ -380,7 +380,7 @@ def remove_dead_lock(path, pid: int, wait: float = 5.0) -> bool:
     """Remove the lock file `path` that process `pid` held, once `pid` has died (within `wait` seconds).
 
     For a process that cannot release its own lock (the watcher of a cluster's worker that it
-    ends: `vae_tf.distributed`). The lock is taken first, as a new writer would take it, and the
+    ends: `vae_tf.training.distributed`). The lock is taken first, as a new writer would take it, and the
     file removed while held, and only if it still names `pid`: a writer that came since keeps its lock.
 
     Args:
@@ -629,7 +629,7 @@ class Run:
 
     @property
     def title(self) -> str:
-        """The variant as the report names it, then the settings that differ (see `vae_tf.config.title`)."""
+        """The variant as the report names it, then the settings that differ (see `vae_tf.config.settings.title`)."""
         from vae_tf.config import title
 
         return title(self.settings)
@@ -738,7 +738,7 @@ def load_model(path):
     """
     import keras
 
-    import vae_tf.model  # noqa: F401  (registers the VAE class for deserialisation)
+    import vae_tf.models.vae  # noqa: F401  (registers the VAE class for deserialisation)
 
     check_keras_archive(path)
     try:
@@ -856,7 +856,7 @@ class RunWriter:
 
     def write_config(self, settings: dict, *, data: dict, device: str, versions: dict, command=None, **extra) -> None:
         """config.json: the settings, the data, the device, the versions, the command, and `extra` entries
-        (e.g. `loss_audit`, `vae_tf.audit.loss_audit`'s)."""
+        (e.g. `loss_audit`, `vae_tf.models.audit.loss_audit`'s)."""
         write_json(self.path / "config.json", {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,

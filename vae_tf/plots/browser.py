@@ -1,6 +1,6 @@
 """A headless Chromium for the explorer's page: its tests, its screenshot and its benchmark.
 
-    from vae_tf.browser import chromium
+    from vae_tf.plots.browser import chromium
     with chromium() as browser:
         browser.get("file:///path/to/index.html")
         browser.execute_script("return window.vaeExplorer.decode(0, [0, 0])")

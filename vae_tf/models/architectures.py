@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 
-# Keras is imported inside the builders: `vae_tf.config` reads `NAMES` without importing TensorFlow.
+# Keras is imported inside the builders: `vae_tf.config.settings` reads `NAMES` without importing TensorFlow.
 # The flags' choices.
 NAMES = ("mlp", "conv")
 LOGITS_LAYER = "decoder_logits"

@@ -16,7 +16,7 @@ The regularisers are `"kl"` (KL(q(z|x) || N(0, I)) through TFP's analytic KL), `
 `"report"` and averaged under `"elbo"`.
 
 The reconstruction term is -log p(x|z) per pixel under the model's likelihood
-(`vae_tf.likelihoods`: "bernoulli", the report's binary cross-entropy, by default; "binarized" on
+(`vae_tf.models.likelihoods`: "bernoulli", the report's binary cross-entropy, by default; "binarized" on
 binary pixels; "continuous_bernoulli" with its normalising constant), reduced the same way under
 either reduction.
 
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from vae_tf import likelihoods
+from vae_tf.models import likelihoods
 from vae_tf.config import REDUCTIONS, REGULARIZERS
 from vae_tf.kl import kl_gaussian, kl_standard_normal_tfp
 
@@ -86,7 +86,7 @@ def reconstruction_loss(x, logits, reduction: str = "report", global_batch_size=
       reduction: "report" (sum over images of the per-pixel mean) or "elbo" (mean over
         images of the per-pixel sum, nats per image).
       global_batch_size: see the module docstring; only "elbo" uses it.
-      likelihood: a name of `vae_tf.likelihoods` ("bernoulli": the binary cross-entropy, the
+      likelihood: a name of `vae_tf.models.likelihoods` ("bernoulli": the binary cross-entropy, the
         report's arithmetic).
 
     Returns:
@@ -164,11 +164,11 @@ def vae_losses(
       free_bits: lambda > 0 replaces the KL term by `free_bits_kl` ("kl" only); with `kl_per_image`,
         by max(D * lambda, KL), the free bits of one group of all D dimensions.
       capacity: C_t (nats) replaces the KL term KL' by |KL' - C_t| ("kl" only; None: off). See
-        `vae_tf.schedules` for how beta and C_t follow the training step.
+        `vae_tf.models.schedules` for how beta and C_t follow the training step.
       kl_per_image: the KL term's estimate per image (B,), for a posterior, prior or estimator other
         than the report's (`vae_tf.VAE.kl_per_image`); None: the analytic KL of the diagonal
         Gaussian (z_mean, z_log_var) against N(0, I).
-      likelihood: p(x|z), a name of `vae_tf.likelihoods`.
+      likelihood: p(x|z), a name of `vae_tf.models.likelihoods`.
 
     Returns:
       dict of scalar tensors: `loss` (what is minimised), `reconstruction_loss`, `kl_loss`

@@ -31,14 +31,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vae_tf import architectures, likelihoods
+from vae_tf.models import architectures, likelihoods
 from vae_tf.config import KL_ESTIMATORS, POSTERIORS, PRIORS, REDUCTIONS, REGULARIZERS, kl_settings_problem
 from vae_tf.data import REPORT_SHAPE, check_images
 from vae_tf.kl import kl_analytic, kl_sample_mean
-from vae_tf.losses import check_choice, vae_losses
-from vae_tf.posteriors import build_posterior, reparameterize  # noqa: F401 (vae_tf.model.reparameterize)
-from vae_tf.priors import build_prior
-from vae_tf.schedules import KLSchedule
+from vae_tf.models.losses import check_choice, vae_losses
+from vae_tf.models.posteriors import build_posterior, reparameterize  # noqa: F401 (vae_tf.models.vae.reparameterize)
+from vae_tf.models.priors import build_prior
+from vae_tf.models.schedules import KLSchedule
 
 # Images per batch when encoding or decoding many at once (memory: 4096 x P floats).
 BATCH = 4096
@@ -66,7 +66,7 @@ class Sampling(keras.layers.Layer):
     def draw_uniform(self, shape, dtype=tf.float32):
         """u ~ U[0, 1) of `shape`, from this layer's seed generator, the same on every replica.
 
-        The "binarized" likelihood's noise (`vae_tf.likelihoods.binarize`): drawn from the
+        The "binarized" likelihood's noise (`vae_tf.models.likelihoods.binarize`): drawn from the
         sampling's generator, so that it follows the run's seed and is resumed with it.
         """
         # Philox named explicitly: XLA on a CPU draws the default ("auto_select") algorithm about a
@@ -97,12 +97,12 @@ def pixel_likelihood(logits, image_shape=None, likelihood: str = "bernoulli"):
 
     For "bernoulli" its `log_prob(x)` is minus the binary cross-entropy summed over pixels, in
     nats, also for greyscale x in [0, 1] used as continuous targets (the training loss); see
-    `vae_tf.likelihoods` for "binarized" and "continuous_bernoulli".
+    `vae_tf.models.likelihoods` for "binarized" and "continuous_bernoulli".
 
     Args:
       logits: float tensor (..., P).
       image_shape: (H, W, C) with H * W * C = P for event shape (H, W, C); None: event shape (P,).
-      likelihood: a name of `vae_tf.likelihoods.NAMES`.
+      likelihood: a name of `vae_tf.models.likelihoods.NAMES`.
     """
     model = likelihoods.get(likelihood)
     if image_shape is None:
@@ -112,7 +112,7 @@ def pixel_likelihood(logits, image_shape=None, likelihood: str = "bernoulli"):
 
 
 def build_encoder(latent_dim: int = 2, hidden_units: int = 100, pixels: int = 784) -> keras.Model:
-    """The report's MLP encoder q(z|x) (`vae_tf.architectures.mlp_encoder`).
+    """The report's MLP encoder q(z|x) (`vae_tf.models.architectures.mlp_encoder`).
 
     Args:
       latent_dim: D, the size of z.
@@ -127,7 +127,7 @@ def build_encoder(latent_dim: int = 2, hidden_units: int = 100, pixels: int = 78
 
 
 def build_decoder(latent_dim: int = 2, hidden_units: int = 100, pixels: int = 784) -> keras.Model:
-    """The report's MLP decoder p(x|z) (`vae_tf.architectures.mlp_decoder`).
+    """The report's MLP decoder p(x|z) (`vae_tf.models.architectures.mlp_decoder`).
 
     Args:
       latent_dim: D, the size of z.
@@ -145,7 +145,7 @@ def rows_of_this_replica(local_size):
     """Where this replica's share of the global batch starts, and the global batch's size.
 
     Call in a replica context. The shares are consecutive in replica order, as
-    `vae_tf.distributed.distribute_batches` and `tf.distribute`'s own rebatching make them.
+    `vae_tf.training.distributed.distribute_batches` and `tf.distribute`'s own rebatching make them.
 
     Args:
       local_size: int32 scalar, the rows of this replica's share.
@@ -183,7 +183,7 @@ def as_pixels(x, image_shape=REPORT_SHAPE):
       x: images (B, P), (B, H, W, C), or (B, H, W) when C = 1; uint8 or floats in [0, 1].
       image_shape: (H, W, C); P = H * W * C.
 
-    Concrete arrays are checked first (`vae_tf.data.check_images`: shape, dtype, NaN, range);
+    Concrete arrays are checked first (`vae_tf.data.spec.check_images`: shape, dtype, NaN, range);
     symbolic tensors inside a traced graph are not.
     """
     if not isinstance(x, tf.Tensor) or hasattr(x, "numpy"):
@@ -202,28 +202,28 @@ class VAE(keras.Model):
     """The report's VAE with a custom `train_step` that tracks every loss term.
 
     Args:
-      image_shape: (H, W, C) of the images (the report: 28 x 28 x 1); `vae_tf.engine.build_vae`
+      image_shape: (H, W, C) of the images (the report: 28 x 28 x 1); `vae_tf.training.engine.build_vae`
         takes it from the data. The model's input and output are P = H * W * C values.
       latent_dim: size of z (the report: 2).
-      hidden_units: width of the hidden Dense layer (the report: 100); see `vae_tf.architectures`.
-      architecture: "mlp" (the report's) or "conv" (`vae_tf.architectures`).
+      hidden_units: width of the hidden Dense layer (the report: 100); see `vae_tf.models.architectures`.
+      architecture: "mlp" (the report's) or "conv" (`vae_tf.models.architectures`).
       filters: the conv architecture's first Conv2D's filters.
       likelihood: p(x|z): "bernoulli" (the report's), "binarized" or "continuous_bernoulli"
-        (`vae_tf.likelihoods`). With "binarized", `train_step` binarises every batch afresh
+        (`vae_tf.models.likelihoods`). With "binarized", `train_step` binarises every batch afresh
         (x ~ Bernoulli(pixel), the sampling layer's seeded noise); `test_step` and `evaluate`
-        take the images as given (binarise them once: `vae_tf.likelihoods.binarize_fixed`).
+        take the images as given (binarise them once: `vae_tf.models.likelihoods.binarize_fixed`).
         The setting is `likelihood_name`; `likelihood(z)` is p(x|z) as a TFP distribution.
       regularizer: "kl" (the report's VAE), "none" (a plain autoencoder with noise) or "mse"
         (the report's "MSE instead of KL").
       reduction: "report" (the report's loss reduction) or "elbo" (the textbook negative ELBO);
-        see `vae_tf.losses`.
+        see `vae_tf.models.losses`.
       beta: weight of the regulariser.
       seed: seed of the sampling noise.
       beta_schedule, warmup_epochs, cycles, ramp_fraction, free_bits, capacity, capacity_epochs:
-        how the KL term is weighed and shaped as training goes (`vae_tf.schedules`); the
+        how the KL term is weighed and shaped as training goes (`vae_tf.models.schedules`); the
         defaults leave the loss as above.
       steps_per_epoch, epochs: the training's length, which the schedules follow (set by
-        `vae_tf.engine.build_vae`; needed only by a schedule or a capacity).
+        `vae_tf.training.engine.build_vae`; needed only by a schedule or a capacity).
 
     `fit` accepts uint8 images (scaled inside the graph) or floats in [0, 1], shaped (N, P),
     (N, H, W, C), or (N, H, W) when C = 1. It logs `loss`, `reconstruction_loss`, `kl_loss` and, for "mse", `mse_loss`;
@@ -263,7 +263,7 @@ class VAE(keras.Model):
         image_shape = tuple(int(size) for size in image_shape)
         if len(image_shape) != 3 or min(image_shape) < 1:
             raise ValueError(f"image_shape={image_shape!r}: give (H, W, C), three positive sizes.")
-        # What get_config saves, and `vae_tf.config.TrainConfig.model_settings()` fills in.
+        # What get_config saves, and `vae_tf.config.settings.TrainConfig.model_settings()` fills in.
         self.settings = {"latent_dim": int(latent_dim), "hidden_units": int(hidden_units),
                          "architecture": check_choice("architecture", architecture, architectures.NAMES),
                          "filters": int(filters),
@@ -328,7 +328,7 @@ class VAE(keras.Model):
 
     @property
     def pixel_model(self) -> likelihoods.Likelihood:
-        """The `vae_tf.likelihoods.Likelihood` of this model's `likelihood` setting."""
+        """The `vae_tf.models.likelihoods.Likelihood` of this model's `likelihood` setting."""
         return likelihoods.get(self.likelihood_name)
 
     @property
@@ -351,7 +351,7 @@ class VAE(keras.Model):
 
     def posterior_params(self, x, training=False) -> dict:
         """The encoder's outputs for flattened images x (B, P): `z_mean`, `z_log_var` (B, D) and, for
-        the families that read them, `features` (B, F) (see `vae_tf.posteriors`)."""
+        the families that read them, `features` (B, F) (see `vae_tf.models.posteriors`)."""
         if self._untracked.heads is None:
             z_mean, z_log_var = self.encoder(x, training=training)
             return {"z_mean": z_mean, "z_log_var": z_log_var}
@@ -370,8 +370,8 @@ class VAE(keras.Model):
           z, log_q: the reconstruction's draw z (B, D) from q(z|x) and its log q(z|x) (B,).
 
         Returns:
-          analytic: KL(q(z|x) || p(z)) (`vae_tf.kl.kl_analytic`); monte_carlo: the mean over
-          `kl_samples` draws (the first is z) of log q(z|x) - log p(z) (`vae_tf.kl.kl_sample_mean`).
+          analytic: KL(q(z|x) || p(z)) (`vae_tf.kl.divergences.kl_analytic`); monte_carlo: the mean over
+          `kl_samples` draws (the first is z) of log q(z|x) - log p(z) (`vae_tf.kl.divergences.kl_sample_mean`).
         """
         prior = self.prior()
         if self.kl_estimator == "analytic":
@@ -385,7 +385,7 @@ class VAE(keras.Model):
         return kl_sample_mean(log_q, log_p)
 
     def compute_losses(self, data, training=False, eps=None, global_batch_size=None, uniform=None) -> dict:
-        """Every loss term of one batch (see `vae_tf.losses.vae_losses`).
+        """Every loss term of one batch (see `vae_tf.models.losses.vae_losses`).
 
         Args:
           data: images (B, P), (B, H, W, C) or (B, H, W), uint8 or floats in [0, 1].
@@ -482,7 +482,7 @@ class VAE(keras.Model):
             return {name: tf.reshape(tracker.result(), [1]) for name, tracker in self.trackers.items()}
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
-    # Set by `vae_tf.engine.build_vae` under a strategy spanning several workers: steps per call
+    # Set by `vae_tf.training.engine.build_vae` under a strategy spanning several workers: steps per call
     # of `make_train_function`'s own train function, and whether the replica's loss and
     # gradients are compiled with XLA (the all-reduce and Adam stay outside).
     workers_steps_per_call = None
@@ -536,7 +536,7 @@ class VAE(keras.Model):
             return self.train_function
         super().make_train_function(force)  # sets self.train_function
         keras_function = self.train_function
-        from vae_tf.engine import CALL_BATCHES, CALL_LAST
+        from vae_tf.training.engine import CALL_BATCHES, CALL_LAST
 
         compiled = {}
 
@@ -683,14 +683,14 @@ class VAE(keras.Model):
     def posterior(self, x):
         """q(z|x) for images x (B, H, W, C) (or (B, P)), a TFP distribution with batch shape (B,) and event
         shape (D,): `MultivariateNormalDiag` (the report's), `MultivariateNormalTriL` (full) or a
-        `TransformedDistribution` (iaf); see `vae_tf.posteriors`."""
+        `TransformedDistribution` (iaf); see `vae_tf.models.posteriors`."""
         return self.posterior_family.distribution(self.posterior_params(as_pixels(x, self.image_shape)))
 
     def prior(self):
         """p(z), a TFP distribution with event shape (D,): N(0, I) (the report's), a learned
-        `MixtureSameFamily` of Gaussians, or the VampPrior; see `vae_tf.priors`."""
+        `MixtureSameFamily` of Gaussians, or the VampPrior; see `vae_tf.models.priors`."""
         return self.prior_family.distribution(self._posterior_of_pixels)
     def likelihood(self, z):
-        """p(x|z) for codes z (B, D): the model's likelihood (`vae_tf.likelihoods`) as a TFP distribution,
+        """p(x|z) for codes z (B, D): the model's likelihood (`vae_tf.models.likelihoods`) as a TFP distribution,
         batch shape (B,), event (H, W, C)."""
         return pixel_likelihood(self.decode_logits(z), self.image_shape, self.likelihood_name)

@@ -2,7 +2,7 @@
 
 ```python
 import numpy as np
-from vae_tf.diagnostics import latent_diagnostics
+from vae_tf.kl.diagnostics import latent_diagnostics
 
 # The encoder's outputs for N = 1,000 images, D = 3: dimension 2 has collapsed to the prior.
 rng = np.random.default_rng(0)
@@ -23,7 +23,7 @@ dimension, the active units count the dimensions whose *means* move with x, and 
 information is what the codes tell about the images at all. Since the mean KL is
 I(x; z) + KL(q(z) || p(z)) (q(z) the aggregate posterior), I(x; z) never exceeds it.
 
-Arrays in, arrays out (NumPy, float64): no Keras, no files. The KL formula is `vae_tf.kl`'s.
+Arrays in, arrays out (NumPy, float64): no Keras, no files. The KL formula is `vae_tf.kl.divergences`'s.
 """
 
 from __future__ import annotations

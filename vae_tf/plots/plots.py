@@ -7,7 +7,7 @@ The VAE's figures (the report's):
     fig = comparison({"kl": (z_kl, y), "none": (z_none, y), "mse": (z_mse, y)})
     fig.savefig("latent_scatter.png")
 
-The KL primers' and the fitting experiment's (`vae_tf.primers`, `vae_tf.fit`):
+The KL primers' and the fitting experiment's (`vae_tf.kl.primers`, `vae_tf.fit`):
 
     fig = histograms(primers.histogram_example())
     fig = forward_reverse(landscape, x, p)                 # p: the target's density on x
@@ -351,7 +351,7 @@ def loss_curves(history: Sequence[Mapping[str, float]], title: str = "", regular
     """Each loss term per epoch, one panel per term (their scales differ by orders of magnitude).
 
     Args:
-      history: rows of `history.csv` (see `vae_tf.rundir.read_history`): `epoch` and the terms;
+      history: rows of `history.csv` (see `vae_tf.rundir.rundir.read_history`): `epoch` and the terms;
         a term's validation values (`val_` + its name), if any, go on its panel.
       title: the run.
       regularizer: the run's; a `kl_loss` that was tracked but not minimised is marked so.
@@ -394,8 +394,8 @@ def histograms(results: Mapping[str, object], labels: Mapping[str, str] = HISTOG
     """The report's histograms: A against each other sample on their shared bins, as densities.
 
     Args:
-      results: {name: `vae_tf.kl.HistogramKL` of A against that sample}, one panel each, e.g.
-        `vae_tf.primers.histogram_example()` ({"B": ..., "C": ...}).
+      results: {name: `vae_tf.kl.divergences.HistogramKL` of A against that sample}, one panel each, e.g.
+        `vae_tf.kl.primers.histogram_example()` ({"B": ..., "C": ...}).
       labels: legend entries, {"A": ..., name: ...}.
 
     Returns:
@@ -420,7 +420,7 @@ def forward_reverse(landscape, x, target) -> Figure:
     """P with the forward-KL and reverse-KL fits, and both KL landscapes over (mu, sigma).
 
     Args:
-      landscape: a `vae_tf.primers.Landscape` (its grid minima are drawn as Gaussians and stars).
+      landscape: a `vae_tf.kl.primers.Landscape` (its grid minima are drawn as Gaussians and stars).
       x: where to draw the densities, shape (N,).
       target: P's density on x, shape (N,).
 
@@ -755,7 +755,7 @@ def latent_evolution(epochs, z_mean, y, title: str = "", class_names: Sequence[s
       title: the run.
 
     Returns:
-      E Figures of the same size (the frames of `vae_tf.rundir.write_gif`).
+      E Figures of the same size (the frames of `vae_tf.rundir.rundir.write_gif`).
     """
     low, high = _limits(z_mean)
     figures = []
@@ -807,7 +807,7 @@ def evolution(snapshots: Mapping[str, tuple], titles: Mapping[str, str] | None =
 
 
 # ---------------------------------------------------------------------------------------------
-# Priors beyond N(0, I) (`vae_tf.priors`)
+# Priors beyond N(0, I) (`vae_tf.models.priors`)
 # ---------------------------------------------------------------------------------------------
 
 

@@ -1,7 +1,7 @@
 """Where a run's time goes: wall-clock seconds per phase and the peak memory, for summary.json.
 
 ```python
-from vae_tf.phases import Phases
+from vae_tf.training.phases import Phases
 
 phases = Phases.start()          # at the start of a run
 phases.mark("imports")           # the time since the previous mark goes to "imports"
@@ -23,7 +23,7 @@ assert list(summary)[:2] == ["imports", "data"] and summary["peak_rss_mib"] > 0
     validation    the validation passes after the epochs (with --validation)
     epoch_ends    the rest of `fit`: Keras' set-up and the per-epoch callbacks (checkpoints)
     finishing     the latent codes of the training images and the run directory's files
-    diagnostics   the test images' codes and `vae_tf.diagnostics.latent_diagnostics`
+    diagnostics   the test images' codes and `vae_tf.kl.diagnostics.latent_diagnostics`
 
 plus `total` (their sum), `epoch_seconds`, `peak_rss_mib`, the process's resident memory
 high-water mark (getrusage's ru_maxrss) at the end of the run, and `peak_rss_mib_after`, that
@@ -97,7 +97,7 @@ class Phases:
 
         Args:
           fit_seconds: the whole `fit` call's seconds.
-          epoch_seconds: each epoch's training seconds, in order (`vae_tf.callbacks.EpochTimer`).
+          epoch_seconds: each epoch's training seconds, in order (`vae_tf.training.callbacks.EpochTimer`).
           validation_seconds: each epoch's validation seconds.
         """
         epochs = list(epoch_seconds)

@@ -13,7 +13,7 @@ step), t = step / steps_per_epoch is the number of epochs completed, fractions i
 
 The loss is then reconstruction + beta_t * penalty, where the penalty is |KL' - C_t| with a
 capacity C > 0 and KL' otherwise, and KL' is sum_d max(lambda, KL_d) with free bits lambda > 0
-(Kingma et al. 2016; `vae_tf.losses.free_bits_kl`) and the KL otherwise. Every quantity is in
+(Kingma et al. 2016; `vae_tf.models.losses.free_bits_kl`) and the KL otherwise. Every quantity is in
 nats. A schedule is evaluated inside the compiled train step, so beta_t changes every step also
 when Keras runs 67 steps per call.
 """

@@ -15,8 +15,8 @@ import argparse
 import dataclasses
 from dataclasses import dataclass
 
-from vae_tf import architectures, likelihoods
-from vae_tf.cli import SEED_RANGE, number
+from vae_tf.models import architectures, likelihoods
+from vae_tf.core.cli import SEED_RANGE, number
 
 # The report's three variants, in its order, and how its figures name them.
 REGULARIZERS = ("kl", "none", "mse")
@@ -41,7 +41,7 @@ def analytic_kl_problem(posterior: str, prior: str) -> str | None:
     TFP registers a closed form between two Gaussians (`MultivariateNormalLinearOperator`, which
     covers the diagonal and the full posterior and N(0, I)); it has none for a flow
     (`TransformedDistribution`) or against a mixture (`MixtureSameFamily`, whose KL has no closed form
-    at all). `vae_tf.kl.kl_analytic` asks TFP itself; this is the same answer without TensorFlow,
+    at all). `vae_tf.kl.divergences.kl_analytic` asks TFP itself; this is the same answer without TensorFlow,
     for the command line.
     """
     if posterior in ("diagonal", "full") and prior == "standard_normal":
@@ -118,7 +118,7 @@ class TrainConfig:
                                   "(slower)", kind=bool)
     xla: str = setting("auto", "the fast path's XLA compilation: auto compiles the architectures XLA makes "
                        "faster on a CPU (the MLP; not conv, whose XLA convolutions were many times slower here: "
-                       "vae_tf.architectures.XLA); on or off forces it (off under --deterministic)",
+                       "vae_tf.models.architectures.XLA); on or off forces it (off under --deterministic)",
                        choices=XLA_CHOICES)
     strategy: str = setting("default", "tf.distribute: one device; MirroredStrategy over the visible GPUs (or "
                             "--devices); or MultiWorkerMirroredStrategy configured from $TF_CONFIG",

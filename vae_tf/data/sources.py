@@ -20,7 +20,7 @@ and takes float32 as it is, so it always sees [0, 1]; `DataSpec.dtype` and `valu
 which. Both go through the fast path (a host tensor, several steps per call, XLA for the MLP).
 
 ```python
-from vae_tf.datasets import load_data
+from vae_tf.data.sources import load_data
 
 data = load_data("digits")                   # a `Data`: x_train, y_train, x_test, y_test and its spec
 assert data.x_train.shape == (1500, 8, 8, 1) and data.x_test.shape == (297, 8, 8, 1)
@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vae_tf.data import (
+from vae_tf.data.spec import (
     FASHION_MNIST,
     MNIST,
     DataError,
@@ -424,7 +424,7 @@ def load_config_data(settings, *, limit=None, test_limit=None, data_dir=None, do
     """The data a `TrainConfig` (or its dict) names, as `load_data` loads it.
 
     Args:
-      settings: a `vae_tf.config.TrainConfig` or a dict of its fields; a dict without `dataset`
+      settings: a `vae_tf.config.settings.TrainConfig` or a dict of its fields; a dict without `dataset`
         (a run from before data sources) means fashion_mnist.
       limit, test_limit: as `load_data` (the training split's default: the settings' `limit`).
       data_dir: overrides the settings' `data_dir`.
@@ -445,7 +445,7 @@ def run_spec(run) -> DataSpec | None:
 
 
 def load_run_data(run, *, data_dir=None, limit=None, test_limit=None) -> Data:
-    """The data `run` (a `vae_tf.rundir.Run`) was trained on, for analysis: never another data set.
+    """The data `run` (a `vae_tf.rundir.rundir.Run`) was trained on, for analysis: never another data set.
 
     The source is the run's own (`config.json`: its settings and its "data" record; a run from
     before data sources means fashion_mnist). A file or folder source is read from the absolute

@@ -17,20 +17,20 @@ into independent per-pixel distributions:
   constant included): log p(x|z) = sum over pixels of x*l - softplus(l) + log C(l), l the logit.
 
 `get(name)` returns a `Likelihood`; `pixel_nll(x, logits)` (per pixel) is what the training
-losses reduce (the "report" and "elbo" reductions of `vae_tf.losses`), and `log_prob(x, logits)`
+losses reduce (the "report" and "elbo" reductions of `vae_tf.models.losses`), and `log_prob(x, logits)`
 (per image) is what `vae_tf.evaluate` sums. For "bernoulli" the per-pixel loss is
 `tf.nn.sigmoid_cross_entropy_with_logits`, the report's arithmetic unchanged.
 
 To add a likelihood: subclass `Likelihood` here, register it in `LIKELIHOODS`, add it to the
 tests (tests/test_likelihoods.py); `--likelihood` and config.json follow from `NAMES`
-(`vae_tf.config`).
+(`vae_tf.config.settings`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-# The flags' choices; `vae_tf.config` reads these without importing TensorFlow.
+# The flags' choices; `vae_tf.config.settings` reads these without importing TensorFlow.
 NAMES = ("bernoulli", "binarized", "continuous_bernoulli")
 DESCRIPTIONS = {
     "bernoulli": "Bernoulli pixels with greyscale targets in [0, 1] (the report's; not a normalised density)",

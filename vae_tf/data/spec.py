@@ -3,8 +3,8 @@
 `DataSpec` describes a data set (where it came from, the image shape H x W x C, the class names,
 how its stored values map to [0, 1], a fingerprint of the arrays); the run directory records it
 in config.json under "data", and every command reloads a run's data through
-`vae_tf.datasets.load_run_data`. The sources themselves (fashion_mnist, mnist, digits, npz:FILE,
-folder:DIR) are a registry in `vae_tf.datasets`.
+`vae_tf.data.sources.load_run_data`. The sources themselves (fashion_mnist, mnist, digits, npz:FILE,
+folder:DIR) are a registry in `vae_tf.data.sources`.
 
 This module reads the IDX collections, Fashion-MNIST and MNIST. `load_fashion_mnist()` returns
 the same arrays as `keras.datasets.fashion_mnist.load_data()` but looks for the four IDX files
@@ -84,7 +84,7 @@ class DataSpec:
 
     Attributes:
       source: the `--dataset` value, e.g. "fashion_mnist", "digits", "npz:faces.npz", "folder:photos".
-      name: the registry entry of `vae_tf.datasets.SOURCES` ("fashion_mnist", "mnist", "digits", "npz", "folder").
+      name: the registry entry of `vae_tf.data.sources.SOURCES` ("fashion_mnist", "mnist", "digits", "npz", "folder").
       image_shape: (H, W, C) of one image; the model's input and output are P = H * W * C values.
       class_names: the names of the labels 0, 1, ... or None (no labels).
       dtype: how the loader holds the pixels: "uint8" (the model scales them by 1/255) or "float32"
@@ -451,7 +451,7 @@ def load_fashion_mnist(data_dir=None, download: bool = True, return_source: bool
 def load_split(split: str = "train", data_dir=None, limit: int | None = None, download: bool = True):
     """One split of Fashion-MNIST as the report's model takes it: (x, y, source).
 
-    Any data set: `vae_tf.datasets.load_data`.
+    Any data set: `vae_tf.data.sources.load_data`.
 
     Args:
       split: "train" or "test".

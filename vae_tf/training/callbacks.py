@@ -7,7 +7,7 @@ import time
 
 import keras
 
-from vae_tf.cli import CommandError
+from vae_tf.core.cli import CommandError
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -37,11 +37,11 @@ class EpochCheckpoint(keras.callbacks.Callback):
     """After every completed epoch, records its row of history.csv and checkpoints the run.
 
     Args:
-      run: the `vae_tf.rundir.RunWriter` of the run (its `history` holds a resumed run's earlier epochs).
+      run: the `vae_tf.rundir.rundir.RunWriter` of the run (its `history` holds a resumed run's earlier epochs).
       metric_names: the loss terms to record.
       timer: the `EpochTimer` whose seconds go into each row.
       validation: record the validation terms (`val_` + each metric name) and `val_seconds` too.
-      snapshots: the run's `vae_tf.monitor.LatentSnapshots`, checkpointed with it, or None.
+      snapshots: the run's `vae_tf.training.monitor.LatentSnapshots`, checkpointed with it, or None.
     """
 
     def __init__(self, run, metric_names: list[str], timer: EpochTimer, validation: bool = False, snapshots=None):

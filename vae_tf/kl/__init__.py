@@ -1,0 +1,12 @@
+"""The KL toolkit: every KL formula of vae_tf as a pure function, the primers, and the latent diagnostics.
+
+No Keras model here: arrays (or TFP distributions) in, arrays out, in nats unless said otherwise.
+`vae_tf.kl.kl_gaussian(...)` and the rest are defined in `vae_tf.kl.divergences` (see its docstring);
+`vae_tf.kl.primers` holds the worked examples, `vae_tf.kl.diagnostics` the posterior-collapse measures.
+"""
+
+from vae_tf.kl.divergences import (  # noqa: F401
+    UNITS, entropy, cross_entropy, kl_discrete, HistogramKL, histogram_kl, kl_gaussian, kl_diag_gaussian,
+    kl_standard_normal, diag_gaussian, standard_normal_prior, kl_standard_normal_tfp, kl_analytic, MonteCarloKL,
+    kl_monte_carlo, kl_sample_mean, kl_numerical, kl_grid_mean, kl_grid_integral
+)
