@@ -31,9 +31,9 @@ import subprocess
 import sys
 import time
 
-from vae_tf.models import architectures
 from vae_tf.core import cli
 from vae_tf.data import REPORT_SHAPE
+from vae_tf.models import architectures
 
 REPORT_PIXELS = math.prod(REPORT_SHAPE)  # the report's 28 x 28 x 1
 
@@ -195,8 +195,8 @@ def bench_phases(args) -> dict:
     import tempfile
     from pathlib import Path
 
-    from vae_tf.training.phases import format_phases
     from vae_tf.rundir import read_history
+    from vae_tf.training.phases import format_phases
 
     scratch = Path(tempfile.mkdtemp(prefix="vae_tf-bench-"))
     train, baseline, summaries = [], [], []
@@ -441,8 +441,8 @@ def bench_workers(args) -> dict:
     print(f"two workers / one process, per epoch: {statistics.median(ratios):.2f}x (median of {len(ratios)} "
           f"interleaved pairs: {', '.join(f'{r:.2f}' for r in ratios)})")
     # The communication floor: an epoch's gradient all-reduces alone, between the same two cores.
-    from vae_tf.training.engine import steps_per_epoch
     from vae_tf.rundir import Run
+    from vae_tf.training.engine import steps_per_epoch
 
     run = Run.open(scratch / "one0")
     size = int(sum(math.prod(w.shape) for w in run.model().trainable_weights))
@@ -530,10 +530,10 @@ def worker(path: str, seed: int, epochs: int, limit: int | None, dataset: str = 
     import tensorflow_probability  # noqa: F401
 
     import vae_tf  # noqa: F401
-    from vae_tf.training.callbacks import EpochTimer
     from vae_tf.config import TrainConfig
     from vae_tf.data import flatten_images
     from vae_tf.data.sources import load_data
+    from vae_tf.training.callbacks import EpochTimer
     from vae_tf.training.engine import build_vae, fit_inputs, training_images
 
     rss_after_imports = _rss_mib()

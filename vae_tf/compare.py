@@ -19,10 +19,10 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from vae_tf.core import cli
 from vae_tf import config
 from vae_tf.config import REGULARIZERS as VARIANTS
 from vae_tf.config import VARIANT_TITLES
+from vae_tf.core import cli
 
 OUTPUTS = ("comparison.png", "spread.json", "spread.md")
 EVOLUTION = "evolution.gif"
@@ -114,8 +114,8 @@ def train_variants(settings, out: Path, overwrite: bool = False, verbose: int = 
 def write_comparison(runs: dict, out: Path, progress=print) -> dict:
     """Write comparison.png, spread.json and spread.md for {variant: Run} into `out`; return spread.json's content."""
     from vae_tf import plots, rundir
-    from vae_tf.data.sources import class_names_of
     from vae_tf.analysis.spread import latent_spread, spread_markdown, spread_report
+    from vae_tf.data.sources import class_names_of
 
     latents = {variant: run.latents() for variant, run in runs.items()}
     stats = {variant: latent_spread(arrays["z"]) for variant, arrays in latents.items()}

@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vae_tf.core import cli
 from vae_tf import config
+from vae_tf.core import cli
 from vae_tf.core.cli import number
 from vae_tf.kl.diagnostics import ACTIVE_THRESHOLD, active_units
 

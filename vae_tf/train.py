@@ -21,10 +21,10 @@ from pathlib import Path
 from vae_tf.training.distributed import holding_sigterm, sigterm_blocked
 
 with sigterm_blocked():  # the threads these imports start (numpy's) never take SIGTERM: see holding_sigterm
-    from vae_tf.core import cli
     from vae_tf import config
-    from vae_tf.models.audit import describe, loss_audit
     from vae_tf.config import TrainConfig
+    from vae_tf.core import cli
+    from vae_tf.models.audit import describe, loss_audit
 
 
 def build_parser():
@@ -81,8 +81,8 @@ def train(settings: TrainConfig, out=None, overwrite: bool = False, verbose: int
       RunDirError: `out` is not empty and `overwrite` is False.
       NonFiniteLoss: the loss became NaN or infinite; the last good epoch stays checkpointed.
     """
-    from vae_tf.training.distributed import is_chief
     from vae_tf.rundir import RunWriter
+    from vae_tf.training.distributed import is_chief
 
     out = out if out is not None else default_out_dir(settings)
     # Under a cluster only the chief writes the run directory; the other workers write nothing there.
@@ -107,8 +107,8 @@ def resume(run_dir, verbose: int = 2) -> Path:
     Returns:
       The run directory, finished.
     """
-    from vae_tf.training.distributed import is_chief
     from vae_tf.rundir import RunDirError, RunWriter, read_config
+    from vae_tf.training.distributed import is_chief
 
     run, stored = RunWriter.resume(run_dir, write=lambda stored: is_chief(stored.get("strategy", "default")))
     try:
@@ -134,11 +134,17 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
     with holding_sigterm(settings.strategy):
         import keras
 
-        from vae_tf.training import engine
-        from vae_tf.training.callbacks import EpochCheckpoint, EpochTimer, NonFiniteLoss, ObeyInterrupt, StopOnNonFiniteLoss
         from vae_tf.data import DataError, flatten_images
         from vae_tf.data.sources import load_config_data
         from vae_tf.kl.diagnostics import latent_diagnostics
+        from vae_tf.training import engine
+        from vae_tf.training.callbacks import (
+            EpochCheckpoint,
+            EpochTimer,
+            NonFiniteLoss,
+            ObeyInterrupt,
+            StopOnNonFiniteLoss,
+        )
         from vae_tf.training.distributed import stop_if_a_worker_is_lost, weights_fingerprint
         from vae_tf.training.monitor import watchers
 

@@ -15,39 +15,24 @@ import argparse
 import dataclasses
 from dataclasses import dataclass
 
-from vae_tf.models import architectures, likelihoods
 from vae_tf.core.cli import SEED_RANGE, number
+from vae_tf.models import architectures, likelihoods
 
-# The report's three variants, in its order, and how its figures name them.
-REGULARIZERS = ("kl", "none", "mse")
-VARIANT_TITLES = {"kl": "with KL", "none": "without KL", "mse": "MSE instead of KL"}
-REDUCTIONS = ("report", "elbo")
+# The model's options, by name (vae_tf.models.choices: the same names without TensorFlow).
+from vae_tf.models.choices import (  # noqa: E402, F401 (vae_tf.config.REGULARIZERS ...)
+    KL_ESTIMATORS,
+    POSTERIORS,
+    PRIORS,
+    REDUCTIONS,
+    REGULARIZERS,
+    SCHEDULES,
+    VARIANT_TITLES,
+    analytic_kl_problem,
+    kl_settings_problem,
+)
+
 STRATEGIES = ("default", "mirrored", "multiworker")
 XLA_CHOICES = ("auto", "on", "off")  # --xla
-SCHEDULES = ("constant", "linear", "cyclical")
-# The registries of vae_tf/posteriors.py and vae_tf/priors.py, by name (a test checks they agree).
-POSTERIORS = ("diagonal", "full", "iaf")
-PRIORS = ("standard_normal", "mixture", "vamp")
-KL_ESTIMATORS = ("analytic", "monte_carlo")
-# What TFP calls each family's distribution, for the refusal of an analytic KL.
-_DISTRIBUTION_NAMES = {"diagonal": "MultivariateNormalDiag", "full": "MultivariateNormalTriL",
-                       "iaf": "TransformedDistribution (the IAF)", "standard_normal": "MultivariateNormalDiag",
-                       "mixture": "MixtureSameFamily", "vamp": "MixtureSameFamily (the VampPrior)"}
-
-
-def analytic_kl_problem(posterior: str, prior: str) -> str | None:
-    """Why KL(q || p) has no analytic form in TFP for this posterior and prior, or None if it has one.
-
-    TFP registers a closed form between two Gaussians (`MultivariateNormalLinearOperator`, which
-    covers the diagonal and the full posterior and N(0, I)); it has none for a flow
-    (`TransformedDistribution`) or against a mixture (`MixtureSameFamily`, whose KL has no closed form
-    at all). `vae_tf.kl.divergences.kl_analytic` asks TFP itself; this is the same answer without TensorFlow,
-    for the command line.
-    """
-    if posterior in ("diagonal", "full") and prior == "standard_normal":
-        return None
-    return (f"TFP has no closed-form KL between a {_DISTRIBUTION_NAMES[posterior]} posterior and a "
-            f"{_DISTRIBUTION_NAMES[prior]} prior; use --kl-estimator monte_carlo")
 COLORS = ("grayscale", "rgb")
 # `--dataset`'s help (the registry in vae_tf/datasets.py, which this module does not import: no NumPy here).
 DATASET_HELP = ("fashion_mnist (the report's), mnist, digits (scikit-learn's 8 x 8), npz:FILE (arrays x_train, x_test, "
@@ -224,23 +209,6 @@ class TrainConfig:
     def model_settings(self) -> dict:
         """The settings `vae_tf.VAE` takes (the fields marked `model=True`), by name."""
         return {field.name: getattr(self, field.name) for field in dataclasses.fields(self) if field.metadata["model"]}
-
-
-def kl_settings_problem(settings) -> str | None:
-    """Why this combination of posterior, prior and KL estimator cannot train, or None.
-
-    Args:
-      settings: anything with the attributes `posterior`, `prior`, `kl_estimator` and `kl_samples`
-        (a `TrainConfig`, or the settings of a `vae_tf.VAE`).
-    """
-    if settings.kl_estimator == "analytic":
-        problem = analytic_kl_problem(settings.posterior, settings.prior)
-        if problem:
-            return f"kl_estimator='analytic': {problem}."
-        if settings.kl_samples != 1:
-            return (f"kl_samples={settings.kl_samples}: the analytic KL draws no samples; "
-                    "use --kl-estimator monte_carlo, or drop --kl-samples.")
-    return None
 
 
 def _problem(field: dataclasses.Field, value) -> str | None:

@@ -19,13 +19,7 @@ import math
 import os
 import sys
 
-
-class CommandError(Exception):
-    """A failure a command reports as one line `error: ...` and exit code 1 (no traceback)."""
-
-
-class UsageError(CommandError):
-    """A problem with what the user asked for."""
+from vae_tf.core.errors import REPORTED, CommandError, UsageError  # noqa: F401 (cli.CommandError, cli.UsageError)
 
 
 class Parser(argparse.ArgumentParser):
@@ -104,12 +98,9 @@ def run_command(body, interrupted="interrupted", errors: tuple = (), aftermath=N
 
     An `OSError` (a full disk, a read-only file system...) is one line too: the path and the cause
     (`describe_os_error`), then `aftermath()` if given."""
-    from vae_tf.data import DataError, DataNotFoundError
-    from vae_tf.rundir import RunDirError
-
     try:
         return body()
-    except (CommandError, RunDirError, DataError, DataNotFoundError, *errors) as error:
+    except (*REPORTED, *errors) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except OSError as error:  # a full disk, a read-only file system, a path that is not a directory...

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vae_tf.core.errors import DataError, DataNotFoundError  # noqa: F401 (raised here; vae_tf.data.DataError)
+
 CLASS_NAMES = (
     "T-shirt/top",
     "Trouser",
@@ -59,14 +61,6 @@ SPLITS = {
 }
 _IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 _LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
-
-
-class DataError(ValueError):
-    """Data exist but are not what they should be (a corrupt file, a wrong shape, values out of range)."""
-
-
-class DataNotFoundError(FileNotFoundError):
-    """The data were found in none of the places searched."""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,23 @@ No Keras model here: arrays (or TFP distributions) in, arrays out, in nats unles
 """
 
 from vae_tf.kl.divergences import (  # noqa: F401
-    UNITS, entropy, cross_entropy, kl_discrete, HistogramKL, histogram_kl, kl_gaussian, kl_diag_gaussian,
-    kl_standard_normal, diag_gaussian, standard_normal_prior, kl_standard_normal_tfp, kl_analytic, MonteCarloKL,
-    kl_monte_carlo, kl_sample_mean, kl_numerical, kl_grid_mean, kl_grid_integral
+    UNITS,
+    HistogramKL,
+    MonteCarloKL,
+    cross_entropy,
+    diag_gaussian,
+    entropy,
+    histogram_kl,
+    kl_analytic,
+    kl_diag_gaussian,
+    kl_discrete,
+    kl_gaussian,
+    kl_grid_integral,
+    kl_grid_mean,
+    kl_monte_carlo,
+    kl_numerical,
+    kl_sample_mean,
+    kl_standard_normal,
+    kl_standard_normal_tfp,
+    standard_normal_prior,
 )

@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from vae_tf.models import likelihoods
-from vae_tf.config import REDUCTIONS, REGULARIZERS
 from vae_tf.kl import kl_gaussian, kl_standard_normal_tfp
+from vae_tf.models import likelihoods
+from vae_tf.models.choices import REDUCTIONS, REGULARIZERS
 
 
 def check_choice(name: str, value: str, choices) -> str:

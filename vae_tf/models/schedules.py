@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from vae_tf.config import SCHEDULES
+from vae_tf.models.choices import SCHEDULES
 
 
 def ramp(step, length):

@@ -31,10 +31,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vae_tf.models import architectures, likelihoods
-from vae_tf.config import KL_ESTIMATORS, POSTERIORS, PRIORS, REDUCTIONS, REGULARIZERS, kl_settings_problem
 from vae_tf.data import REPORT_SHAPE, check_images
 from vae_tf.kl import kl_analytic, kl_sample_mean
+from vae_tf.models import architectures, likelihoods
+from vae_tf.models.choices import KL_ESTIMATORS, POSTERIORS, PRIORS, REDUCTIONS, REGULARIZERS, kl_settings_problem
 from vae_tf.models.losses import check_choice, vae_losses
 from vae_tf.models.posteriors import build_posterior, reparameterize  # noqa: F401 (vae_tf.models.vae.reparameterize)
 from vae_tf.models.priors import build_prior

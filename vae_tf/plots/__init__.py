@@ -3,8 +3,26 @@ explorer's page (`explorer/`, copied next to the data `python -m vae_tf.explore`
 """
 
 from vae_tf.plots.plots import (  # noqa: F401
-    latent_axis_labels, density, latent_scatter, comparison, grid_codes, image_batch, tile_images, generated_grid,
-    reconstructions, loss_curves, HISTOGRAM_LABELS, histograms, forward_reverse, fit_summary, final_fits,
-    save_fit_animation, rate_distortion, rate_distortion_curves, sweep_codes, latent_evolution, evolution,
-    prior_densities
+    HISTOGRAM_LABELS,
+    comparison,
+    density,
+    evolution,
+    final_fits,
+    fit_summary,
+    forward_reverse,
+    generated_grid,
+    grid_codes,
+    histograms,
+    image_batch,
+    latent_axis_labels,
+    latent_evolution,
+    latent_scatter,
+    loss_curves,
+    prior_densities,
+    rate_distortion,
+    rate_distortion_curves,
+    reconstructions,
+    save_fit_animation,
+    sweep_codes,
+    tile_images,
 )

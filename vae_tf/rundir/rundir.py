@@ -59,6 +59,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vae_tf.core.errors import RunBusy, RunDirError  # noqa: F401 (raised here; vae_tf.rundir.RunDirError)
+
 FORMAT = "vae_tf.run"
 FORMAT_VERSION = 1
 RUN_FILES = ("config.json", "history.csv", "model.keras", "latents.npz", "summary.json")
@@ -72,14 +74,6 @@ _TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.[A-Za-z0-9]+$")
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
-
-
-class RunDirError(ValueError):
-    """A path that should be a vae_tf run directory is not one (or not a readable one)."""
-
-
-class RunBusy(RunDirError):
-    """Another process is writing into the directory (it holds the lock)."""
 
 
 # --- durable, atomic writes ------------------------------------------------------------------

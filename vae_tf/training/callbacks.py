@@ -7,7 +7,7 @@ import time
 
 import keras
 
-from vae_tf.core.cli import CommandError
+from vae_tf.core.errors import CommandError, NonFiniteLoss  # noqa: F401 (raised here)
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -64,10 +64,6 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.run.save_checkpoint(self.model, self.history,
                                  self.snapshots.arrays() if self.snapshots is not None else None,
                                  sampling_state=self.model.sampling.seed_generator.state.numpy().tolist())
-
-
-class NonFiniteLoss(CommandError):
-    """Training produced a NaN or infinite loss."""
 
 
 class ObeyInterrupt(keras.callbacks.Callback):

@@ -25,14 +25,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from vae_tf.core.cli import CommandError
+from vae_tf.core.errors import CommandError, WorkerLost  # noqa: F401 (raised here)
 
 TF_CONFIG_EXAMPLE = ('TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
                      '"task": {"type": "worker", "index": 0}}\'')
-
-
-class WorkerLost(CommandError):
-    """Another worker of the cluster stopped answering; training cannot continue without it."""
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vae_tf.models import architectures
-from vae_tf.training import distributed
 from vae_tf.config import STRATEGIES, TrainConfig
 from vae_tf.data import REPORT_SHAPE, flatten_images
+from vae_tf.models import architectures
 from vae_tf.models.vae import VAE
+from vae_tf.training import distributed
 
 # Most steps per call of the compiled train function on the fast path. More steps per call cut
 # the per-call overhead; the progress bar and batch-level callbacks then update every so often.

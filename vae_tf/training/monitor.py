@@ -169,8 +169,8 @@ def watchers(settings, run, x_test, y_test, class_names=None) -> tuple[list, dic
     Returns:
       (callbacks to run before the checkpoint, more `fit` keyword arguments, the snapshots or None).
     """
-    from vae_tf.models import likelihoods
     from vae_tf.config import title
+    from vae_tf.models import likelihoods
 
     fixed = x_test[:SNAPSHOT_IMAGES]
     labels = None if y_test is None else y_test[:SNAPSHOT_IMAGES]
