@@ -16,20 +16,10 @@ import dataclasses
 from dataclasses import dataclass
 
 from vae_tf.core.cli import SEED_RANGE, number
-from vae_tf.models import architectures, likelihoods
+from vae_tf.models import architectures, choices, likelihoods
 
-# The model's options, by name (vae_tf.models.choices: the same names without TensorFlow).
-from vae_tf.models.choices import (  # noqa: E402, F401 (vae_tf.config.REGULARIZERS ...)
-    KL_ESTIMATORS,
-    POSTERIORS,
-    PRIORS,
-    REDUCTIONS,
-    REGULARIZERS,
-    SCHEDULES,
-    VARIANT_TITLES,
-    analytic_kl_problem,
-    kl_settings_problem,
-)
+__all__ = ["COLORS", "DATASET_HELP", "STRATEGIES", "XLA_CHOICES", "TrainConfig", "add_arguments", "changed_settings",
+           "flag", "setting", "title"]
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 XLA_CHOICES = ("auto", "on", "off")  # --xla
@@ -70,10 +60,10 @@ class TrainConfig:
 
     regularizer: str = setting("kl", "kl: the VAE; none: no regulariser (the report's 'without KL'); mse: the "
                                "report's 'MSE instead of KL'", group="model and loss", model=True,
-                               choices=REGULARIZERS)
+                               choices=choices.REGULARIZERS)
     reduction: str = setting("report", "report: sum over the batch of per-pixel mean BCE (the report's code); "
                              "elbo: textbook negative ELBO, nats per image", group="model and loss", model=True,
-                             choices=REDUCTIONS)
+                             choices=choices.REDUCTIONS)
     beta: float = setting(1.0, "weight of the regulariser in the loss", group="model and loss", model=True,
                           kind=float, at_least=0)
     latent_dim: int = setting(2, "size of the latent code z", group="model and loss", model=True, kind=int,
@@ -126,7 +116,7 @@ class TrainConfig:
     beta_schedule: str = setting("constant", "how the KL weight grows: constant (beta throughout); linear (beta * "
                                  "min(1, t / --warmup-epochs)); cyclical (Fu et al. 2019: --cycles cycles over the "
                                  "training, each ramping beta up from 0 over its first --ramp-fraction, then holding)",
-                                 group="KL schedule", model=True, choices=SCHEDULES)
+                                 group="KL schedule", model=True, choices=choices.SCHEDULES)
     warmup_epochs: float = setting(5.0, "epochs over which the linear schedule ramps beta up from 0",
                                    group="KL schedule", model=True, kind=float, above=0, metavar="E")
     cycles: int = setting(4, "cycles of the cyclical schedule over the whole training", group="KL schedule",
@@ -149,15 +139,15 @@ class TrainConfig:
     posterior: str = setting("diagonal", "q(z|x): diagonal (the report's Gaussian); full (a full-covariance Gaussian, "
                              "tfd.MultivariateNormalTriL); iaf (an inverse autoregressive flow on the diagonal "
                              "Gaussian, --flow-steps steps)", group="posterior, prior and KL estimator", model=True,
-                             choices=POSTERIORS)
+                             choices=choices.POSTERIORS)
     prior: str = setting("standard_normal", "p(z): standard_normal (N(0, I)); mixture (a learned mixture of "
                          "--prior-components diagonal Gaussians); vamp (the VampPrior: the mixture of the posteriors "
                          "of --prior-components learned pseudo-inputs)", group="posterior, prior and KL estimator",
-                         model=True, choices=PRIORS)
+                         model=True, choices=choices.PRIORS)
     kl_estimator: str = setting("analytic", "analytic: TFP's closed-form KL (only where it has one: diagonal or full "
                                 "posterior against standard_normal); monte_carlo: log q(z|x) - log p(z) averaged over "
                                 "--kl-samples draws of z ~ q(z|x), the first the reconstruction's own",
-                                group="posterior, prior and KL estimator", model=True, choices=KL_ESTIMATORS)
+                                group="posterior, prior and KL estimator", model=True, choices=choices.KL_ESTIMATORS)
     kl_samples: int = setting(1, "draws of z per image for --kl-estimator monte_carlo", kind=int, at_least=1,
                               group="posterior, prior and KL estimator", model=True, metavar="S")
     flow_steps: int = setting(2, "IAF steps of --posterior iaf", kind=int, at_least=1,
@@ -185,7 +175,7 @@ class TrainConfig:
             if getattr(self, name) and self.regularizer != "kl":
                 raise ValueError(f"{name}={getattr(self, name)!r} acts on the KL term only, and regularizer="
                                  f"{self.regularizer!r} has none: drop {flag(name)}, or use --regularizer kl.")
-        problem = kl_settings_problem(self)
+        problem = choices.kl_settings_problem(self)
         if problem:
             raise ValueError(problem)
 
@@ -290,7 +280,7 @@ def title(settings: dict) -> str:
     Args:
       settings: a TrainConfig as a dict (e.g. `Run.settings`).
     """
-    name = VARIANT_TITLES.get(settings["regularizer"], settings["regularizer"])
+    name = choices.VARIANT_TITLES.get(settings["regularizer"], settings["regularizer"])
     defaults = TrainConfig()
     extras = [f"{key}={settings[key]:g}" if isinstance(settings[key], float) else f"{key}={settings[key]}"
               for key in ("architecture", "likelihood", "reduction", "beta", "latent_dim", "beta_schedule",

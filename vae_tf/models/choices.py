@@ -7,6 +7,9 @@ checks that they agree).
 
 from __future__ import annotations
 
+__all__ = ["REGULARIZERS", "VARIANT_TITLES", "REDUCTIONS", "SCHEDULES", "POSTERIORS", "PRIORS", "KL_ESTIMATORS",
+           "analytic_kl_problem", "kl_settings_problem"]
+
 # The report's three variants, in its order, and how its figures name them.
 REGULARIZERS = ("kl", "none", "mse")
 VARIANT_TITLES = {"kl": "with KL", "none": "without KL", "mse": "MSE instead of KL"}
