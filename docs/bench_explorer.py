@@ -63,8 +63,8 @@ def main(argv=None) -> int:
     import numpy as np
 
     from vae_tf import explore
-    from vae_tf.plots.browser import chromium, open_explorer
     from vae_tf.models.vae import build_decoder
+    from vae_tf.plots.browser import chromium, open_explorer
     from vae_tf.rundir import Run
 
     mlp = Run.open(args.run).model().decoder if args.run else build_decoder()

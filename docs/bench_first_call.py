@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def one_round() -> dict:
     """Trace, first call, later calls and the last call of the first epoch, in this process."""
+    from vae_tf.config import TrainConfig
     from vae_tf.data import sources as datasets
     from vae_tf.training import engine
-    from vae_tf.config import TrainConfig
     from vae_tf.training.engine import CALL_BATCHES, CALL_LAST
 
     data = datasets.load_data("fashion_mnist")

@@ -49,8 +49,8 @@ def kl_figures(out: Path, progress=print) -> None:
     """kl_histograms.png, kl_forward_reverse.png, fit_final_fits.png, fit_kl_div_mu0.png and the two GIFs."""
     import numpy as np
 
-    from vae_tf import fit, plots, rundir
-    from vae_tf.kl import primers
+    from vae_tf import plots, rundir
+    from vae_tf.kl import fitting, primers
 
     def save(fig, name):
         rundir.write_figure(out / name, fig, KL_DPI)
@@ -61,13 +61,13 @@ def kl_figures(out: Path, progress=print) -> None:
     target = primers.two_peaked_target().prob(x).numpy()
     save(plots.forward_reverse(primers.forward_reverse_landscape(), x, target), "kl_forward_reverse.png")
 
-    results = fit.fit_table()  # every loss from (0, 1), then from (5, 1); 10,000 steps each
-    grid_target = np.exp(fit.target_log_density(fit.GRID).numpy())
-    save(plots.final_fits(results, fit.GRID, grid_target), "fit_final_fits.png")
-    save(plots.fit_summary(results[0], fit.GRID, grid_target, fit.PEAKS), "fit_kl_div_mu0.png")
+    results = fitting.fit_table()  # every loss from (0, 1), then from (5, 1); 10,000 steps each
+    grid_target = np.exp(fitting.target_log_density(fitting.GRID).numpy())
+    save(plots.final_fits(results, fitting.GRID, grid_target), "fit_final_fits.png")
+    save(plots.fit_summary(results[0], fitting.GRID, grid_target, fitting.PEAKS), "fit_kl_div_mu0.png")
     mse_from_5 = next(r for r in results if r.loss_name == "mse" and r.mu0 == 5.0)
     for result, name in ((results[0], "fit_kl_div_mu0.gif"), (mse_from_5, "fit_mse_mu5.gif")):
-        plots.save_fit_animation(result, out / name, fit.GRID, grid_target, frames=50)
+        plots.save_fit_animation(result, out / name, fitting.GRID, grid_target, frames=50)
         progress(f"wrote {out / name}")
 
 
@@ -113,8 +113,8 @@ def watch_figures(runs: dict, out: Path, progress=print) -> None:
     """watch_evolution.gif (as compare draws it), watch_loss_curves_kl.png (as plot draws it) and
     watch_tensorboard_{latent_scatter,generated_grid,reconstructions}.png (the kl run's last TensorBoard images)."""
     from vae_tf import compare, plot, plots, rundir
-    from vae_tf.training import monitor
     from vae_tf.core.cli import UsageError
+    from vae_tf.training import monitor
 
     missing = [str(run.path) for run in runs.values()
                if not run.has_snapshots or not (run.path / rundir.TENSORBOARD).is_dir()
@@ -265,9 +265,9 @@ def explorer_figure(runs: dict, out: Path, progress=print) -> None:
 
 def open_compare_dir(path, how: str = HOW_TO_COMPARE) -> dict:
     """{variant: Run} of a compare directory; a `UsageError` that says how to make one if it is not."""
-    from vae_tf.core.cli import UsageError
     from vae_tf.compare import open_runs
     from vae_tf.config import REGULARIZERS as VARIANTS
+    from vae_tf.core.cli import UsageError
     from vae_tf.rundir import RunDirError
 
     path = Path(path)

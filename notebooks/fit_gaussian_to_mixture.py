@@ -46,18 +46,19 @@ if importlib.util.find_spec("vae_tf") is None:  # a checkout without `pip instal
 
 import numpy as np
 
-from vae_tf import fit, plots
+from vae_tf import plots
+from vae_tf.kl import fitting
 
 print("quick mode" if QUICK else "full mode")
 
 # %%
-steps = 300 if QUICK else fit.DEFAULT_STEPS
-results = fit.fit_table(steps=steps)  # every loss from (0, 1), then from (5, 1)
-print(fit.format_table(results))
-target = np.exp(fit.target_log_density(fit.GRID).numpy())  # P on the grid, for the figures
+steps = 300 if QUICK else fitting.DEFAULT_STEPS
+results = fitting.fit_table(steps=steps)  # every loss from (0, 1), then from (5, 1)
+print(fitting.format_table(results))
+target = np.exp(fitting.target_log_density(fitting.GRID).numpy())  # P on the grid, for the figures
 
 # %%
-plots.final_fits(results, fit.GRID, target)
+plots.final_fits(results, fitting.GRID, target)
 
 # %% [markdown]
 # **What happens.** The KL fit (`kl_div`) ends between the peaks at $\mu \approx 2.5$ from both
@@ -66,11 +67,11 @@ plots.final_fits(results, fit.GRID, target)
 # $-5$ from $\mu_0 = 0$ and $10$ from $\mu_0 = 5$. The start decides which peak.
 
 # %%
-plots.fit_summary(results[0], fit.GRID, target, fit.PEAKS)  # kl_div from (0, 1)
+plots.fit_summary(results[0], fitting.GRID, target, fitting.PEAKS)  # kl_div from (0, 1)
 
 # %%
 mse_from_5 = next(r for r in results if r.loss_name == "mse" and r.mu0 == 5.0)
-plots.fit_summary(mse_from_5, fit.GRID, target, fit.PEAKS)
+plots.fit_summary(mse_from_5, fitting.GRID, target, fitting.PEAKS)
 
 # %% [markdown]
 # ## The animation
@@ -86,6 +87,6 @@ import tempfile
 from IPython.display import Image, display
 
 gif = Path(tempfile.mkdtemp()) / "kl_div_mu0.gif"
-plots.save_fit_animation(results[0], gif, fit.GRID, target, frames=5 if QUICK else 30)
+plots.save_fit_animation(results[0], gif, fitting.GRID, target, frames=5 if QUICK else 30)
 print(f"{gif.name}: {gif.stat().st_size / 1024:.0f} KiB")
 display(Image(filename=str(gif)))

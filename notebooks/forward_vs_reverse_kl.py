@@ -25,7 +25,7 @@
 #   (the valley between the peaks), so its minimisers sit on one peak: *zero-forcing*,
 #   **mode seeking**.
 #
-# Both KLs come from `vae_tf.kl.divergences.kl_grid_integral` (trapezoid rule), for every $Q = N(\mu, \sigma)$
+# Both KLs come from `vae_tf.kl.kl_grid_integral` (trapezoid rule), for every $Q = N(\mu, \sigma)$
 # on a grid of parameters.
 
 # %%
@@ -42,8 +42,8 @@ if importlib.util.find_spec("vae_tf") is None:  # a checkout without `pip instal
 
 import numpy as np
 
-from vae_tf import fit, plots
-from vae_tf.kl import primers
+from vae_tf import plots
+from vae_tf.kl import fitting, primers
 
 print("quick mode" if QUICK else "full mode")
 
@@ -71,16 +71,16 @@ plots.forward_reverse(landscape, x, target.prob(x).numpy())
 #
 # ## The same with gradient descent
 #
-# `vae_tf.fit` trains $\mu$ and $\sigma$ with Adam (learning rate 1e-3) on the spec's grid
+# `vae_tf.kl.fitting` trains $\mu$ and $\sigma$ with Adam (learning rate 1e-3) on the spec's grid
 # losses against the un-normalised target $N(-5, 1) + N(10, 1)$: `kl_div` is the forward KL,
 # `reverse_kl` the reverse one.
 
 # %%
 steps = 300 if QUICK else 10_000
-runs = [fit.fit_gaussian(loss, mu0, 1.0, steps) for mu0 in (0.0, 5.0) for loss in ("kl_div", "reverse_kl")]
-print(fit.format_table(runs))
-grid_target = np.exp(fit.target_log_density(fit.GRID).numpy())  # P on the fitting grid
-plots.final_fits(runs, fit.GRID, grid_target)
+runs = [fitting.fit_gaussian(loss, mu0, 1.0, steps) for mu0 in (0.0, 5.0) for loss in ("kl_div", "reverse_kl")]
+print(fitting.format_table(runs))
+grid_target = np.exp(fitting.target_log_density(fitting.GRID).numpy())  # P on the fitting grid
+plots.final_fits(runs, fitting.GRID, grid_target)
 
 # %% [markdown]
 # From either start the forward fit moves to the midpoint $\mu \approx 2.5$ and keeps widening

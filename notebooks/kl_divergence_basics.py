@@ -18,7 +18,7 @@
 #
 # The Kullback-Leibler divergence $D(P\,\|\,Q) = \sum_x P(x)\log\frac{P(x)}{Q(x)}$ measures how
 # much information is lost when $Q$ is used in place of $P$. This notebook reproduces the worked
-# examples of the report *An Expose on Kullback-Leibler Divergence* with `vae_tf.kl.divergences`, the package's
+# examples of the report *An Expose on Kullback-Leibler Divergence* with `vae_tf.kl`, the package's
 # one home of every KL formula, and checks the Gaussian closed forms four ways.
 
 # %%

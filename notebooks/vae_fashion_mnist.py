@@ -39,13 +39,13 @@ from IPython.display import Markdown, display
 
 import vae_tf
 from vae_tf import plots
+from vae_tf.analysis.spread import latent_spread, spread_markdown, spread_report
 from vae_tf.compare import train_variants
 from vae_tf.compress import compression_report, format_table
 from vae_tf.config import VARIANT_TITLES
 from vae_tf.data.sources import load_run_data
-from vae_tf.plot import grid_bounds
+from vae_tf.plots import grid_bounds
 from vae_tf.rundir import Run
-from vae_tf.analysis.spread import latent_spread, spread_markdown, spread_report
 
 QUICK = os.environ.get("VAE_TF_QUICK") == "1"
 RUNS = Path(os.environ.get("VAE_TF_NOTEBOOK_RUNS", "../runs/notebook"))

@@ -26,7 +26,7 @@ def tiny_run(tmp_path_factory):
     a test that writes into a run directory takes a `copy_of_tiny_run()`.
     """
     from vae_tf.config import TrainConfig
-    from vae_tf.train import train
+    from vae_tf.training.run import train
 
     return train(TrainConfig(limit=2000, epochs=2), tmp_path_factory.mktemp("shared") / "tiny", verbose=0)
 

@@ -9,8 +9,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import vae_tf
+from vae_tf.benchmarks.floors import train_flops_per_image
 from vae_tf.models import architectures
-from vae_tf.bench import train_flops_per_image
 from vae_tf.models.vae import VAE
 
 
@@ -124,9 +124,9 @@ def test_conv_with_each_likelihood_trains_reopens_and_evaluates_on_rgb_images(rg
 def test_the_fast_path_compiles_the_mlp_with_xla_and_the_conv_model_without():
     # XLA's CPU convolutions are many times slower than TensorFlow's own kernels (docs/models.md);
     # the report's MLP keeps XLA, so its runs stay bit for bit what they were.
-    from vae_tf.training import engine
     from vae_tf import evaluate
     from vae_tf.config import TrainConfig
+    from vae_tf.training import engine
 
     assert architectures.XLA == {"mlp": True, "conv": False}
     for name, xla in architectures.XLA.items():

@@ -9,8 +9,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from vae_tf import config
-from vae_tf.models.audit import describe, loss_audit
 from vae_tf.kl import kl_analytic, kl_sample_mean, kl_standard_normal
+from vae_tf.models.audit import describe, loss_audit
 from vae_tf.models.posteriors import LOG_SCALE_BOUND, POSTERIORS, build_posterior
 from vae_tf.models.priors import PRIORS, build_prior
 
@@ -214,7 +214,7 @@ def test_every_combination_round_trips_through_keras(posterior, prior, tmp_path)
 @pytest.mark.parametrize("posterior, prior", [("full", "vamp"), ("iaf", "mixture")])
 def test_resume_continues_a_learned_posterior_and_prior_exactly(posterior, prior, tmp_path, monkeypatch):
     from vae_tf.training import callbacks
-    from vae_tf.train import resume, train
+    from vae_tf.training.run import resume, train
 
     settings = settings_for(posterior, prior, limit=256, epochs=2, deterministic=True)
     whole = train(settings, tmp_path / "whole", verbose=0)

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
+from vae_tf.analysis.spread import latent_spread, spread_markdown
 from vae_tf.compare import main
 from vae_tf.rundir import RUN_FILES, Run
-from vae_tf.analysis.spread import latent_spread, spread_markdown
 
 
 @pytest.fixture(scope="module")

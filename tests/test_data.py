@@ -6,8 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from vae_tf import data
-from vae_tf.data import DataError, DataNotFoundError, load_fashion_mnist, locate_fashion_mnist
+from vae_tf.data import DataError, DataNotFoundError, idx, load_fashion_mnist, locate_fashion_mnist
 
 TRAIN_IMAGES_MD5 = "f4a8712d7a061bf5bd6d2ca38dc4d50a"
 TEST_IMAGES_MD5 = "8181f5470baa50b63fa0f6fddb340f0a"
@@ -104,7 +103,7 @@ def test_directory_without_the_files_lists_what_is_missing(tmp_path):
 def test_nothing_found_lists_every_place_tried_and_the_fixes(tmp_path, monkeypatch):
     monkeypatch.delenv("VAE_TF_DATA_DIR", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "debian")
+    monkeypatch.setattr(idx, "DEBIAN_DIR", tmp_path / "debian")
 
     def no_network():
         raise OSError("URL fetch failure: no route to host")

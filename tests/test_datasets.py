@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 from vae_tf import data as data_module
-from vae_tf.data import sources as datasets
 from vae_tf import plots
 from vae_tf.data import DataError, DataNotFoundError
+from vae_tf.data import sources as datasets
 from vae_tf.data.sources import load_data, load_run_data
 from vae_tf.rundir import Run
 

@@ -148,7 +148,8 @@ def test_every_python_example_in_the_api_reference_runs(tmp_path, monkeypatch):
         for number, match in enumerate(DOCSTRING_FENCE.finditer(docstring), start=1):
             exec(compile(match["body"], f"{name}'s docstring, python block {number}", "exec"), {})  # noqa: S102
             ran.append(name)
-    assert {"vae_tf.data.sources", "vae_tf.kl.diagnostics", "vae_tf.models.posteriors", "vae_tf.training.phases"} <= set(ran)
+    assert {"vae_tf.data.sources", "vae_tf.kl.diagnostics", "vae_tf.models.posteriors",
+            "vae_tf.training.phases"} <= set(ran)
     # Code shown on the page without the ```python mark would never run: there is none.
     shown = {name: blocks for name, docstring in docs.items() if (blocks := unfenced_code(docstring))}
     assert not shown, f"docstrings on the API page show Python that no test runs; fence it as ```python: {shown}"
@@ -206,9 +207,10 @@ def test_the_site_builds_strictly_with_every_command_and_the_api(tmp_path):
     assert "Reading this file in the repository" not in commands
     api = (site / "api" / "index.html").read_text(encoding="utf-8")
     assert "Reading this file in the repository" not in api
-    for name in ("vae_tf.models.vae.VAE", "vae_tf.config.settings.TrainConfig", "vae_tf.rundir.rundir.load_model",
-                 "vae_tf.data.spec.load_fashion_mnist", "vae_tf.kl.divergences.kl_discrete", "vae_tf.kl.diagnostics.active_units",
-                 "vae_tf.evaluate.importance_sampled", "vae_tf.sweep.measure"):
+    for name in ("vae_tf.models.vae.VAE", "vae_tf.config.TrainConfig", "vae_tf.rundir.load_model",
+                 "vae_tf.data.idx.load_fashion_mnist", "vae_tf.kl.discrete.kl_discrete",
+                 "vae_tf.kl.diagnostics.active_units", "vae_tf.analysis.bounds.importance_sampled",
+                 "vae_tf.analysis.sweeps.measure"):
         assert f'id="{name}"' in api, f"the API reference lacks {name}"
     from vae_tf.config import TrainConfig
 

@@ -24,7 +24,7 @@ from vae_tf.evaluate import (
     standard_normal_draws,
 )
 from vae_tf.rundir import Run
-from vae_tf.train import train
+from vae_tf.training.run import train
 
 # A grid fine and wide enough for the small run's posteriors (checked in the test that uses it).
 GRID = {"extent": 8.0, "points": 321}

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from vae_tf import explore
-from vae_tf.plots.browser import chromium, open_explorer
 from vae_tf.config import TrainConfig
+from vae_tf.plots.browser import chromium, open_explorer
 from vae_tf.rundir import Run
-from vae_tf.train import train
+from vae_tf.training.run import train
 
 CODES = np.array([[0, 0], [1.5, -0.5], [-2, 2], [3, 3], [-0.3, -4]], np.float32)  # five given codes
 

@@ -1,4 +1,4 @@
-"""vae_tf.fit: the fitting experiment moves Q the way the spec says, its figures, and the CLI."""
+"""The fitting experiment (vae_tf.kl.fitting) moves Q the way the spec says; its figures; its command, vae_tf.fit."""
 
 import io
 import json
@@ -15,6 +15,7 @@ from PIL import Image
 from scipy.stats import norm
 
 from vae_tf import fit, plots
+from vae_tf.kl import fitting
 
 REPO = Path(__file__).resolve().parents[1]
 SHORT = 300  # steps: enough to see the direction, short enough for the test budget
@@ -22,7 +23,7 @@ SHORT = 300  # steps: enough to see the direction, short enough for the test bud
 
 @pytest.mark.parametrize("mu0", [0.0, 5.0])
 def test_kl_div_moves_between_the_peaks_and_widens(mu0):
-    result = fit.fit_gaussian("kl_div", mu0, 1.0, SHORT)
+    result = fitting.fit_gaussian("kl_div", mu0, 1.0, SHORT)
     midpoint = 2.5  # the forward KL's optimum is the mixture's mean, (-5 + 10) / 2
     assert abs(result.final_mu - midpoint) < abs(mu0 - midpoint) - 0.2  # toward the midpoint
     assert -5 < result.final_mu < 10
@@ -33,7 +34,7 @@ def test_kl_div_moves_between_the_peaks_and_widens(mu0):
 @pytest.mark.parametrize("loss", ["reverse_kl", "mse", "l1", "cosine"])
 @pytest.mark.parametrize("mu0, nearest_peak", [(0.0, -5.0), (5.0, 10.0)])
 def test_single_peak_losses_head_for_the_nearest_peak(loss, mu0, nearest_peak):
-    result = fit.fit_gaussian(loss, mu0, 1.0, SHORT)
+    result = fitting.fit_gaussian(loss, mu0, 1.0, SHORT)
     assert np.sign(result.final_mu - mu0) == np.sign(nearest_peak - mu0)
     assert abs(result.final_mu - mu0) > 0.2
     assert result.final_loss < result.loss[0]
@@ -41,14 +42,14 @@ def test_single_peak_losses_head_for_the_nearest_peak(loss, mu0, nearest_peak):
 
 
 def test_a_full_run_ends_where_the_readme_table_says():
-    kl_fit = fit.fit_gaussian("kl_div", 0.0, 1.0)  # 10,000 steps
+    kl_fit = fitting.fit_gaussian("kl_div", 0.0, 1.0)  # 10,000 steps
     assert kl_fit.final_mu == pytest.approx(2.4994, abs=1e-3)
     assert kl_fit.final_sigma == pytest.approx(5.2311, abs=1e-3)  # still widening toward 7.57
 
 
 def test_history_layout_and_printing():
     out = io.StringIO()
-    result = fit.fit_gaussian("mse", 5.0, 1.0, 250, print_every=100, out=out)
+    result = fitting.fit_gaussian("mse", 5.0, 1.0, 250, print_every=100, out=out)
     assert result.steps_done == 250
     for array in (result.loss, result.mu, result.sigma):
         assert array.shape == (251,) and np.all(np.isfinite(array))
@@ -59,30 +60,30 @@ def test_history_layout_and_printing():
 
 
 def test_adam_matches_keras_adam():
-    x = tf.constant(fit.GRID, tf.float32)
-    log_p = fit.target_log_density(x)
+    x = tf.constant(fitting.GRID, tf.float32)
+    log_p = fitting.target_log_density(x)
     mu, sigma = tf.Variable(5.0), tf.Variable(1.0)
     optimizer = keras.optimizers.Adam(learning_rate=1e-2)
     keras_mus = []
     for _ in range(20):
         with tf.GradientTape() as tape:
-            value = fit.grid_loss("cosine", mu, sigma, x, log_p)
+            value = fitting.grid_loss("cosine", mu, sigma, x, log_p)
         optimizer.apply_gradients(zip(tape.gradient(value, [mu, sigma]), [mu, sigma]))
         keras_mus.append((float(mu.numpy()), float(sigma.numpy())))
-    ours = fit.fit_gaussian("cosine", 5.0, 1.0, 20, learning_rate=1e-2)
+    ours = fitting.fit_gaussian("cosine", 5.0, 1.0, 20, learning_rate=1e-2)
     np.testing.assert_allclose(np.column_stack([ours.mu[1:], ours.sigma[1:]]), keras_mus, atol=2e-5)
 
 
 def test_sigma_going_non_positive_stops_with_a_message_not_nan():
     out = io.StringIO()
     # A learning rate of 3 from sigma = 2 on the peak: the first Adam step would give sigma ~ -1.
-    result = fit.fit_gaussian("reverse_kl", -5.0, 2.0, 50, learning_rate=3.0, print_every=10, out=out)
+    result = fitting.fit_gaussian("reverse_kl", -5.0, 2.0, 50, learning_rate=3.0, print_every=10, out=out)
     assert result.stopped_early and result.steps_done == 0
     assert "would have made sigma -0.9" in result.message and "smaller learning rate" in result.message
     assert "stopped early" in out.getvalue()
     assert np.all(np.isfinite(result.loss)) and result.final_sigma == 2.0
     # Mid-run: the state before the bad step is kept.
-    result = fit.fit_gaussian("mse", -5.0, 4.0, 50, learning_rate=1.5)
+    result = fitting.fit_gaussian("mse", -5.0, 4.0, 50, learning_rate=1.5)
     assert result.stopped_early and result.steps_done == 2, result.message
     assert "Adam step 3 would have made sigma -0.2" in result.message
     assert result.mu.shape == (3,) and np.all(result.sigma > 0) and np.all(np.isfinite(result.loss))
@@ -101,48 +102,48 @@ def test_sigma_going_non_positive_stops_with_a_message_not_nan():
 )
 def test_bad_setups_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        fit.fit_gaussian(**{"steps": 10, **kwargs})
+        fitting.fit_gaussian(**{"steps": 10, **kwargs})
 
 
 @pytest.fixture(scope="module")
 def short_fit():
-    return fit.fit_gaussian("kl_div", 0.0, 1.0, 60)
+    return fitting.fit_gaussian("kl_div", 0.0, 1.0, 60)
 
 
 def test_fit_summary_draws_the_target_and_the_final_q(short_fit):
-    target = np.exp(fit.target_log_density(fit.GRID).numpy())
-    fig = plots.fit_summary(short_fit, fit.GRID, target, fit.PEAKS)
+    target = np.exp(fitting.target_log_density(fitting.GRID).numpy())
+    fig = plots.fit_summary(short_fit, fitting.GRID, target, fitting.PEAKS)
     ax_loss, ax_params, ax_density = fig.axes
     np.testing.assert_allclose(ax_loss.lines[0].get_ydata(), short_fit.loss)
-    assert [line.get_ydata()[0] for line in ax_params.lines[2:]] == list(fit.PEAKS)  # the peaks, marked
+    assert [line.get_ydata()[0] for line in ax_params.lines[2:]] == list(fitting.PEAKS)  # the peaks, marked
     p_line, q_start, q_end = ax_density.lines
     np.testing.assert_allclose(p_line.get_ydata(), target)
-    np.testing.assert_allclose(q_start.get_ydata(), norm.pdf(fit.GRID, 0.0, 1.0))
-    np.testing.assert_allclose(q_end.get_ydata(), norm.pdf(fit.GRID, short_fit.final_mu, short_fit.final_sigma))
+    np.testing.assert_allclose(q_start.get_ydata(), norm.pdf(fitting.GRID, 0.0, 1.0))
+    np.testing.assert_allclose(q_end.get_ydata(), norm.pdf(fitting.GRID, short_fit.final_mu, short_fit.final_sigma))
     assert f"{short_fit.steps_done} steps" in fig.get_suptitle()
 
 
 def test_final_fits_has_a_row_per_start_and_a_column_per_loss(short_fit):
-    other = fit.fit_gaussian("mse", 5.0, 1.0, 20)
-    fig = plots.final_fits([short_fit, other], fit.GRID, np.zeros_like(fit.GRID))
+    other = fitting.fit_gaussian("mse", 5.0, 1.0, 20)
+    fig = plots.final_fits([short_fit, other], fitting.GRID, np.zeros_like(fitting.GRID))
     assert len(fig.axes) == 4  # (two starts) x (two losses)
     titled = [ax for ax in fig.axes if ax.get_title()]
     assert [ax.get_title().split(",")[0] for ax in titled] == ["kl_div", "mse"]
 
 
 def test_fit_animation_shows_q_at_the_chosen_steps(short_fit, tmp_path):
-    path = plots.save_fit_animation(short_fit, tmp_path / "q.gif", fit.GRID, np.zeros_like(fit.GRID), frames=3)
+    path = plots.save_fit_animation(short_fit, tmp_path / "q.gif", fitting.GRID, np.zeros_like(fitting.GRID), frames=3)
     with Image.open(path) as gif:
         assert gif.n_frames == 3 and gif.size == (480, 272)
     with pytest.raises(ValueError, match="frames must be >= 2"):
-        plots.save_fit_animation(short_fit, tmp_path / "one.gif", fit.GRID, fit.GRID, frames=1)
+        plots.save_fit_animation(short_fit, tmp_path / "one.gif", fitting.GRID, fitting.GRID, frames=1)
 
 
 def test_the_figures_module_imports_no_tensorflow():
-    # Load vae_tf.plots.plots without running vae_tf/__init__.py (which imports the Keras model).
+    # Load every figure of vae_tf.plots without running vae_tf/__init__.py (which imports the Keras model).
     code = (
         "import sys, types; package = types.ModuleType('vae_tf'); package.__path__ = ['vae_tf']; "
-        "sys.modules['vae_tf'] = package; import vae_tf.plots.plots; "
+        "sys.modules['vae_tf'] = package; import vae_tf.plots as plots; [getattr(plots, n) for n in plots.__all__]; "
         "print(sorted(m for m in ('tensorflow', 'tensorflow_probability', 'keras') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)

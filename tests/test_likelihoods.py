@@ -153,7 +153,7 @@ def test_a_training_step_binarises_with_the_noise_it_is_given(fashion_mnist):
 @pytest.fixture(scope="module")
 def binarized_run(tmp_path_factory):
     from vae_tf.config import TrainConfig
-    from vae_tf.train import train
+    from vae_tf.training.run import train
 
     settings = TrainConfig(limit=600, epochs=1, likelihood="binarized", reduction="elbo", validation=True)
     return train(settings, tmp_path_factory.mktemp("binarized") / "run", verbose=0)

@@ -16,9 +16,10 @@ import time
 
 import pytest
 
-from vae_tf.training.distributed import ClusterTask, read_tf_config, share_bounds, weights_fingerprint
 from vae_tf.rundir import RUN_FILES, load_model, read_history
 from vae_tf.train import main
+from vae_tf.training.cluster import ClusterTask, read_tf_config
+from vae_tf.training.distributed import share_bounds, weights_fingerprint
 
 # 3001 images in batches of 128: 24 steps per epoch, the last of 57 images split 29 + 28.
 RUN = ["--limit", "3001", "--batch-size", "128", "--verbose", "2"]

@@ -2,9 +2,9 @@
 
 import pytest
 
-from vae_tf.training.callbacks import NonFiniteLoss
 from vae_tf.config import TrainConfig
-from vae_tf.train import train
+from vae_tf.training.callbacks import NonFiniteLoss
+from vae_tf.training.run import train
 
 
 def test_a_non_finite_loss_stops_training_and_names_where(tmp_path):

@@ -9,7 +9,8 @@ import pytest
 
 from vae_tf import plots
 from vae_tf.data import CLASS_NAMES
-from vae_tf.plot import FIGURES, grid_bounds, main
+from vae_tf.plot import FIGURES, main
+from vae_tf.plots import grid_bounds
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -20,6 +20,7 @@ from vae_tf import bench, compare, compress, evaluate, plot, rundir, sweep
 from vae_tf import train as train_module
 from vae_tf.config import TrainConfig
 from vae_tf.rundir import RUN_FILES, read_history
+from vae_tf.training import run as training_run
 
 TINY = ["--limit", "300", "--verbose", "0"]
 
@@ -386,7 +387,7 @@ def test_the_watcher_removes_a_workers_lock_file_only_while_it_is_still_its(tmp_
     assert not rundir.remove_dead_lock(path, os.getpid() + 1)  # it names another process
     assert not rundir.remove_dead_lock(path, os.getpid(), wait=0.2)  # its holder is alive
     held.release()
-    child = subprocess.Popen([sys.executable, "-c", "import sys, vae_tf.rundir.rundir as r; r.lock(sys.argv[1]); "
+    child = subprocess.Popen([sys.executable, "-c", "import sys, vae_tf.rundir.locks as r; r.lock(sys.argv[1]); "
                               "print('locked', flush=True); sys.stdin.read()", str(tmp_path)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline() == "locked\n"
@@ -436,8 +437,8 @@ def test_a_sigterm_handled_inside_a_finalizer_still_stops_training(tmp_path, mon
             SignalledWhileFinalized()  # made and finalized at once
 
     monkeypatch.setattr(EpochTimer, "on_epoch_end", on_epoch_end)
-    monkeypatch.setitem(train_module._SIGTERM, "taken", False)
-    previous = signal.signal(signal.SIGTERM, train_module._interrupt)
+    monkeypatch.setitem(training_run._SIGTERM, "taken", False)
+    previous = signal.signal(signal.SIGTERM, training_run._interrupt)
     out = tmp_path / "run"
     try:
         with pytest.raises(KeyboardInterrupt):

@@ -5,14 +5,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vae_tf.training import engine
-from vae_tf.training.callbacks import EpochCheckpoint
 from vae_tf.config import TrainConfig
 from vae_tf.models.losses import free_bits_kl, vae_losses
+from vae_tf.models.schedules import KLSchedule
 from vae_tf.models.vae import VAE
 from vae_tf.rundir import read_history
-from vae_tf.models.schedules import KLSchedule
-from vae_tf.train import resume, train
+from vae_tf.training import engine
+from vae_tf.training.callbacks import EpochCheckpoint
+from vae_tf.training.loops import attach
+from vae_tf.training.run import resume, train
 
 
 def test_the_formulas_at_hand_picked_steps():
@@ -74,6 +75,7 @@ def test_each_compiled_step_uses_the_schedules_weight(settings, expected_beta, e
     keras.utils.set_random_seed(0)
     vae = RecordingVAE(steps * config.epochs, **config.model_settings(), steps_per_epoch=steps, epochs=config.epochs)
     vae.compile(optimizer=keras.optimizers.Adam(config.learning_rate), **options)
+    attach(vae)  # the loop over a call's batches that fit_inputs' dataset needs (build_vae attaches it)
     history = vae.fit(**engine.fit_inputs(images, config), epochs=config.epochs, verbose=0).history
 
     beta, capacity, loss, reconstruction, kl = vae.record.numpy().T

@@ -13,7 +13,7 @@ import pytest
 
 from vae_tf.core import cache
 from vae_tf.kl import diagnostics
-from vae_tf.training.distributed import threads_per_worker
+from vae_tf.training.cluster import threads_per_worker
 from vae_tf.training.phases import PHASES, Phases, format_phases
 
 
@@ -122,7 +122,7 @@ def test_bench_prints_the_phases_and_both_floors():
 def test_the_all_reduce_floor_times_real_all_reduces_between_two_pinned_workers():
     import os
 
-    from vae_tf.bench import collective_floor
+    from vae_tf.benchmarks.workers import collective_floor
 
     result = {}
     seconds = collective_floor(sorted(os.sched_getaffinity(0))[:2], size=1000, steps=20, result=result)

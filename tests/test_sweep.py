@@ -12,7 +12,7 @@ from vae_tf.config import TrainConfig
 from vae_tf.rundir import RunWriter, read_config
 from vae_tf.sweep import main, redraw
 
-train_module = importlib.import_module("vae_tf.train")
+train_module = importlib.import_module("vae_tf.training.run")
 TINY = ["--limit", "300", "--epochs", "1", "--no-fast", "--test-limit", "100", "--k", "5", "--verbose", "0"]
 
 

@@ -12,7 +12,8 @@ import pytest
 
 from vae_tf.config import TrainConfig
 from vae_tf.rundir import RUN_FILES, Run, read_history
-from vae_tf.train import main, train
+from vae_tf.train import main
+from vae_tf.training.run import train
 
 
 def run_cli(*args, cwd=None):

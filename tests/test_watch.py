@@ -13,13 +13,13 @@ from scipy.stats import multivariate_normal
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from vae_tf import compare, kl, plot, plots
-from vae_tf.kl import diagnostics
-from vae_tf.training import monitor
-from vae_tf.training.callbacks import EpochCheckpoint
 from vae_tf.config import TrainConfig
+from vae_tf.kl import diagnostics
 from vae_tf.models.vae import VAE
 from vae_tf.rundir import Run
-from vae_tf.train import resume, train
+from vae_tf.training import monitor
+from vae_tf.training.callbacks import EpochCheckpoint
+from vae_tf.training.run import resume, train
 
 # 2,000 images, batch 100: 20 steps per epoch; validation on all 10,000 test images (100 batches).
 SMALL = {"limit": 2000, "epochs": 2, "batch_size": 100, "seed": 3}

@@ -21,44 +21,35 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Compiled XLA programs are kept across runs (vae_tf.core.cache; VAE_TF_CACHE=off turns it off). It
 # must be set before TensorFlow is imported, so here, where no TensorFlow is imported yet.
 from vae_tf.core import cache as _cache  # noqa: E402
+from vae_tf.core.lazy import lazy_names  # noqa: E402
 
 _cache.configure()
 
 # name -> the module that defines it, imported on first use (PEP 562).
 _LAZY = {
-    "CLASS_NAMES": "vae_tf.data.spec",
-    "load_fashion_mnist": "vae_tf.data.spec",
+    "CLASS_NAMES": "vae_tf.data.idx",
+    "load_fashion_mnist": "vae_tf.data.idx",
     "DataSpec": "vae_tf.data.spec",
     "load_data": "vae_tf.data.sources",
     "load_run_data": "vae_tf.data.sources",
     "TrainConfig": "vae_tf.config.settings",
     "VAE": "vae_tf.models.vae",
-    "Sampling": "vae_tf.models.vae",
+    "Sampling": "vae_tf.models.sampling",
     "build_decoder": "vae_tf.models.vae",
     "build_encoder": "vae_tf.models.vae",
-    "load_model": "vae_tf.rundir.rundir",
-    "Run": "vae_tf.rundir.rundir",
+    "load_model": "vae_tf.rundir.reading",
+    "Run": "vae_tf.rundir.reading",
 }
 
 __all__ = sorted(_LAZY)
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'vae_tf' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *_LAZY])
-
-
-# Modules of the flat layout (vae_tf 0.1.0 up to d0f4593) -> where they live now. `import vae_tf.model`
-# and `from vae_tf.engine import build_vae` keep working (the same module object as the new name),
-# and so does Keras' fallback of importing a saved class's "module" (a run's model.keras records
-# "vae_tf.model"). New code uses the new names; nothing in the package imports the old ones.
+# Modules of the flat layout (vae_tf 0.1.0 up to d0f4593) -> where they live now, so that code written
+# against it keeps working: `import vae_tf.model` (which also registers the VAE class with Keras, as
+# docs/getting-started.md said to do before `keras.saving.load_model`) and `from vae_tf.engine import
+# build_vae` give the new modules themselves. Nothing in the package imports the old names. The cluster's
+# part of the old vae_tf.distributed is vae_tf.training.cluster now.
 MOVED_MODULES = {
     "vae_tf.cli": "vae_tf.core.cli",
     "vae_tf.cache": "vae_tf.core.cache",

@@ -18,15 +18,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from vae_tf.core import cli
 from vae_tf.core.cli import number
 
+# vae_tf.plots' since the layout change; docs/make_figures.py and old code still find them here.
+from vae_tf.plots.common import DPI, FPS, scatter_point_size
+from vae_tf.plots.grids import grid_bounds
+
 FIGURES = ("latent_scatter.png", "generated_grid.png", "reconstructions.png", "loss_curves.png")
 EVOLUTION = "latent_evolution.gif"
-FPS = 2
-DPI = 90
 
 
 def build_parser():
@@ -55,35 +55,9 @@ def check_arguments(parser, args) -> None:
                      f"{args.grid_range[1]:g} (e.g. --grid-range -3 3)")
 
 
-def scatter_point_size(count: int) -> float:
-    """Marker area (points^2) for a scatter of `count` codes: the report's 1 for 15,000 or more, up to 8 for few."""
-    return float(np.clip(15_000 / max(count, 1), 1.0, 8.0))
-
-
-def grid_bounds(z, grid_range=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """Where the generated grid goes: (lo, hi, fill, description).
-
-    The report's grid spans each coordinate's min..max of the codes; `grid_range` (lo, hi)
-    spans both shown coordinates over a fixed range instead. Coordinates beyond the second
-    are held at their median over the codes.
-    """
-    z = np.asarray(z)
-    fill = np.median(z, axis=0)
-    if grid_range is None:
-        lo, hi = z.min(axis=0), z.max(axis=0)
-        where = "grid over each coordinate's min..max of z"
-    else:
-        lo = np.full(z.shape[1], float(grid_range[0]))
-        hi = np.full(z.shape[1], float(grid_range[1]))
-        where = f"grid over [{grid_range[0]:g}, {grid_range[1]:g}]"
-    if z.shape[1] > 2:
-        where += "; z[2:] held at their medians"
-    return lo, hi, fill, where
-
-
 def write_figures(run, out: Path, grid_range=None, grid_size: int = 10, examples: int = 10,
                   data_dir=None, progress=print) -> list[Path]:
-    """Draw and save the four figures of `run` (a `vae_tf.rundir.rundir.Run`) into `out`; return their paths."""
+    """Draw and save the four figures of `run` (a `vae_tf.rundir.reading.Run`) into `out`; return their paths."""
     from vae_tf import plots
     from vae_tf.data.sources import class_names_of, load_run_data
     from vae_tf.rundir import write_figure, write_gif

@@ -7,24 +7,22 @@
     python -m vae_tf.train --limit 2000 --epochs 2 --out runs/quick   # a quick look
     python -m vae_tf.train --dataset digits --out runs/digits          # your own data: docs/data.md
 
-See `vae_tf.rundir.rundir` for what the run directory holds. Every flag is a `TrainConfig` field.
+See `vae_tf.rundir.layout` for what the run directory holds. Every flag is a `TrainConfig` field.
+This command parses (without importing TensorFlow) and reports; `vae_tf.training.run` trains.
 """
 
 from __future__ import annotations
 
-import datetime
-import signal
 import sys
-import time
 from pathlib import Path
 
-from vae_tf.training.distributed import holding_sigterm, sigterm_blocked
+from vae_tf.training.cluster import sigterm_blocked
 
 with sigterm_blocked():  # the threads these imports start (numpy's) never take SIGTERM: see holding_sigterm
     from vae_tf import config
     from vae_tf.config import TrainConfig
     from vae_tf.core import cli
-    from vae_tf.models.audit import describe, loss_audit
+    from vae_tf.training.run import default_out_dir, obey_sigterm, resume, train  # vae_tf.train.train: re-exported
 
 
 def build_parser():
@@ -36,7 +34,7 @@ def build_parser():
         "configuration, on all 60,000 training images.",
     )
     config.add_arguments(parser)
-    add_verbosity(parser)
+    cli.add_verbosity(parser)
     files = parser.add_argument_group("output")
     files.add_argument("--out", default=None, metavar="DIR",
                        help="run directory to write (default: runs/<regularizer>-<reduction>-seed<seed>-<time>)")
@@ -46,175 +44,6 @@ def build_parser():
                        help="continue an interrupted run from its last completed epoch, with the settings in "
                             "RUNDIR/config.json (give no other training flags)")
     return parser
-
-
-def add_verbosity(parser) -> None:
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
-                        help="Keras' fit verbosity (default: 1, a progress bar, on a terminal; 2, one line per "
-                             "epoch, otherwise)")
-
-
-def fit_verbosity(args) -> int:
-    return args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
-
-
-def default_out_dir(settings: TrainConfig) -> Path:
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{settings.regularizer}-{settings.reduction}-seed{settings.seed}-{stamp}"
-
-
-def train(settings: TrainConfig, out=None, overwrite: bool = False, verbose: int = 2,
-          command: list[str] | None = None) -> Path:
-    """Train one VAE as `settings` say and write its run directory.
-
-    Args:
-      settings: the configuration (defaults: the report's).
-      out: run directory to write (default: `default_out_dir(settings)`).
-      overwrite: allow writing into a non-empty `out`.
-      verbose: Keras' fit verbosity (0, 1 or 2).
-      command: the command line to record in config.json.
-
-    Returns:
-      The run directory's path.
-
-    Raises:
-      RunDirError: `out` is not empty and `overwrite` is False.
-      NonFiniteLoss: the loss became NaN or infinite; the last good epoch stays checkpointed.
-    """
-    from vae_tf.rundir import RunWriter
-    from vae_tf.training.distributed import is_chief
-
-    out = out if out is not None else default_out_dir(settings)
-    # Under a cluster only the chief writes the run directory; the other workers write nothing there.
-    run = RunWriter.create(out, overwrite) if is_chief(settings.strategy) else RunWriter(out).scratch()
-    try:
-        return _run(settings, run, verbose, command)
-    finally:
-        run.close()
-
-
-def resume(run_dir, verbose: int = 2) -> Path:
-    """Continue an interrupted run from its last completed epoch, with its own settings.
-
-    On the fast path (the default) the finished run is the run that would have been, had it
-    never stopped (exactly so under `deterministic`): the batches of each epoch, the weights,
-    Adam's state and the sampling noise's state all continue where they were.
-
-    Args:
-      run_dir: the interrupted run directory (it has `checkpoint/`).
-      verbose: Keras' fit verbosity (0, 1 or 2).
-
-    Returns:
-      The run directory, finished.
-    """
-    from vae_tf.rundir import RunDirError, RunWriter, read_config
-    from vae_tf.training.distributed import is_chief
-
-    run, stored = RunWriter.resume(run_dir, write=lambda stored: is_chief(stored.get("strategy", "default")))
-    try:
-        try:
-            settings = TrainConfig.from_dict(stored)
-        except (TypeError, ValueError) as error:
-            raise RunDirError(f"{run.path / 'config.json'}: unusable settings ({error}).") from None
-        record = read_config(run.path).get("data") or {}
-        # A file or folder is read again from the absolute path recorded when training started.
-        source = f"{record['name']}:{record['path']}" if record.get("name") in ("npz", "folder") else None
-        return _run(settings, run if is_chief(settings.strategy) else run.scratch(), verbose, source=source)
-    finally:
-        run.close()
-
-
-def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | None = None) -> Path:
-    """The story of a training run; `run` (a `vae_tf.rundir.rundir.RunWriter`) keeps its books."""
-    from vae_tf.training.phases import Phases
-
-    phases = Phases.start()  # where the time goes: summary.json's "phases"
-    # A cluster's worker holds SIGTERM back from TensorFlow's threads until its cluster has formed,
-    # so that it can be stopped while it waits (vae_tf.training.distributed.waiting_for_the_cluster).
-    with holding_sigterm(settings.strategy):
-        import keras
-
-        from vae_tf.data import DataError, flatten_images
-        from vae_tf.data.sources import load_config_data
-        from vae_tf.kl.diagnostics import latent_diagnostics
-        from vae_tf.training import engine
-        from vae_tf.training.callbacks import (
-            EpochCheckpoint,
-            EpochTimer,
-            NonFiniteLoss,
-            ObeyInterrupt,
-            StopOnNonFiniteLoss,
-        )
-        from vae_tf.training.distributed import stop_if_a_worker_is_lost, weights_fingerprint
-        from vae_tf.training.monitor import watchers
-
-        phases.mark("imports")
-        started = time.time()
-        try:  # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op
-            strategy = engine.make_strategy(settings.strategy, settings.devices)
-        except ValueError as error:
-            raise cli.UsageError(str(error)) from None
-    phases.mark("building")
-    data = load_config_data(settings if source is None else {**settings.to_dict(), "dataset": source})
-    spec, y, x_test, y_test = data.spec, data.y_train, data.x_test, data.y_test
-    if settings.limit is not None and len(data.x_train) < settings.limit:  # refused, not recorded as if it acted
-        raise cli.UsageError(f"--limit {settings.limit} is more than the {len(data.x_train):,} training images of "
-                             f"{spec.source}; give at most {len(data.x_train)}, or drop --limit to use them all.")
-    if len(data.x_train) < settings.batch_size:
-        raise DataError(f"{spec.source}: {len(data.x_train):,} training images, fewer than one batch of "
-                        f"{settings.batch_size}; give --batch-size {len(data.x_train)} or less, or more images.")
-    x = flatten_images(data.x_train)  # (N, P): the model's layout
-    del data  # from here on `x` holds the training images, the only copy
-    if settings.fast:
-        x = engine.training_images(x)  # the fast path keeps one copy of the images: a tensor
-    phases.mark("data")
-    device = engine.describe_device()
-    height, width, channels = spec.image_shape
-    audit = loss_audit(settings.regularizer, settings.reduction, settings.beta, settings.batch_size,
-                       height * width * channels, len(x), settings.beta_schedule)
-    print(f"vae_tf: {len(x):,} training images ({height}x{width}x{channels}) of {spec.source} from "
-          f"{spec.path or spec.found} ({spec.found}); training on {device}{engine.describe_replicas(strategy)}"
-          + (f"; resuming after epoch {run.epochs_done}" if run.state else "") + f"; {describe(audit)}", flush=True)
-    if not run.state:
-        run.write_config(settings.to_dict(), device=device, versions=engine.library_versions(), command=command,
-                         data=spec.to_dict(), loss_audit=audit)
-
-    engine.set_op_determinism(settings.deterministic)
-    keras.utils.set_random_seed(settings.seed)
-    vae = engine.build_vae(settings, len(x), strategy, spec.image_shape)
-    if run.state:
-        engine.restore(vae, run.checkpoint_model(), run.state["sampling_state"], strategy)
-
-    first_epoch = run.epochs_done
-    timer = EpochTimer()
-    watching, validation, snapshots = watchers(settings, run, x_test, y_test, spec.class_names)
-    checkpoint = EpochCheckpoint(run, [metric.name for metric in vae.metrics], timer, settings.validation, snapshots)
-    watchdog = StopOnNonFiniteLoss(vae.steps_per_execution)
-    phases.mark("building")
-    with stop_if_a_worker_is_lost(settings.strategy, run.home):  # one line, not a hang, if a worker dies
-        vae.fit(**engine.fit_inputs(x, settings, first_epoch, strategy), **validation, epochs=settings.epochs,
-                initial_epoch=first_epoch, verbose=verbose,
-                callbacks=[ObeyInterrupt(sigterm_taken), timer, watchdog, *watching, checkpoint])
-    if sigterm_taken():  # handled, and lost, after the last batch: the run is not finished
-        raise KeyboardInterrupt
-    phases.split_fit(phases.mark("fit"), timer.seconds, timer.validation_seconds)
-    if watchdog.failure:
-        kept = (f"the last good state (epoch {checkpoint.history[-1]['epoch']}) is kept in {run.home / 'checkpoint'}"
-                if checkpoint.history else "no epoch completed")
-        raise NonFiniteLoss(f"{watchdog.failure} Training stopped; {kept}.")
-
-    if settings.strategy == "multiworker":  # equal on every worker, by construction
-        print(f"final weights fingerprint: {weights_fingerprint(vae.get_weights())}", flush=True)
-    phases.mark("finishing")
-    diagnostics = latent_diagnostics(*vae.encode(x_test), seed=settings.seed)
-    phases.mark("diagnostics")
-    home = run.finish(vae, checkpoint.history, vae.sample_codes(x, settings.seed), y,
-                      snapshots.arrays() if snapshots else None, device=device, diagnostics=diagnostics,
-                      wall_seconds=time.time() - started, resumed_after_epoch=first_epoch or None,
-                      loss_audit=audit)
-    phases.mark("finishing")
-    run.add_to_summary(phases=phases.as_dict())
-    return home
 
 
 def main(argv=None) -> int:
@@ -235,9 +64,8 @@ def main(argv=None) -> int:
 
     def work(args):
         nonlocal out
-        _SIGTERM["taken"] = False
-        signal.signal(signal.SIGTERM, _interrupt)
-        verbose = fit_verbosity(args)
+        obey_sigterm()
+        verbose = cli.fit_verbosity(args)
         if args.resume is not None:
             out = Path(args.resume)
             out = resume(out, verbose)
@@ -265,21 +93,6 @@ def _state_of(out) -> str:
         return f"{out} holds a finished run"
     kept = "every completed epoch is kept; " if (Path(out) / CHECKPOINT).is_dir() else ""
     return f"{out}: {kept}{how_to_finish(out)}"
-
-
-# Whether this process has taken a SIGTERM: kept, because the KeyboardInterrupt `_interrupt`
-# raises is lost when the signal is handled inside a finalizer (`vae_tf.training.callbacks.ObeyInterrupt`).
-_SIGTERM = {"taken": False}
-
-
-def sigterm_taken() -> bool:
-    """Whether `python -m vae_tf.train`'s SIGTERM handler has run in this process."""
-    return _SIGTERM["taken"]
-
-
-def _interrupt(signum, frame):
-    _SIGTERM["taken"] = True
-    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -68,6 +68,17 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
                              "other runs reload their data from the file or folder config.json records")
 
 
+def add_verbosity(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
+                        help="Keras' fit verbosity (default: 1, a progress bar, on a terminal; 2, one line per "
+                             "epoch, otherwise)")
+
+
+def fit_verbosity(args) -> int:
+    """The --verbose of `add_verbosity`, or its default: 1 (a progress bar) on a terminal, else 2."""
+    return args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
+
+
 def run(parser: argparse.ArgumentParser, argv, work, *, check=None, interrupted="interrupted",
         errors: tuple = (), aftermath=None) -> int:
     """Parse `argv`, let `check(parser, args)` refuse flags that do not fit together, then `work(args)`.

@@ -1,10 +1,30 @@
 """Data: where the images come from and what they are.
 
-- `spec`: a data set's description (`DataSpec`), the image checks, the IDX files of Fashion-MNIST and MNIST.
+- `spec`: a data set's description (`DataSpec`, `DataSource`), the image checks and conversions.
+- `idx`: the IDX files of Fashion-MNIST and MNIST: where they are (offline first), reading and checking them.
 - `sources`: the registry of data sources (`fashion_mnist`, `mnist`, `digits`, `npz:`, `folder:`) and the one
   loader every command uses (`load_data`, `load_run_data`).
 """
 
+from vae_tf.core.errors import DataError, DataNotFoundError  # noqa: F401
+from vae_tf.data.idx import (  # noqa: F401
+    APT_HINT,
+    CLASS_NAMES,
+    DEBIAN_DIR,
+    ENV_VAR,
+    FASHION_MNIST,
+    MNIST,
+    MNIST_MD5,
+    SPLITS,
+    IdxCollection,
+    keras_cache_dir,
+    load_fashion_mnist,
+    load_split,
+    locate,
+    locate_fashion_mnist,
+    read_idx,
+    read_split,
+)
 from vae_tf.data.sources import (  # noqa: F401
     COLORS,
     DIGITS_TRAIN,
@@ -30,31 +50,13 @@ from vae_tf.data.sources import (  # noqa: F401
     run_spec,
 )
 from vae_tf.data.spec import (  # noqa: F401
-    APT_HINT,
-    CLASS_NAMES,
-    DEBIAN_DIR,
-    ENV_VAR,
-    FASHION_MNIST,
-    MNIST,
-    MNIST_MD5,
     REPORT_SHAPE,
-    SPLITS,
-    DataError,
-    DataNotFoundError,
     DataSource,
     DataSpec,
-    IdxCollection,
     as_images,
     check_images,
     fingerprint,
     flatten_images,
     image_layouts,
-    keras_cache_dir,
-    load_fashion_mnist,
-    load_split,
-    locate,
-    locate_fashion_mnist,
-    read_idx,
-    read_split,
     to_unit,
 )

@@ -43,17 +43,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vae_tf.data.spec import (
-    FASHION_MNIST,
-    MNIST,
-    DataError,
-    DataNotFoundError,
-    DataSpec,
-    IdxCollection,
-    fingerprint,
-    locate,
-    read_split,
-)
+from vae_tf.core.errors import DataError, DataNotFoundError
+from vae_tf.data.idx import FASHION_MNIST, MNIST, IdxCollection, locate, read_split
+from vae_tf.data.spec import DataSpec, fingerprint
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 COLORS = ("grayscale", "rgb")
@@ -151,6 +143,18 @@ def dataset_help() -> str:
 
 # --- the sources ---------------------------------------------------------------------------------
 
+def _given_path(source: str, argument: str, kind: str, hint: str = "") -> Path:
+    """The path of `--dataset SOURCE:ARGUMENT` (`~` expanded), which must be an existing `kind` ("file" or "directory").
+
+    Raises:
+      DataNotFoundError: "--dataset SOURCE:ARGUMENT: no such KIND PATH", then `hint`.
+    """
+    path = Path(argument).expanduser()
+    if not (path.is_file() if kind == "file" else path.is_dir()):
+        raise DataNotFoundError(f"--dataset {source}:{argument}: no such {kind} {path}{hint}.")
+    return path
+
+
 def _idx(collection: IdxCollection, options: dict) -> Arrays:
     where = locate(collection, options.get("data_dir"), download=options.get("download", True))
     x_train, y_train = read_split(where.directory, "train", collection)
@@ -188,9 +192,7 @@ def read_digits(argument, options) -> Arrays:
 @register("npz", "a NumPy .npz with x_train, x_test (optionally y_train, y_test, class_names): (N, H, W) or "
           "(N, H, W, C), uint8 or floats in [0, 1]", argument="FILE")
 def read_npz(argument, options) -> Arrays:
-    path = Path(argument).expanduser()
-    if not path.is_file():
-        raise DataNotFoundError(f"--dataset npz:{argument}: no such file {path}; give the path of a .npz file.")
+    path = _given_path("npz", argument, "file", "; give the path of a .npz file")
     try:
         with np.load(path, allow_pickle=False) as arrays:
             found = {name: arrays[name] for name in arrays.files}
@@ -242,9 +244,7 @@ def _labels_of(labels, count: int, name: str) -> np.ndarray | None:
 @register("folder", "image files (PNG, JPEG, ...) in one sub-folder per class, or all in DIR (no labels); "
           "DIR/train and DIR/test if present, else a fixed split of --test-fraction", argument="DIR")
 def read_folder(argument, options) -> Arrays:
-    root = Path(argument).expanduser()
-    if not root.is_dir():
-        raise DataNotFoundError(f"--dataset folder:{argument}: no such directory {root}.")
+    root = _given_path("folder", argument, "directory")
     if (root / "train").is_dir() and (root / "test").is_dir():
         train_files, class_names = _image_files(root / "train")
         test_files, test_classes = _image_files(root / "test")
@@ -445,7 +445,7 @@ def run_spec(run) -> DataSpec | None:
 
 
 def load_run_data(run, *, data_dir=None, limit=None, test_limit=None) -> Data:
-    """The data `run` (a `vae_tf.rundir.rundir.Run`) was trained on, for analysis: never another data set.
+    """The data `run` (a `vae_tf.rundir.reading.Run`) was trained on, for analysis: never another data set.
 
     The source is the run's own (`config.json`: its settings and its "data" record; a run from
     before data sources means fashion_mnist). A file or folder source is read from the absolute

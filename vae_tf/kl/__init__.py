@@ -1,48 +1,55 @@
 """The KL toolkit: every KL formula of vae_tf as a pure function, the primers, and the latent diagnostics.
 
-No Keras model here: arrays (or TFP distributions) in, arrays out, in nats unless said otherwise.
-`vae_tf.kl.kl_gaussian(...)` and the rest are defined in `vae_tf.kl.divergences` (see its docstring);
+All functions are pure: arrays in, arrays out, in nats unless said otherwise.
+They know nothing about Keras, files or the command line. Every formula is `vae_tf.kl.NAME`,
+defined in one of four modules, by what it takes:
+
+* `vae_tf.kl.discrete`: discrete distributions (NumPy): `kl_discrete`, `entropy`, `cross_entropy`
+  for probability vectors along the last axis, in nats or bits; `histogram_kl` for two samples
+  binned on shared bins (the report's figure and the true KL of the histogram densities).
+* `vae_tf.kl.gaussian`: Gaussians in closed form (TensorFlow): `kl_gaussian` (univariate),
+  `kl_diag_gaussian` (diagonal), and the VAE's `kl_standard_normal` from `z_mean` and `z_log_var`.
+* `vae_tf.kl.estimators`: any pair of TFP distributions: `kl_analytic` (TFP's registered closed
+  form, refused with the reason where TFP has none), `kl_monte_carlo` (an estimate with its
+  standard error), `kl_sample_mean` (the VAE's Monte Carlo KL term from given draws,
+  `--kl-estimator monte_carlo`), `kl_numerical` (quadrature on a grid, univariate only), and the
+  VAE's `kl_standard_normal_tfp`.
+* `vae_tf.kl.grid`: densities tabulated on a grid (TensorFlow, differentiable): `kl_grid_integral`
+  (the trapezoid-rule KL) and `kl_grid_mean` (the fitting experiment's "kl_div" loss).
+
+Conventions for every formula here: 0 log(0/q) = 0, and p log(p/0) = +inf for p > 0.
+
 `vae_tf.kl.primers` holds the worked examples, `vae_tf.kl.diagnostics` the posterior-collapse measures.
 
 The names are imported on first use (PEP 562), so that `vae_tf.kl.diagnostics`, which needs only
 NumPy, can be imported without TensorFlow.
 """
 
-import importlib
+from vae_tf.core.lazy import lazy_names
 
 # name -> the module of this package that defines it.
 _DEFINED_IN = {
-    "UNITS": "divergences",
-    "entropy": "divergences",
-    "cross_entropy": "divergences",
-    "kl_discrete": "divergences",
-    "HistogramKL": "divergences",
-    "histogram_kl": "divergences",
-    "kl_gaussian": "divergences",
-    "kl_diag_gaussian": "divergences",
-    "kl_standard_normal": "divergences",
-    "diag_gaussian": "divergences",
-    "standard_normal_prior": "divergences",
-    "kl_standard_normal_tfp": "divergences",
-    "kl_analytic": "divergences",
-    "MonteCarloKL": "divergences",
-    "kl_monte_carlo": "divergences",
-    "kl_sample_mean": "divergences",
-    "kl_numerical": "divergences",
-    "kl_grid_mean": "divergences",
-    "kl_grid_integral": "divergences",
+    "UNITS": ".discrete",
+    "entropy": ".discrete",
+    "cross_entropy": ".discrete",
+    "kl_discrete": ".discrete",
+    "HistogramKL": ".discrete",
+    "histogram_kl": ".discrete",
+    "kl_gaussian": ".gaussian",
+    "kl_diag_gaussian": ".gaussian",
+    "kl_standard_normal": ".gaussian",
+    "diag_gaussian": ".estimators",
+    "standard_normal_prior": ".estimators",
+    "kl_standard_normal_tfp": ".estimators",
+    "kl_analytic": ".estimators",
+    "MonteCarloKL": ".estimators",
+    "kl_monte_carlo": ".estimators",
+    "kl_sample_mean": ".estimators",
+    "kl_numerical": ".estimators",
+    "kl_grid_mean": ".grid",
+    "kl_grid_integral": ".grid",
 }
 
 __all__ = sorted(_DEFINED_IN)
 
-
-def __getattr__(name):
-    if name in _DEFINED_IN:
-        value = getattr(importlib.import_module(f"vae_tf.kl.{_DEFINED_IN[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'vae_tf.kl' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *_DEFINED_IN])
+__getattr__, __dir__ = lazy_names(__name__, _DEFINED_IN)

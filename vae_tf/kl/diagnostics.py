@@ -23,7 +23,7 @@ dimension, the active units count the dimensions whose *means* move with x, and 
 information is what the codes tell about the images at all. Since the mean KL is
 I(x; z) + KL(q(z) || p(z)) (q(z) the aggregate posterior), I(x; z) never exceeds it.
 
-Arrays in, arrays out (NumPy, float64): no Keras, no files. The KL formula is `vae_tf.kl.divergences`'s.
+Arrays in, arrays out (NumPy, float64): no Keras, no files. The KL formula is `vae_tf.kl.gaussian`'s.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def kl_per_dimension(z_mean, z_log_var) -> np.ndarray:
     Returns:
       float64 (D,), nats; it sums to the mean of the VAE's KL term.
     """
-    from vae_tf.kl import kl_gaussian
+    from vae_tf.kl.gaussian import kl_gaussian
 
     z_mean, z_log_var = _codes(z_mean, z_log_var)
     return np.asarray(kl_gaussian(z_mean, np.exp(0.5 * z_log_var), 0.0, 1.0)).mean(axis=0)

@@ -41,6 +41,27 @@ def pixels(image_shape) -> int:
     return int(math.prod(image_shape))
 
 
+def encoder_heads(images, features, latent_dim: int, hidden_units: int):
+    """Every encoder's end: `encoder_hidden` = Dense(hidden_units, relu) on `features` (B, F), then the
+    heads `z_mean` and `z_log_var`, Dense(D) each: the functional `keras.Model` "encoder" from `images` (B, P)
+    to `[z_mean, z_log_var]`, (B, D) each. The layers are created in that order (the weights' order)."""
+    import keras
+
+    hidden = keras.layers.Dense(hidden_units, activation="relu", name="encoder_hidden")(features)
+    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(hidden)
+    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(hidden)
+    return keras.Model(images, [z_mean, z_log_var], name="encoder")
+
+
+def decoder_head(z, logits):
+    """Every decoder's end: the sigmoid `pixel_probabilities` on the logits (B, P) of the layer
+    `decoder_logits`: the functional `keras.Model` "decoder" from codes `z` (B, D) to pixel probabilities (B, P)."""
+    import keras
+
+    images = keras.layers.Activation("sigmoid", name="pixel_probabilities")(logits)
+    return keras.Model(z, images, name="decoder")
+
+
 def mlp_encoder(image_shape, latent_dim: int = 2, hidden_units: int = 100, **unused):
     """The report's encoder q(z|x).
 
@@ -56,30 +77,18 @@ def mlp_encoder(image_shape, latent_dim: int = 2, hidden_units: int = 100, **unu
     import keras
 
     images = keras.Input(shape=(pixels(image_shape),), name="images")
-    hidden = keras.layers.Dense(hidden_units, activation="relu", name="encoder_hidden")(images)
-    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(hidden)
-    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(hidden)
-    return keras.Model(images, [z_mean, z_log_var], name="encoder")
+    return encoder_heads(images, images, latent_dim, hidden_units)
 
 
 def mlp_decoder(image_shape, latent_dim: int = 2, hidden_units: int = 100, **unused):
-    """The report's decoder p(x|z).
-
-    Args:
-      image_shape: (H, W, C) of the images.
-      latent_dim: D, the size of z.
-      hidden_units: width of the hidden layer.
-
-    Returns:
-      A functional `keras.Model` mapping codes (B, D) to pixel probabilities (B, P).
-    """
+    """The report's decoder p(x|z), `mlp_encoder`'s mirror (the same arguments): a functional
+    `keras.Model` mapping codes (B, D) through `decoder_hidden` and `decoder_logits` to pixel
+    probabilities (B, P) (`decoder_head`)."""
     import keras
 
     z = keras.Input(shape=(latent_dim,), name="z")
     hidden = keras.layers.Dense(hidden_units, activation="relu", name="decoder_hidden")(z)
-    logits = keras.layers.Dense(pixels(image_shape), name=LOGITS_LAYER)(hidden)
-    images = keras.layers.Activation("sigmoid", name="pixel_probabilities")(logits)
-    return keras.Model(z, images, name="decoder")
+    return decoder_head(z, keras.layers.Dense(pixels(image_shape), name=LOGITS_LAYER)(hidden))
 
 
 def conv_encoder(image_shape, latent_dim: int = 2, hidden_units: int = 100, filters: int = 32,
@@ -103,10 +112,7 @@ def conv_encoder(image_shape, latent_dim: int = 2, hidden_units: int = 100, filt
     h = keras.layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu", name="encoder_conv1")(h)
     h = keras.layers.Conv2D(2 * filters, 3, strides=2, padding="same", activation="relu", name="encoder_conv2")(h)
     h = keras.layers.Flatten(name="encoder_flatten")(h)
-    hidden = keras.layers.Dense(hidden_units, activation="relu", name="encoder_hidden")(h)
-    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(hidden)
-    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(hidden)
-    return keras.Model(images, [z_mean, z_log_var], name="encoder")
+    return encoder_heads(images, h, latent_dim, hidden_units)
 
 
 def conv_decoder(image_shape, latent_dim: int = 2, filters: int = 32, **unused):
@@ -135,9 +141,7 @@ def conv_decoder(image_shape, latent_dim: int = 2, filters: int = 32, **unused):
     extra = (4 * small[0] - height, 4 * small[1] - width)
     if any(extra):
         h = keras.layers.Cropping2D(((0, extra[0]), (0, extra[1])), name="decoder_crop")(h)
-    logits = keras.layers.Flatten(name=LOGITS_LAYER)(h)
-    images = keras.layers.Activation("sigmoid", name="pixel_probabilities")(logits)
-    return keras.Model(z, images, name="decoder")
+    return decoder_head(z, keras.layers.Flatten(name=LOGITS_LAYER)(h))
 
 
 ARCHITECTURES = {"mlp": (mlp_encoder, mlp_decoder), "conv": (conv_encoder, conv_decoder)}

@@ -31,7 +31,7 @@ def analytic_kl_problem(posterior: str, prior: str) -> str | None:
     TFP registers a closed form between two Gaussians (`MultivariateNormalLinearOperator`, which
     covers the diagonal and the full posterior and N(0, I)); it has none for a flow
     (`TransformedDistribution`) or against a mixture (`MixtureSameFamily`, whose KL has no closed form
-    at all). `vae_tf.kl.divergences.kl_analytic` asks TFP itself; this is the same answer without TensorFlow,
+    at all). `vae_tf.kl.estimators.kl_analytic` asks TFP itself; this is the same answer without TensorFlow,
     for the command line.
     """
     if posterior in ("diagonal", "full") and prior == "standard_normal":

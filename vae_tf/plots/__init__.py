@@ -1,28 +1,63 @@
 """Every figure of the package, as functions from arrays (or results) to matplotlib figures, and the
 explorer's page (`explorer/`, copied next to the data `python -m vae_tf.explore` writes).
+
+    from vae_tf import plots
+    fig = plots.latent_scatter(z, y, title="with KL")           # the report's scatter
+    fig = plots.generated_grid(decode, lo=z.min(0), hi=z.max(0))  # the report's 10x10 grid
+    fig.savefig("latent_scatter.png")
+
+The package's map:
+
+    common.py           what the figures share: DPI and FPS, the latent axes' labels, the scatter of codes
+    latent.py           the latent plane: latent_scatter, comparison, latent_evolution, evolution,
+                        sweep_codes, prior_densities
+    grids.py            where the generated grid goes: grid_codes, grid_bounds (NumPy only)
+    images.py           images: generated_grid, reconstructions, tile_images, image_batch
+    curves.py           numbers per step: loss_curves, rate_distortion, rate_distortion_curves
+    primers.py          the KL primers (`vae_tf.kl.primers`): histograms, forward_reverse
+    fits.py             the fitting experiment (`vae_tf.kl.fitting`): fit_summary, final_fits, save_fit_animation
+    explorer_export.py  a trained decoder as the explorer's page computes it (export_vae, ExportError)
+    explorer_page.py    the explorer page's data (data.js) and files
+    browser.py          a headless Chromium for the page's tests, screenshot and benchmark
+    explorer/           the page itself: index.html, explorer.js, explorer.css
+
+The figures' names are `vae_tf.plots.NAME`, imported on first use (PEP 562), so that a command that
+needs only `vae_tf.plots.explorer_export` or `vae_tf.plots.grids` does not import matplotlib while it
+parses its arguments. The explorer's modules and the browser are imported by their module paths.
+Nothing here imports TensorFlow, except the explorer's export when it exports a decoder (Keras).
 """
 
-from vae_tf.plots.plots import (  # noqa: F401
-    HISTOGRAM_LABELS,
-    comparison,
-    density,
-    evolution,
-    final_fits,
-    fit_summary,
-    forward_reverse,
-    generated_grid,
-    grid_codes,
-    histograms,
-    image_batch,
-    latent_axis_labels,
-    latent_evolution,
-    latent_scatter,
-    loss_curves,
-    prior_densities,
-    rate_distortion,
-    rate_distortion_curves,
-    reconstructions,
-    save_fit_animation,
-    sweep_codes,
-    tile_images,
-)
+from vae_tf.core.lazy import lazy_names
+
+# name -> the module of this package that defines it.
+_DEFINED_IN = {
+    "DPI": ".common",
+    "FPS": ".common",
+    "density": ".common",
+    "latent_axis_labels": ".common",
+    "scatter_point_size": ".common",
+    "grid_bounds": ".grids",
+    "grid_codes": ".grids",
+    "generated_grid": ".images",
+    "image_batch": ".images",
+    "reconstructions": ".images",
+    "tile_images": ".images",
+    "comparison": ".latent",
+    "evolution": ".latent",
+    "latent_evolution": ".latent",
+    "latent_scatter": ".latent",
+    "prior_densities": ".latent",
+    "sweep_codes": ".latent",
+    "loss_curves": ".curves",
+    "rate_distortion": ".curves",
+    "rate_distortion_curves": ".curves",
+    "HISTOGRAM_LABELS": ".primers",
+    "forward_reverse": ".primers",
+    "histograms": ".primers",
+    "final_fits": ".fits",
+    "fit_summary": ".fits",
+    "save_fit_animation": ".fits",
+}
+
+__all__ = sorted(_DEFINED_IN)
+__getattr__, __dir__ = lazy_names(__name__, _DEFINED_IN)

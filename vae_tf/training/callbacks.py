@@ -37,7 +37,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
     """After every completed epoch, records its row of history.csv and checkpoints the run.
 
     Args:
-      run: the `vae_tf.rundir.rundir.RunWriter` of the run (its `history` holds a resumed run's earlier epochs).
+      run: the `vae_tf.rundir.writing.RunWriter` of the run (its `history` holds a resumed run's earlier epochs).
       metric_names: the loss terms to record.
       timer: the `EpochTimer` whose seconds go into each row.
       validation: record the validation terms (`val_` + each metric name) and `val_seconds` too.
@@ -76,7 +76,7 @@ class ObeyInterrupt(keras.callbacks.Callback):
     cluster's worker train on to the end and exit 0.
 
     Args:
-      taken: a function that says whether a SIGTERM has been taken (`vae_tf.train.sigterm_taken`).
+      taken: a function that says whether a SIGTERM has been taken (`vae_tf.training.run.sigterm_taken`).
     """
 
     def __init__(self, taken):

@@ -23,8 +23,10 @@ import tensorflow as tf
 from vae_tf.config import STRATEGIES, TrainConfig
 from vae_tf.data import REPORT_SHAPE, flatten_images
 from vae_tf.models import architectures
+from vae_tf.models.replicas import across_workers
 from vae_tf.models.vae import VAE
 from vae_tf.training import distributed
+from vae_tf.training.loops import CALL_BATCHES, CALL_LAST, attach  # CALL_*: the keys of `make_call_dataset`'s elements
 
 # Most steps per call of the compiled train function on the fast path. More steps per call cut
 # the per-call overhead; the progress bar and batch-level callbacks then update every so often.
@@ -84,10 +86,6 @@ def index_batches(num_images: int, batch_size: int, seed: int, first_epoch: int 
     return tf.data.Dataset.range(first_epoch, first_epoch + epochs).flat_map(one_epoch)
 
 
-# The keys of `make_call_dataset`'s elements, which `VAE.make_train_function` recognises.
-CALL_BATCHES, CALL_LAST = "vae_tf_batches", "vae_tf_last_batch"
-
-
 def make_call_dataset(images, batch_size: int, seed: int, steps_per_call: int, first_epoch: int = 0,
                       epochs: int | None = None) -> tf.data.Dataset:
     """The batches of `make_dataset`, one call's worth per element (`steps_per_call` batches, as Keras counts).
@@ -97,7 +95,7 @@ def make_call_dataset(images, batch_size: int, seed: int, steps_per_call: int, f
     k is `steps_per_call`, except when the full batches split evenly over the calls before the
     last: then each of those holds its share and the last call only the smaller batch (fewer
     shapes to compile; Keras' progress bar still counts `steps_per_call` a call).
-    The train function runs the stacked batches in one XLA loop (`VAE.make_train_function`): a
+    The train function runs the stacked batches in one XLA loop (`vae_tf.training.loops.call_train_function`): a
     call costs one launch and no per-step input handling. The images, their order and their
     batches are exactly `make_dataset`'s.
 
@@ -200,10 +198,11 @@ def build_vae(config: TrainConfig, num_images: int, strategy: tf.distribute.Stra
         # Adam's slots now, not inside the first trace of the step: a tf.function whose first
         # trace creates variables traces again, and that second trace cost ~1.5 s of the first epoch.
         optimizer.build(vae.trainable_variables)
-    # Across workers the model's own train function runs several steps per call, and XLA
-    # compiles each replica's loss and gradients (`VAE.make_train_function`).
-    vae.workers_steps_per_call = workers_steps_per_call(config, num_images, strategy)
-    vae.workers_jit = bool(vae.workers_steps_per_call) and uses_xla(config)
+    # The train function is training's (`vae_tf.training.loops`): in one process a call's batches run in
+    # one XLA loop; across workers several steps run per call, and XLA compiles each replica's loss
+    # and gradients.
+    steps = workers_steps_per_call(config, num_images, strategy)
+    attach(vae, steps, bool(steps) and uses_xla(config))
     return vae
 
 
@@ -211,10 +210,8 @@ def workers_steps_per_call(config: TrainConfig, num_images: int, strategy=None) 
     """Steps per call of the train function across workers on the fast path (else None).
 
     Keras is told that an epoch has steps_per_epoch / this many "steps" (`fit_inputs`): each of
-    its calls runs this many training steps in `VAE.make_train_function`'s loop.
+    its calls runs this many training steps in `vae_tf.training.loops.workers_train_function`'s loop.
     """
-    from vae_tf.models.vae import across_workers
-
     if not config.fast or strategy is None or not across_workers(strategy):
         return None
     return fast_steps_per_execution(steps_per_epoch(num_images, config.batch_size))
@@ -337,10 +334,8 @@ def describe_replicas(strategy: tf.distribute.Strategy) -> str:
 def library_versions() -> dict:
     from importlib.metadata import version
 
-    import vae_tf
-
     return {
-        "vae_tf": vae_tf.__version__,
+        "vae_tf": version("vae_tf"),  # the installed package's (pyproject.toml's), as `vae_tf.__version__`
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,

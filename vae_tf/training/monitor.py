@@ -7,7 +7,7 @@
     --tensorboard   `tensorboard_callbacks`: Keras' `TensorBoard` for the scalars, `TensorBoardImages`
                     for the latent scatter, the decoded grid and the reconstructions
 
-`vae_tf.train._run` adds these to `fit`; the run directory's files stay `vae_tf.rundir.rundir`'s.
+`vae_tf.training.run._run` adds these to `fit`; the run directory's files stay `vae_tf.rundir`'s.
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def watchers(settings, run, x_test, y_test, class_names=None) -> tuple[list, dic
 
     Args:
       settings: the run's `TrainConfig`.
-      run: its `vae_tf.rundir.rundir.RunWriter` (a resumed run's snapshots continue).
+      run: its `vae_tf.rundir.writing.RunWriter` (a resumed run's snapshots continue).
       x_test, y_test: the test images (N, H, W, C), uint8 or float32, and their classes (or None).
       class_names: the names of the classes (or None), for the TensorBoard scatter.
 

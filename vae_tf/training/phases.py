@@ -12,7 +12,7 @@ summary = phases.as_dict()       # {"imports": s, "data": s, "first_epoch": s, .
 assert list(summary)[:2] == ["imports", "data"] and summary["peak_rss_mib"] > 0
 ```
 
-`vae_tf.train` records these phases of a run, in order:
+`vae_tf.training.run` records these phases of a run, in order:
 
     imports       from the process's start (when TensorFlow was not imported yet; otherwise
                   from the run's start) until TensorFlow, Keras, TFP and vae_tf are imported

@@ -1,0 +1,45 @@
+"""Running the things a benchmark compares, each in its own process, and what they share.
+
+`run_process` runs one command to its end and measures its wall time and peak memory
+(os.wait4's ru_maxrss), so that the figures are the whole process's; `train_command` is the
+`python -m vae_tf.train` command line of a benchmark's settings; `LOSS_NAMES` the losses every
+benchmark reports.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+LOSS_NAMES = ("loss", "reconstruction_loss", "kl_loss")
+
+
+def run_process(command: list[str], env: dict | None = None, log=None) -> dict:
+    """Run `command` to its end: wall seconds, peak resident memory (MiB) and return code.
+
+    Args:
+      command: the command line.
+      env: environment variables added to this process's.
+      log: a file for its stdout and stderr (default: discarded).
+    """
+    import os
+
+    out = log if log is not None else subprocess.DEVNULL
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                               env={**os.environ, **(env or {})})
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return {"seconds": time.perf_counter() - start, "peak_rss_mib": usage.ru_maxrss / 1024,
+            "returncode": process.returncode}
+
+
+def train_command(args, out) -> list[str]:
+    """`python -m vae_tf.train` with the benchmark's --epochs, first seed, --dataset, --architecture and
+    --limit, writing to `out` (quiet, --overwrite)."""
+    command = [sys.executable, "-m", "vae_tf.train", "--epochs", str(args.epochs), "--seed", str(args.seeds[0]),
+               "--out", str(out), "--overwrite", "--verbose", "0"]
+    command += ["--dataset", args.dataset] if args.dataset != "fashion_mnist" else []
+    command += ["--architecture", args.architecture] if args.architecture != "mlp" else []
+    return command + (["--limit", str(args.limit)] if args.limit else [])

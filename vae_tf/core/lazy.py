@@ -1,0 +1,39 @@
+"""Names a package imports on first use (PEP 562), so that importing the package stays cheap.
+
+A package's `__init__` lists which module defines each of its public names; a module is imported
+when one of its names is first read (`vae_tf.plots.latent_scatter` imports matplotlib, importing
+`vae_tf.plots.grids` does not). Standard library only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Mapping
+
+
+def lazy_names(package: str, defined_in: Mapping[str, str]) -> tuple[Callable, Callable]:
+    """The module-level `__getattr__` and `__dir__` of a package whose names are imported on first use.
+
+    Args:
+      package: the package's name (its `__init__`'s `__name__`).
+      defined_in: name -> the module that defines it, absolute (`vae_tf.data.spec`) or relative to
+        the package (`.latent`).
+
+    Returns:
+      (__getattr__, __dir__): assign them at the top of the package's `__init__`. A name, once read,
+      is kept in the package's namespace, so that its module is looked up once.
+    """
+    namespace = sys.modules[package].__dict__
+
+    def __getattr__(name):
+        if name in defined_in:
+            value = getattr(importlib.import_module(defined_in[name], package), name)
+            namespace[name] = value
+            return value
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def __dir__():
+        return sorted([*namespace, *defined_in])
+
+    return __getattr__, __dir__
