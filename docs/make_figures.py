@@ -73,19 +73,20 @@ def kl_figures(out: Path, progress=print) -> None:
 
 def vae_figures(runs: dict, out: Path, progress=print) -> None:
     """vae_comparison.png (as compare draws it) and vae_generated_grid_{kl,none}.png (as plot draws them)."""
-    from vae_tf import compare, plot, plots, rundir
+    from vae_tf import plots, rundir
+    from vae_tf.analysis import comparison
 
     latents = {variant: run.latents() for variant, run in runs.items()}
     fig = plots.comparison(
         {variant: (arrays["z"], arrays.get("y")) for variant, arrays in latents.items()},
         titles={variant: run.title for variant, run in runs.items()},
     )
-    rundir.write_figure(out / "vae_comparison.png", fig, compare.DPI)
+    rundir.write_figure(out / "vae_comparison.png", fig, comparison.DPI)
     progress(f"wrote {out / 'vae_comparison.png'}")
     for variant in ("kl", "none"):
         z = latents[variant]["z"]
         model = runs[variant].model()
-        lo, hi, fill, where = plot.grid_bounds(z)
+        lo, hi, fill, where = plots.grid_bounds(z)
         fig = plots.generated_grid(
             model.decode,
             lo,
@@ -95,24 +96,26 @@ def vae_figures(runs: dict, out: Path, progress=print) -> None:
             title=f"{runs[variant].title}: decoded {where}",
             latent_dim=z.shape[1],
         )
-        rundir.write_figure(out / f"vae_generated_grid_{variant}.png", fig, plot.DPI)
+        rundir.write_figure(out / f"vae_generated_grid_{variant}.png", fig, plots.DPI)
         progress(f"wrote {out / f'vae_generated_grid_{variant}.png'}")
 
 
 def sweep_figures(sweep_dir, out: Path, progress=print) -> None:
     """kl_axis_rd.png and kl_axis_codes.png, as `python -m vae_tf.sweep` draws rd.png and rd_codes.png."""
-    from vae_tf import rundir, sweep
+    from vae_tf import rundir
+    from vae_tf.analysis import sweeps
 
-    plane, panel = sweep.redraw(sweep_dir)
+    plane, panel = sweeps.redraw(sweep_dir)
     for fig, name in ((plane, "kl_axis_rd.png"), (panel, "kl_axis_codes.png")):
-        rundir.write_figure(out / name, fig, sweep.DPI)
+        rundir.write_figure(out / name, fig, sweeps.DPI)
         progress(f"wrote {out / name}")
 
 
 def watch_figures(runs: dict, out: Path, progress=print) -> None:
     """watch_evolution.gif (as compare draws it), watch_loss_curves_kl.png (as plot draws it) and
     watch_tensorboard_{latent_scatter,generated_grid,reconstructions}.png (the kl run's last TensorBoard images)."""
-    from vae_tf import compare, plot, plots, rundir
+    from vae_tf import plots, rundir
+    from vae_tf.analysis import comparison
     from vae_tf.core.cli import UsageError
     from vae_tf.training import monitor
 
@@ -122,10 +125,10 @@ def watch_figures(runs: dict, out: Path, progress=print) -> None:
     if missing:
         raise UsageError(f"{', '.join(missing)}: trained without --validation --snapshots --tensorboard; "
                          f"make the runs with `{HOW_TO_WATCH}`")
-    compare.write_evolution(runs, out, progress, name="watch_evolution.gif")
+    comparison.write_evolution(runs, out, progress, name="watch_evolution.gif")
     kl = runs["kl"]
     fig = plots.loss_curves(kl.history(), title=kl.title, regularizer="kl")
-    rundir.write_figure(out / "watch_loss_curves_kl.png", fig, plot.DPI)
+    rundir.write_figure(out / "watch_loss_curves_kl.png", fig, plots.DPI)
     progress(f"wrote {out / 'watch_loss_curves_kl.png'}")
     for tag, shown in monitor.read_tensorboard_images(kl.path / "tensorboard").items():
         rundir.write_bytes(out / f"watch_tensorboard_{tag}.png", shown[-1][1])
@@ -163,7 +166,7 @@ def prior_figures(paths, out: Path, progress=print, codes: int = 10_000) -> None
     progress(f"wrote {out / 'kl_priors.png'}")
 def data_figures(run_dir, out: Path, progress=print) -> None:
     """data_latent_scatter.png and data_generated_grid.png of one run (docs/data.md: `HOW_TO_DATA`)."""
-    from vae_tf import plot, plots, rundir
+    from vae_tf import plots, rundir
     from vae_tf.data.sources import class_names_of
 
     run = rundir.Run.open(run_dir)
@@ -171,29 +174,30 @@ def data_figures(run_dir, out: Path, progress=print) -> None:
     z = latents["z"]
     source = run.settings.get("dataset", "fashion_mnist")
     fig = plots.latent_scatter(z, latents.get("y"), class_names=class_names_of(run),
-                               point_size=plot.scatter_point_size(len(z)),
+                               point_size=plots.scatter_point_size(len(z)),
                                title=f"{source}: sampled codes z of {len(z):,} training images")
-    rundir.write_figure(out / "data_latent_scatter.png", fig, plot.DPI)
+    rundir.write_figure(out / "data_latent_scatter.png", fig, plots.DPI)
     progress(f"wrote {out / 'data_latent_scatter.png'}")
-    lo, hi, fill, where = plot.grid_bounds(z)
+    lo, hi, fill, where = plots.grid_bounds(z)
     fig = plots.generated_grid(run.model().decode, lo, hi, 10, fill, title=f"{source}: decoded {where}",
                                latent_dim=z.shape[1])
-    rundir.write_figure(out / "data_generated_grid.png", fig, plot.DPI)
+    rundir.write_figure(out / "data_generated_grid.png", fig, plots.DPI)
     progress(f"wrote {out / 'data_generated_grid.png'}")
 
 
 def estimator_figures(sweep_dirs, out: Path, progress=print) -> None:
     """kl_estimators_rd.png (latent size 2) and kl_estimators_rd_d<D>.png (any other latent size D): the
     rate-distortion plane of each sweep, its beta sweep with the posteriors x priors runs as extras."""
-    from vae_tf import plots, rundir, sweep
+    from vae_tf import plots, rundir
+    from vae_tf.analysis import sweeps
 
     for sweep_dir in sweep_dirs:
-        report = sweep.read_report(sweep_dir)
+        report = sweeps.read_report(sweep_dir)
         latent = report["points"][0]["latent_dim"]
         name = "kl_estimators_rd.png" if latent == 2 else f"kl_estimators_rd_d{latent}.png"
         fig = plots.rate_distortion(report["points"], title="Posteriors x priors (stars) beside the beta sweep, "
                                     f"latent size {latent}\n({report['test_images']:,} test images, K = {report['k']})")
-        rundir.write_figure(out / name, fig, sweep.DPI)
+        rundir.write_figure(out / name, fig, sweeps.DPI)
         progress(f"wrote {out / name}")
 
 
@@ -207,10 +211,11 @@ EMBEDDED_TEST_IMAGES = 1000
 
 def model_figures(sweep_dirs, out: Path, progress=print) -> None:
     """models_rd.png: the beta sweeps of several architectures (one likelihood) as curves on one plane."""
-    from vae_tf import plots, rundir, sweep
+    from vae_tf import plots, rundir
+    from vae_tf.analysis import sweeps
     from vae_tf.core.cli import UsageError
 
-    reports = {str(path): sweep.read_report(path) for path in sweep_dirs}
+    reports = {str(path): sweeps.read_report(path) for path in sweep_dirs}
     likelihoods = {path: report.get("likelihood", "bernoulli") for path, report in reports.items()}
     if len(set(likelihoods.values())) > 1:
         listing = ", ".join(f"{path}: {name}" for path, name in likelihoods.items())
@@ -228,7 +233,7 @@ def model_figures(sweep_dirs, out: Path, progress=print) -> None:
     fig = plots.rate_distortion_curves(curves, title=f"MLP and conv beta sweeps, likelihood "
                                                      f"{next(iter(likelihoods.values()))} "
                                                      f"({report['test_images']:,} test images)")
-    rundir.write_figure(out / "models_rd.png", fig, sweep.DPI)
+    rundir.write_figure(out / "models_rd.png", fig, sweeps.DPI)
     progress(f"wrote {out / 'models_rd.png'}")
 
 
@@ -265,7 +270,7 @@ def explorer_figure(runs: dict, out: Path, progress=print) -> None:
 
 def open_compare_dir(path, how: str = HOW_TO_COMPARE) -> dict:
     """{variant: Run} of a compare directory; a `UsageError` that says how to make one if it is not."""
-    from vae_tf.compare import open_runs
+    from vae_tf.analysis.comparison import open_runs
     from vae_tf.config import REGULARIZERS as VARIANTS
     from vae_tf.core.cli import UsageError
     from vae_tf.rundir import RunDirError

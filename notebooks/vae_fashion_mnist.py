@@ -39,11 +39,11 @@ from IPython.display import Markdown, display
 
 import vae_tf
 from vae_tf import plots
+from vae_tf.analysis.comparison import train_variants
+from vae_tf.analysis.compression import compression_report, format_table
 from vae_tf.analysis.spread import latent_spread, spread_markdown, spread_report
-from vae_tf.compare import train_variants
-from vae_tf.compress import compression_report, format_table
 from vae_tf.config import VARIANT_TITLES
-from vae_tf.data.sources import load_run_data
+from vae_tf.data import load_run_data
 from vae_tf.plots import grid_bounds
 from vae_tf.rundir import Run
 

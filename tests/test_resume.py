@@ -6,7 +6,6 @@ import subprocess
 import sys
 import time
 
-import keras
 import numpy as np
 import pytest
 
@@ -30,7 +29,7 @@ def epochs_done(run_dir):
 
 
 def model_bytes(path):
-    model = keras.models.load_model(path)
+    model = rundir.load_model(path)
     return [w.tobytes() for w in model.get_weights()] + [v.numpy().tobytes() for v in model.optimizer.variables]
 
 

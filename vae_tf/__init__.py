@@ -25,24 +25,16 @@ from vae_tf.core.lazy import lazy_names  # noqa: E402
 
 _cache.configure()
 
-# name -> the module that defines it, imported on first use (PEP 562).
-_LAZY = {
-    "CLASS_NAMES": "vae_tf.data.idx",
-    "load_fashion_mnist": "vae_tf.data.idx",
-    "DataSpec": "vae_tf.data.spec",
-    "load_data": "vae_tf.data.sources",
-    "load_run_data": "vae_tf.data.sources",
-    "TrainConfig": "vae_tf.config.settings",
-    "VAE": "vae_tf.models.vae",
-    "Sampling": "vae_tf.models.sampling",
-    "build_decoder": "vae_tf.models.vae",
-    "build_encoder": "vae_tf.models.vae",
-    "load_model": "vae_tf.rundir.reading",
-    "Run": "vae_tf.rundir.reading",
-}
-
-__all__ = sorted(_LAZY)
-__getattr__, __dir__ = lazy_names(__name__, _LAZY)
+# The public API: each module, and the names it defines; a module is imported when one of them is first read.
+__getattr__, __dir__, __all__ = lazy_names(__name__, {
+    "vae_tf.data.idx": ("CLASS_NAMES", "load_fashion_mnist"),
+    "vae_tf.data.spec": ("DataSpec",),
+    "vae_tf.data.sources": ("load_data", "load_run_data"),
+    "vae_tf.config.settings": ("TrainConfig",),
+    "vae_tf.models.vae": ("VAE", "build_decoder", "build_encoder"),
+    "vae_tf.models.sampling": ("Sampling",),
+    "vae_tf.rundir.reading": ("load_model", "Run"),
+})
 
 
 # Modules of the flat layout (vae_tf 0.1.0 up to d0f4593) -> where they live now, so that code written

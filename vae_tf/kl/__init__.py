@@ -27,29 +27,13 @@ NumPy, can be imported without TensorFlow.
 
 from vae_tf.core.lazy import lazy_names
 
-# name -> the module of this package that defines it.
-_DEFINED_IN = {
-    "UNITS": ".discrete",
-    "entropy": ".discrete",
-    "cross_entropy": ".discrete",
-    "kl_discrete": ".discrete",
-    "HistogramKL": ".discrete",
-    "histogram_kl": ".discrete",
-    "kl_gaussian": ".gaussian",
-    "kl_diag_gaussian": ".gaussian",
-    "kl_standard_normal": ".gaussian",
-    "diag_gaussian": ".estimators",
-    "standard_normal_prior": ".estimators",
-    "kl_standard_normal_tfp": ".estimators",
-    "kl_analytic": ".estimators",
-    "MonteCarloKL": ".estimators",
-    "kl_monte_carlo": ".estimators",
-    "kl_sample_mean": ".estimators",
-    "kl_numerical": ".estimators",
-    "kl_grid_mean": ".grid",
-    "kl_grid_integral": ".grid",
-}
-
-__all__ = sorted(_DEFINED_IN)
-
-__getattr__, __dir__ = lazy_names(__name__, _DEFINED_IN)
+# Each module of this package, and the names it defines; a module is imported when one of them is first read.
+__getattr__, __dir__, __all__ = lazy_names(__name__, {
+    ".discrete": ("UNITS", "entropy", "cross_entropy", "kl_discrete", "HistogramKL", "histogram_kl"),
+    ".gaussian": ("kl_gaussian", "kl_diag_gaussian", "kl_standard_normal"),
+    ".estimators": (
+        "diag_gaussian", "standard_normal_prior", "kl_standard_normal_tfp", "kl_analytic", "MonteCarloKL",
+        "kl_monte_carlo", "kl_sample_mean", "kl_numerical",
+    ),
+    ".grid": ("kl_grid_mean", "kl_grid_integral"),
+})

@@ -29,35 +29,13 @@ Nothing here imports TensorFlow, except the explorer's export when it exports a 
 
 from vae_tf.core.lazy import lazy_names
 
-# name -> the module of this package that defines it.
-_DEFINED_IN = {
-    "DPI": ".common",
-    "FPS": ".common",
-    "density": ".common",
-    "latent_axis_labels": ".common",
-    "scatter_point_size": ".common",
-    "grid_bounds": ".grids",
-    "grid_codes": ".grids",
-    "generated_grid": ".images",
-    "image_batch": ".images",
-    "reconstructions": ".images",
-    "tile_images": ".images",
-    "comparison": ".latent",
-    "evolution": ".latent",
-    "latent_evolution": ".latent",
-    "latent_scatter": ".latent",
-    "prior_densities": ".latent",
-    "sweep_codes": ".latent",
-    "loss_curves": ".curves",
-    "rate_distortion": ".curves",
-    "rate_distortion_curves": ".curves",
-    "HISTOGRAM_LABELS": ".primers",
-    "forward_reverse": ".primers",
-    "histograms": ".primers",
-    "final_fits": ".fits",
-    "fit_summary": ".fits",
-    "save_fit_animation": ".fits",
-}
-
-__all__ = sorted(_DEFINED_IN)
-__getattr__, __dir__ = lazy_names(__name__, _DEFINED_IN)
+# Each module of this package, and the names it defines; a module is imported when one of them is first read.
+__getattr__, __dir__, __all__ = lazy_names(__name__, {
+    ".common": ("DPI", "FPS", "density", "latent_axis_labels", "scatter_point_size"),
+    ".grids": ("grid_bounds", "grid_codes"),
+    ".images": ("generated_grid", "image_batch", "reconstructions", "tile_images"),
+    ".latent": ("comparison", "evolution", "latent_evolution", "latent_scatter", "prior_densities", "sweep_codes"),
+    ".curves": ("loss_curves", "rate_distortion", "rate_distortion_curves"),
+    ".primers": ("HISTOGRAM_LABELS", "forward_reverse", "histograms"),
+    ".fits": ("final_fits", "fit_summary", "save_fit_animation"),
+})
