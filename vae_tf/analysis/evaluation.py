@@ -1,9 +1,20 @@
 """A run directory's evaluation: the bounds and log p(x) of its model on its test images, overall and per
 class, in nats per image and bits per dimension; the content of evaluation.json and its text table.
 
-    run = Run.open("runs/kl-report")
-    evaluation = evaluate_run(run, k=1000)          # what `python -m vae_tf.evaluate` writes
-    print(format_table(evaluation))
+```python
+import tempfile
+
+from vae_tf import TrainConfig
+from vae_tf.analysis.evaluation import evaluate_run, format_table
+from vae_tf.rundir import Run
+from vae_tf.training.run import train
+
+settings = TrainConfig(dataset="digits", limit=256, batch_size=64, epochs=1, reduction="elbo")
+run = Run.open(train(settings, tempfile.mkdtemp() + "/run", verbose=0))
+evaluation = evaluate_run(run, k=16, limit=64)  # what `python -m vae_tf.evaluate` writes (k=1000, every image)
+print(format_table(evaluation))
+assert evaluation["overall"]["neg_iwae_nats"] <= evaluation["overall"]["neg_elbo_nats"]  # the tighter bound
+```
 
 The numbers are `vae_tf.analysis.bounds` (-ELBO, -IWAE_K) and `vae_tf.analysis.grid` (-log p(x) on a
 grid of z); the latent diagnostics are `vae_tf.kl.diagnostics`.
