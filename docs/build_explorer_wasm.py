@@ -1,10 +1,10 @@
-"""Assemble the explorer's WebAssembly kernel (vae_tf/explorer/conv.wat) into explorer.js.
+"""Assemble the explorer's WebAssembly kernel (vae_tf/plots/explorer/conv.wat) into explorer.js.
 
     npm install --prefix /tmp/wabt wabt@1.0.37     # once: the WebAssembly Binary Toolkit, as an npm package
     python docs/build_explorer_wasm.py --node-modules /tmp/wabt/node_modules
 
 Writes the module's bytes, base64, into the `const CONV_WASM = "...";` line of
-vae_tf/explorer/explorer.js. Only needed after changing conv.wat; the page and its tests use the
+vae_tf/plots/explorer/explorer.js. Only needed after changing conv.wat; the page and its tests use the
 bytes committed in explorer.js (tests/test_explore.py checks the decodes they give against Keras).
 """
 
@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-EXPLORER = Path(__file__).resolve().parents[1] / "vae_tf" / "explorer"
+EXPLORER = Path(__file__).resolve().parents[1] / "vae_tf" / "plots" / "explorer"
 ASSEMBLE = """
 const fs = require("fs");
 require("wabt")().then((wabt) => {

@@ -5,13 +5,16 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from vae_tf import config, rundir
 from vae_tf.config import TrainConfig
 
-COMMANDS = ("train", "compare", "compress", "plot", "evaluate", "fit", "bench", "sweep", "explore")
+# Every command: the modules at the top of the package (tests/test_layout.py checks that nothing else is there).
+COMMANDS = tuple(sorted(path.stem for path in (Path(__file__).resolve().parents[1] / "vae_tf").glob("*.py")
+                        if path.stem != "__init__"))
 
 
 def other_value(field: dataclasses.Field):

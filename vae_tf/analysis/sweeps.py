@@ -285,12 +285,12 @@ def redraw(out, data_dir=None) -> tuple:
 def _data_key(run) -> tuple:
     """What identifies a run's data: its source (the file or folder for npz and folder) and image shape."""
     from vae_tf.data import REPORT_SHAPE
-    from vae_tf.data.sources import run_spec
+    from vae_tf.data.sources import reread, run_spec
 
     spec = run_spec(run)
     if spec is None:  # a run from before data sources: Fashion-MNIST
         return ("fashion_mnist", None, REPORT_SHAPE)
-    return (spec.name, spec.path if spec.name in ("npz", "folder") else None, tuple(spec.image_shape))
+    return (spec.name, spec.path if reread(spec.name, spec.path) else None, tuple(spec.image_shape))
 
 
 def common_data(runs: list, data_dir=None, test_limit=None):

@@ -24,7 +24,7 @@ __all__ = ["COLORS", "DATASET_HELP", "STRATEGIES", "XLA_CHOICES", "TrainConfig",
 STRATEGIES = ("default", "mirrored", "multiworker")
 XLA_CHOICES = ("auto", "on", "off")  # --xla
 COLORS = ("grayscale", "rgb")
-# `--dataset`'s help (the registry in vae_tf/datasets.py, which this module does not import: no NumPy here).
+# `--dataset`'s help (the registry in vae_tf/data/sources.py, which this module does not import: no NumPy here).
 DATASET_HELP = ("fashion_mnist (the report's), mnist, digits (scikit-learn's 8 x 8), npz:FILE (arrays x_train, x_test, "
                 "optionally y_train, y_test), or folder:DIR (image files, one sub-folder per class or none); "
                 "see docs/data.md")
@@ -112,7 +112,7 @@ class TrainConfig:
     test_fraction: float = setting(0.1, "folder:DIR without train/ and test/ sub-folders: the share of images "
                                    "held out as the test split (a fixed split, the same for every --seed)",
                                    group="data", kind=float, above=0, metavar="F")
-    # The KL axis (formulas: vae_tf/schedules.py). t = epochs completed, fractions included.
+    # The KL axis (formulas: vae_tf/models/schedules.py). t = epochs completed, fractions included.
     beta_schedule: str = setting("constant", "how the KL weight grows: constant (beta throughout); linear (beta * "
                                  "min(1, t / --warmup-epochs)); cyclical (Fu et al. 2019: --cycles cycles over the "
                                  "training, each ramping beta up from 0 over its first --ramp-fraction, then holding)",
@@ -135,7 +135,8 @@ class TrainConfig:
                               at_least=0, metavar="C")
     capacity_epochs: float = setting(5.0, "epochs over which the capacity target grows from 0 to C",
                                      group="KL schedule", model=True, kind=float, above=0, metavar="E")
-    # Beyond the closed form (posteriors: vae_tf/posteriors.py; priors: vae_tf/priors.py; estimators: vae_tf/kl.py).
+    # Beyond the closed form (posteriors: vae_tf/models/posteriors.py; priors: vae_tf/models/priors.py;
+    # estimators: vae_tf/kl/).
     posterior: str = setting("diagonal", "q(z|x): diagonal (the report's Gaussian); full (a full-covariance Gaussian, "
                              "tfd.MultivariateNormalTriL); iaf (an inverse autoregressive flow on the diagonal "
                              "Gaussian, --flow-steps steps)", group="posterior, prior and KL estimator", model=True,

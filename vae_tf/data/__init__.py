@@ -36,7 +36,6 @@ from vae_tf.data.sources import (  # noqa: F401
     Data,
     Source,
     class_names_of,
-    dataset_help,
     load_config_data,
     load_data,
     load_run_data,
@@ -47,6 +46,7 @@ from vae_tf.data.sources import (  # noqa: F401
     read_mnist,
     read_npz,
     register,
+    reread,
     run_spec,
 )
 from vae_tf.data.spec import (  # noqa: F401

@@ -136,9 +136,15 @@ def parse(dataset: str) -> tuple[Source, str | None]:
     return source, (argument or None)
 
 
-def dataset_help() -> str:
-    """The --dataset help text, from the registry."""
-    return "; ".join(f"{s.name}{':' + s.argument if s.argument else ''}: {s.summary}" for s in SOURCES.values())
+def reread(name: str | None, path: str | None) -> str | None:
+    """The `--dataset` value that reads a run's data again from where training read it.
+
+    For a source that takes a file or a folder (its registry entry has an argument) whose absolute
+    path the run recorded, "name:path" (e.g. "npz:/home/me/faces.npz"); else None: the source's name,
+    which the run's settings hold, says it all.
+    """
+    source = SOURCES.get(name or "")
+    return f"{name}:{path}" if source is not None and source.argument and path else None
 
 
 # --- the sources ---------------------------------------------------------------------------------
@@ -460,8 +466,8 @@ def load_run_data(run, *, data_dir=None, limit=None, test_limit=None) -> Data:
     """
     settings = dict(run.settings)
     spec = run_spec(run)
-    if spec is not None and spec.name in ("npz", "folder") and spec.path:
-        settings["dataset"] = f"{spec.name}:{spec.path}"
+    if spec is not None and reread(spec.name, spec.path):
+        settings["dataset"] = reread(spec.name, spec.path)
     settings["limit"] = None
     data = load_config_data(settings, limit=limit, test_limit=test_limit, data_dir=data_dir, download=False)
     if spec is not None:

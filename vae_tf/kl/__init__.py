@@ -19,7 +19,9 @@ defined in one of four modules, by what it takes:
 
 Conventions for every formula here: 0 log(0/q) = 0, and p log(p/0) = +inf for p > 0.
 
-`vae_tf.kl.primers` holds the worked examples, `vae_tf.kl.diagnostics` the posterior-collapse measures.
+`vae_tf.kl.primers` holds the report's worked examples, `vae_tf.kl.fitting` the experiment that fits one
+Gaussian to a two-peaked target by minimising a KL (or MSE, L1, cosine), and `vae_tf.kl.diagnostics`
+the posterior-collapse measures of a VAE's codes (active units, KL per dimension).
 
 The names are imported on first use (PEP 562), so that `vae_tf.kl.diagnostics`, which needs only
 NumPy, can be imported without TensorFlow.

@@ -6,5 +6,7 @@
 - `architectures`: the encoder and decoder networks (a registry: `mlp`, `conv`).
 - `posteriors`, `priors`, `likelihoods`: q(z|x), p(z) and p(x|z) (registries of TFP families).
 - `losses`, `schedules`, `audit`: the loss terms, the KL weight over training, what the KL weighs.
-- `choices`: the names of every option above, without TensorFlow (for the command line).
+- `choices`: the names of the regularisers, reductions, schedules, posteriors, priors and KL estimators,
+  without TensorFlow, for the command line (architectures and likelihoods keep their `NAMES` in their
+  own modules, which import TensorFlow only inside functions).
 """

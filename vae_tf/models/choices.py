@@ -15,7 +15,7 @@ REGULARIZERS = ("kl", "none", "mse")
 VARIANT_TITLES = {"kl": "with KL", "none": "without KL", "mse": "MSE instead of KL"}
 REDUCTIONS = ("report", "elbo")
 SCHEDULES = ("constant", "linear", "cyclical")
-# The registries of vae_tf/posteriors.py and vae_tf/priors.py, by name (a test checks they agree).
+# The registries of vae_tf/models/posteriors.py and vae_tf/models/priors.py, by name (a test checks they agree).
 POSTERIORS = ("diagonal", "full", "iaf")
 PRIORS = ("standard_normal", "mixture", "vamp")
 KL_ESTIMATORS = ("analytic", "monte_carlo")

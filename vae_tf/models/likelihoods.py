@@ -21,9 +21,9 @@ losses reduce (the "report" and "elbo" reductions of `vae_tf.models.losses`), an
 (per image) is what `vae_tf.evaluate` sums. For "bernoulli" the per-pixel loss is
 `tf.nn.sigmoid_cross_entropy_with_logits`, the report's arithmetic unchanged.
 
-To add a likelihood: subclass `Likelihood` here, register it in `LIKELIHOODS`, add it to the
-tests (tests/test_likelihoods.py); `--likelihood` and config.json follow from `NAMES`
-(`vae_tf.config.settings`).
+To add a likelihood: subclass `Likelihood` here, register it in `LIKELIHOODS`, `NAMES` and
+`DESCRIPTIONS`, add it to the tests (tests/test_likelihoods.py); `--likelihood` and config.json
+follow from `NAMES` (`vae_tf.config.settings`).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ np.testing.assert_allclose(log_q, q.log_prob(z), rtol=1e-5)
 The diagonal family draws z = z_mean + exp(z_log_var / 2) eps exactly as the report's model does,
 so the default run is unchanged. The weights a family adds (the extra heads, the MADE networks) are
 Keras weights, saved in the .keras file and restored on --resume. Names must match
-`vae_tf.config.settings.POSTERIORS` (a test checks it).
+`vae_tf.models.choices.POSTERIORS` (a test checks it).
 """
 
 from __future__ import annotations

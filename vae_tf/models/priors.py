@@ -10,7 +10,7 @@
 TFP distribution with event shape (D,); `posterior_of(images)` maps pseudo-images (K, P) in
 [0, 1] to the encoder's posterior, batch (K,) (only the VampPrior calls it). The learned
 parameters are Keras weights, saved in the .keras file and restored on --resume. Names must match
-`vae_tf.config.settings.PRIORS` (a test checks it).
+`vae_tf.models.choices.PRIORS` (a test checks it).
 """
 
 from __future__ import annotations

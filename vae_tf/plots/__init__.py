@@ -19,7 +19,8 @@ The package's map:
     explorer_export.py  a trained decoder as the explorer's page computes it (export_vae, ExportError)
     explorer_page.py    the explorer page's data (data.js) and files
     browser.py          a headless Chromium for the page's tests, screenshot and benchmark
-    explorer/           the page itself: index.html, explorer.js, explorer.css
+    explorer/           the page itself: index.html, explorer.js, explorer.css, and conv.wat, the source of
+                        its WebAssembly kernel (assembled into explorer.js by docs/build_explorer_wasm.py)
 
 The figures' names are `vae_tf.plots.NAME`, imported on first use (PEP 562), so that a command that
 needs only `vae_tf.plots.explorer_export` or `vae_tf.plots.grids` does not import matplotlib while it

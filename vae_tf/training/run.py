@@ -77,6 +77,7 @@ def resume(run_dir, verbose: int = 2) -> Path:
     Returns:
       The run directory, finished.
     """
+    from vae_tf.data.sources import reread
     from vae_tf.rundir import RunDirError, RunWriter, read_config
 
     run, stored = RunWriter.resume(run_dir, write=lambda stored: is_chief(stored.get("strategy", "default")))
@@ -87,7 +88,7 @@ def resume(run_dir, verbose: int = 2) -> Path:
             raise RunDirError(f"{run.path / 'config.json'}: unusable settings ({error}).") from None
         record = read_config(run.path).get("data") or {}
         # A file or folder is read again from the absolute path recorded when training started.
-        source = f"{record['name']}:{record['path']}" if record.get("name") in ("npz", "folder") else None
+        source = reread(record.get("name"), record.get("path"))
         return _run(settings, run if is_chief(settings.strategy) else run.scratch(), verbose, source=source)
     finally:
         run.close()
