@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 FIGURES = REPO / "docs" / "figures"
 
 BOX_WIDTH, BOX_HEIGHT, ROW_HEIGHT = 1.6, 0.56, 0.8
-ALLOWED, AGAINST = "#4a6a8a", "#c0392b"
+AGAINST = "#c0392b"
 
 
 def layers_module():
@@ -71,14 +71,18 @@ def draw(layers, graph):
     packages = order(layers)
     y = {package: -index * ROW_HEIGHT for index, package in enumerate(packages)}
     edges = sorted(graph.package_edges(), key=lambda edge: (abs(y[edge[0]] - y[edge[1]]), edge))
-    figure = Figure(figsize=(9.0, 0.62 * len(packages) + 0.9))
+    figure = Figure(figsize=(9.0, 0.62 * len(packages) + 0.9), dpi=120)
     axes = figure.subplots()
     right = BOX_WIDTH / 2
+    # An arc takes its importer's colour, so that the arcs leaving one box can be followed down.
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+               "#bcbd22", "#17becf", "#393b79"]
+    colours = {package: palette[index % len(palette)] for index, package in enumerate(packages)}
     for package in packages:
         label = "commands" if package == layers.COMMANDS else f"{package}/"
         axes.add_patch(FancyBboxPatch((-right, y[package] - BOX_HEIGHT / 2), BOX_WIDTH, BOX_HEIGHT,
                                       boxstyle="round,pad=0.02,rounding_size=0.08", facecolor="#eef3f8",
-                                      edgecolor="#34495e", linewidth=1.2, zorder=3))
+                                      edgecolor=colours[package], linewidth=2.0, zorder=3))
         axes.text(0, y[package], label, ha="center", va="center", fontsize=10.5, family="monospace", zorder=4)
         axes.text(-right - 0.25, y[package], caption(graph, package, layers), ha="right", va="center",
                   fontsize=7.6, color="#34495e")
@@ -104,16 +108,17 @@ def draw(layers, graph):
         axes.add_patch(FancyArrowPatch((side * right, start), (side * right, end), arrowstyle="-|>",
                                        mutation_scale=9, connectionstyle=f"arc,angleA={side * 0:g},"
                                        f"angleB={side * 0:g},armA={bend * 36:g},armB={bend * 36:g},rad=12",
-                                       linewidth=1.6 if against else 0.9, color=AGAINST if against else ALLOWED,
-                                       alpha=0.95 if against else 0.75, zorder=2))
+                                       linewidth=1.8 if against else 1.0,
+                                       color=AGAINST if against else colours[importer],
+                                       alpha=0.95 if against else 0.85, zorder=2))
     axes.set_xlim(-right - 5.2, right + 2.2)  # the arcs bend out by points, not data units: bbox_inches="tight" crops
     axes.set_ylim(y[packages[-1]] - 0.5, 0.55)
     axes.set_aspect("equal")
     axes.axis("off")
     violations = sum(layers.RANK.get(a, -1) <= layers.RANK.get(b, -1) for a, b in edges)
-    title = ("vae_tf's layers, top to bottom: each arc is an import between packages, and every arc goes down\n"
-             "(the number by a box is its rank in vae_tf.core.layers.LAYERS; packages of one rank do not "
-             "import each other)")
+    title = ("vae_tf's layers, top to bottom: each arc is an import between packages, in the importer's colour,\n"
+             "and every arc goes down (the number by a box is its rank in vae_tf.core.layers.LAYERS;\n"
+             "packages of one rank do not import each other)")
     if violations:
         title += f"\n{violations} {'arc' if violations == 1 else 'arcs'} in red go against the layer order"
     axes.set_title(title, fontsize=8.5)
@@ -134,7 +139,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "layers.json").write_text(json.dumps(describe(layers, graph), indent=1) + "\n", encoding="utf-8")
     figure = draw(layers, graph)
-    figure.savefig(args.out / "layers.png", dpi=100, bbox_inches="tight", pad_inches=0.15)
+    figure.savefig(args.out / "layers.png", dpi=120, bbox_inches="tight", pad_inches=0.15)
     print(f"wrote {args.out / 'layers.png'} and {args.out / 'layers.json'}")
     return 0
 

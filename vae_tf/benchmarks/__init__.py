@@ -1,5 +1,7 @@
-"""The benchmarks of `python -m vae_tf.bench`: where a run's time goes, the compile cache, two workers,
-the compiled step, the two training paths. docs/speed.md and docs/performance.md hold their figures.
+"""The benchmarks behind `python -m vae_tf.bench`, which print speed and memory as figures.
+
+Where a run's time goes, the compile cache, two workers, the compiled step, the two training paths;
+docs/speed.md and docs/performance.md hold their figures.
 
     processes.py  running what is compared, each in its own process: wall time, peak memory (run_process);
                   the `python -m vae_tf.train` command line of a benchmark (train_command)

@@ -1,5 +1,7 @@
-"""Every figure of the package, as functions from arrays (or results) to matplotlib figures, and the
-explorer's page (`explorer/`, copied next to the data `python -m vae_tf.explore` writes).
+"""Every figure of the package, from arrays to matplotlib figures, and the latent explorer's page.
+
+The figures are functions of arrays (or results) that return a matplotlib `Figure` and read no
+files; the explorer's page (`explorer/`) is copied next to the data `python -m vae_tf.explore` writes.
 
     from vae_tf import plots
     fig = plots.latent_scatter(z, y, title="with KL")           # the report's scatter
