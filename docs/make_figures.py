@@ -349,11 +349,11 @@ def main(argv=None) -> int:
         # fail before the slow part
         runs = open_compare_dir(args.runs) if "vae" in groups or "explorer" in groups else None
         if "sweep" in groups:
-            from vae_tf.sweep import read_report
+            from vae_tf.analysis.sweeps import read_report
 
             read_report(args.sweep)
         if "models" in groups:
-            from vae_tf.sweep import read_report
+            from vae_tf.analysis.sweeps import read_report
 
             for path in args.model_sweeps:
                 read_report(path)

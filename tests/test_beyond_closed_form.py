@@ -275,7 +275,7 @@ def test_the_importance_weights_of_a_richer_pair_use_the_runs_likelihood(likelih
     # The posteriors and priors of issue 20 meet the likelihoods of issue 16 in evaluate: the
     # log p(x|z) of every importance weight is the run's own likelihood, on the images it is
     # evaluated on (binarised once for "binarized").
-    from vae_tf.evaluate import _pixels, model_log_weights
+    from vae_tf.analysis.bounds import _pixels, model_log_weights
     from vae_tf.models.vae import VAE
 
     vae = VAE(**settings_for("iaf", "mixture", likelihood=likelihood).model_settings())

@@ -3,7 +3,7 @@
 import pytest
 
 from vae_tf.config import TrainConfig
-from vae_tf.training.callbacks import NonFiniteLoss
+from vae_tf.core.errors import NonFiniteLoss
 from vae_tf.training.run import train
 
 

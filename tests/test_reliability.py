@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -149,11 +150,11 @@ def test_a_full_disk_ends_in_one_line_and_resumes_once_there_is_space(tmp_path, 
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_fsync(fd)
 
-    monkeypatch.setattr(rundir.os, "fsync", fsync)
+    monkeypatch.setattr(os, "fsync", fsync)
     line = refused(train_module.main, [*TINY, "--epochs", "3", "--out", str(run)],
                    f"{run / 'checkpoint' / 'epoch-0002.keras'}: the disk is full (No space left on device)")
     assert f"every completed epoch is kept; continue it with `python -m vae_tf.train --resume {run}`" in line
-    monkeypatch.setattr(rundir.os, "fsync", real_fsync)
+    monkeypatch.setattr(os, "fsync", real_fsync)
     # the last complete checkpoint survived, and no temporary was left behind
     assert epochs_done(run) == 1
     assert sorted(p.name for p in (run / "checkpoint").iterdir()) == ["epoch-0001.keras", "state.json"]
@@ -308,7 +309,7 @@ def test_tf_config_addresses_are_checked(address, message, refused, tmp_path, mo
 # --- leftovers of killed workers; a cluster that never forms -----------------------------------
 
 def test_scratch_directories_of_dead_workers_are_removed(tmp_path, monkeypatch):
-    monkeypatch.setattr(rundir.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     dead = tmp_path / f"{rundir.SCRATCH_PREFIX}999999-abc"
     alive = tmp_path / f"{rundir.SCRATCH_PREFIX}{os.getppid()}-abc"
     for directory in (dead, alive):

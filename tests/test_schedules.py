@@ -51,12 +51,12 @@ class RecordingVAE(VAE):
         super().__init__(**kwargs)
         self.record = tf.Variable(tf.fill((total_steps, 5), -1.0), trainable=False)
 
-    def _update_trackers(self, losses):
+    def update_trackers(self, losses):
         step = tf.cast(self.optimizer.iterations, tf.int32) - 1  # the step just taken
         capacity = losses.get("capacity", tf.constant(0.0))
         row = tf.stack([losses["beta"], capacity, losses["loss"], losses["reconstruction_loss"], losses["kl_loss"]])
         self.record.scatter_nd_update([[step]], [row])
-        return super()._update_trackers(losses)
+        return super().update_trackers(losses)
 
 
 @pytest.mark.parametrize("settings, expected_beta, expected_capacity", [

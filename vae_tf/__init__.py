@@ -13,13 +13,12 @@ import importlib.util
 import os
 import sys
 
-__version__ = "0.1.0"
-
 # TensorFlow's C++ INFO and WARNING lines drown the training log; users can set it back.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Compiled XLA programs are kept across runs (vae_tf.core.cache; VAE_TF_CACHE=off turns it off). It
 # must be set before TensorFlow is imported, so here, where no TensorFlow is imported yet.
+from vae_tf.core import __version__  # noqa: E402, F401 (vae_tf.__version__)
 from vae_tf.core import cache as _cache  # noqa: E402
 from vae_tf.core.lazy import lazy_names  # noqa: E402
 

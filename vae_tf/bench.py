@@ -20,27 +20,11 @@ import argparse
 import json
 import sys
 
-# Besides what the command calls: the names this module defined before the benchmarks moved to
-# vae_tf.benchmarks, which old code imports from here (`from vae_tf.bench import collective_floor`).
 from vae_tf.benchmarks.cache import bench_cache
-from vae_tf.benchmarks.floors import (  # noqa: F401
-    REPORT_PIXELS,
-    floors,
-    measure_matmul_gflops,
-    run_flops_per_image,
-    step_matmul_floor,
-    train_flops_per_image,
-)
-from vae_tf.benchmarks.paths import PATHS, bench_paths, summarise, worker  # noqa: F401
+from vae_tf.benchmarks.paths import PATHS, bench_paths, worker
 from vae_tf.benchmarks.phases import bench_phases
-from vae_tf.benchmarks.processes import LOSS_NAMES, run_process  # noqa: F401
 from vae_tf.benchmarks.step import bench_step
-from vae_tf.benchmarks.workers import (  # noqa: F401
-    all_reduce_worker,
-    bench_workers,
-    collective_floor,
-    free_local_addresses,
-)
+from vae_tf.benchmarks.workers import bench_workers
 from vae_tf.core import cli
 from vae_tf.models import architectures
 

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import sys
 
-from vae_tf.analysis import compression as _library
 from vae_tf.analysis.compression import REPORT_FILES, compression_report, format_table
 from vae_tf.core import cli
+from vae_tf.core.lazy import lazy_names
 
-
-def __getattr__(name):
-    """The library's names, importable from here as when they were defined here (vae_tf 0.1.0):
-    `from vae_tf.compress import pca_fit` is `vae_tf.analysis.compression.pca_fit`."""
-    return getattr(_library, name)
+# The library's names this command module held in vae_tf 0.1.0, imported
+# from where they live now on first use.
+__getattr__, __dir__, _moved = lazy_names(__name__, {"vae_tf.analysis.compression": (
+    "MIB", "PIXELS", "EPSILON", "array_bytes", "size_entry", "report_sizes", "decoder_parameter_count",
+    "pca_parameter_count", "psnr", "mean_bce_from_logits", "mean_bce", "pca_fit", "pca_encode", "pca_decode",
+    "source_size", "gzip_idx_size",
+)})
 
 
 def build_parser():

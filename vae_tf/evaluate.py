@@ -17,19 +17,22 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vae_tf.analysis import bounds, evaluation, grid
 from vae_tf.analysis.evaluation import evaluate_run, format_table, output_location, output_path
 from vae_tf.core import cli
 from vae_tf.core.cli import number
+from vae_tf.core.lazy import lazy_names
 
-
-def __getattr__(name):
-    """The library's names, importable from here as when they were defined here (vae_tf 0.1.0):
-    `from vae_tf.evaluate import importance_sampled` is `vae_tf.analysis.bounds.importance_sampled`."""
-    for module in (bounds, grid, evaluation):
-        if name in vars(module):
-            return vars(module)[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The library's names this command module held in vae_tf 0.1.0 (the API page showed them here), imported
+# from where they live now on first use.
+__getattr__, __dir__, _moved = lazy_names(__name__, {
+    "vae_tf.analysis.bounds": (
+        "REPORT_DIMS", "bits_per_dim", "bits_per_pixel", "log_mean_exp", "bernoulli_log_likelihood", "log_likelihood",
+        "importance_log_weights", "uses_report_pair", "model_log_weights", "standard_normal_draws", "uses_xla",
+        "PlainProgress", "pixel_model", "evaluation_images", "importance_sampled", "rate_description",
+    ),
+    "vae_tf.analysis.grid": ("latent_grid", "grid_log_marginal"),
+    "vae_tf.analysis.evaluation": ("EVALUATION_FILE", "diagnostics_of", "describe_likelihood", "likelihood_line"),
+})
 
 
 def build_parser() -> argparse.ArgumentParser:

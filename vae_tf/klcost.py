@@ -14,16 +14,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vae_tf.analysis import klcost as _library
 from vae_tf.analysis.klcost import combinations_markdown, markdown, measure
 from vae_tf.core import cli
 from vae_tf.core.cli import number
+from vae_tf.core.lazy import lazy_names
 
-
-def __getattr__(name):
-    """The library's names, importable from here as when they were defined here (vae_tf 0.1.0):
-    `from vae_tf.klcost import kl_estimate_variance` is `vae_tf.analysis.klcost.kl_estimate_variance`."""
-    return getattr(_library, name)
+# The library's names this command module held in vae_tf 0.1.0 (the API page showed them here), imported
+# from where they live now on first use.
+__getattr__, __dir__, _moved = lazy_names(__name__, {
+    "vae_tf.analysis.klcost": ("kl_estimate_variance", "epoch_seconds"),
+})
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -125,7 +125,7 @@ def importance_log_weights(x, z_mean, z_log_var, eps, decode_logits, likelihood:
     import tensorflow as tf
 
     from vae_tf.kl import diag_gaussian, standard_normal_prior
-    from vae_tf.models.vae import reparameterize
+    from vae_tf.models.posteriors import reparameterize
 
     samples, images, latent_dim = tf.unstack(tf.shape(eps))
     z = reparameterize(z_mean, z_log_var, eps)  # broadcasts (B, D) against (S, B, D)

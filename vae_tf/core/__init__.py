@@ -6,3 +6,5 @@
 - `lazy`: a package's names imported on first use (PEP 562), so that importing it stays cheap.
 - `layers`: the layer order of the packages, and the reader of the import graph that checks it.
 """
+
+__version__ = "0.1.0"  # vae_tf.__version__; pyproject.toml's version

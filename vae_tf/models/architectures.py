@@ -226,7 +226,7 @@ def train_flops_per_image(encoder, decoder) -> int:
     Every layer costs its forward FLOPs (`layer_flops`), as much again for its weight gradient,
     and as much again for its input gradient, except the encoder's first layer with weights,
     whose input needs none. Elementwise work (activations, the loss, Adam) is not counted.
-    For the report's MLP: `vae_tf.bench.train_flops_per_image()`.
+    For the report's MLP: `vae_tf.benchmarks.floors.train_flops_per_image()`.
 
     Args:
       encoder, decoder: the models of `build`.

@@ -1,6 +1,6 @@
 """The names of the model's options, and which combinations cannot train, without TensorFlow.
 
-`vae_tf.config.TrainConfig` derives its flags' choices from them and `vae_tf.models.VAE` checks its
+`vae_tf.config.TrainConfig` derives its flags' choices from them and `vae_tf.models.vae.VAE` checks its
 settings against them; the registries of `posteriors.py` and `priors.py` hold the same names (a test
 checks that they agree).
 """

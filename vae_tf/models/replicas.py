@@ -57,13 +57,13 @@ class ReplicaStep:
     """The VAE's step under any `tf.distribute` strategy (a mixin of `vae_tf.models.vae.VAE`).
 
     `_step_losses` gives each replica its rows of the global batch's noise and the global batch's
-    size, `_update_trackers` counts a step once however many replicas add to the trackers, and
+    size, `update_trackers` counts a step once however many replicas add to the trackers, and
     `_maybe_symbolic_build` keeps Keras' first build from an all-reduce of the data. The class that
     mixes it in sets `trackers`, `sampling`, `latent_dim`, `pixels`, `pixel_model` and `compute_losses`.
     """
 
     @staticmethod
-    def _unpack(data):
+    def unpack(data):
         """`fit` data is images, or (images, eps) to train on given noise (for exact comparisons)."""
         if isinstance(data, dict):  # the keys of a dataset of calls, which only training's loop unstacks
             raise ValueError(f"the model got a dict of batches ({', '.join(map(str, data))}), the fast path's dataset "
@@ -74,7 +74,7 @@ class ReplicaStep:
         return data, None
 
     def _step_losses(self, data, training):
-        x, eps = self._unpack(data)
+        x, eps = self.unpack(data)
         global_batch_size = uniform = None
         if replicas_in_sync() > 1:
             # Shares of a global batch need not be equal (the last batch of an epoch).
@@ -105,7 +105,7 @@ class ReplicaStep:
             iterator = None
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
-    def _update_trackers(self, losses):
+    def update_trackers(self, losses):
         replicas = replicas_in_sync()
         for name, tracker in self.trackers.items():
             if replicas == 1:

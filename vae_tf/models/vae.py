@@ -24,10 +24,14 @@ Usage:
 
 The model's parts live beside it: `vae_tf.models.sampling` (the `Sampling` layer),
 `vae_tf.models.inference` (the NumPy many-images methods and the distributions, a mixin) and
-`vae_tf.models.replicas` (the step under `tf.distribute`, a mixin). How its steps are looped into
-calls of the train function is training's (`vae_tf.training.loops`): this module imports nothing
-from it. Its old names (`Sampling`, `as_pixels`, `pixel_likelihood`, `reparameterize`, ...) are
+`vae_tf.models.replicas` (the step under `tf.distribute`, a mixin). Its old names (`Sampling`, `as_pixels`, `pixel_likelihood`, `reparameterize`, ...) are
 still importable from here.
+
+The model says what one training step does (`VAE.train_step`). How steps are grouped into the
+calls of `fit` is training's: a VAE built by `vae_tf.training.engine.build_vae` runs several steps
+per compiled call (`vae_tf.training.loops.attach`); one built by hand, or loaded, trains with
+Keras' own train function, one step per batch, until `attach(vae)` is called. This module imports
+nothing from training.
 """
 
 from __future__ import annotations
@@ -260,14 +264,14 @@ class VAE(Inference, ReplicaStep, keras.Model):
             losses = self._step_losses(data, training=True)
         gradients = tape.gradient(losses["loss"], self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
-        logs = self._update_trackers(losses)
+        logs = self.update_trackers(losses)
         for name, tracker in self.schedule_trackers.items():
             tracker.update_state(losses[name])
             logs[name] = tracker.result()
         return logs
 
     def test_step(self, data):
-        return self._update_trackers(self._step_losses(data, training=False))
+        return self.update_trackers(self._step_losses(data, training=False))
 
     def get_config(self):
         return {**super().get_config(), **self.settings}

@@ -32,11 +32,6 @@ Every name above is importable from `vae_tf.rundir`, as are `RunDirError` and `R
 (`vae_tf.core.errors`).
 """
 
-# The tests patch `rundir.os.fsync` and `rundir.tempfile.tempdir` (the modules themselves, so every
-# module of the package sees the patch); `vae_tf.rundir` was one module that imported them.
-import os  # noqa: F401
-import tempfile  # noqa: F401
-
 from vae_tf.core.errors import RunBusy, RunDirError  # noqa: F401
 from vae_tf.rundir.files import (  # noqa: F401
     claim,

@@ -7,8 +7,6 @@ import time
 
 import keras
 
-from vae_tf.core.errors import CommandError, NonFiniteLoss  # noqa: F401 (raised here)
-
 
 class EpochTimer(keras.callbacks.Callback):
     """Records each epoch's training time in seconds, in `self.seconds`, and the validation that

@@ -332,10 +332,13 @@ def describe_replicas(strategy: tf.distribute.Strategy) -> str:
 
 
 def library_versions() -> dict:
+    """The versions of vae_tf, Python and the libraries a run depends on, for config.json."""
     from importlib.metadata import version
 
+    from vae_tf.core import __version__
+
     return {
-        "vae_tf": version("vae_tf"),  # the installed package's (pyproject.toml's), as `vae_tf.__version__`
+        "vae_tf": __version__,
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,

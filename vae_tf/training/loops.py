@@ -109,14 +109,14 @@ def replica_step(vae, data, gradients):
         x, eps = data["images"], None
         local, first_row, global_batch_size = tf.shape(x)[0], data["first_row"], data["batch_size"]
     else:
-        x, eps = vae._unpack(data)
+        x, eps = vae.unpack(data)
         local = tf.shape(x)[0]
         first_row, global_batch_size = rows_of_this_replica(local)
     if eps is None:
         eps = vae.sampling.draw((global_batch_size, vae.latent_dim))[first_row:first_row + local]
     losses, step_gradients = gradients(x, eps, global_batch_size)
     vae.optimizer.apply_gradients(zip(step_gradients, vae.trainable_weights))
-    vae._update_trackers(losses)
+    vae.update_trackers(losses)
     for name, tracker in vae.schedule_trackers.items():
         tracker.update_state(losses[name])
 

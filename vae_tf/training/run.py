@@ -104,17 +104,12 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
     with holding_sigterm(settings.strategy):
         import keras
 
+        from vae_tf.core.errors import NonFiniteLoss
         from vae_tf.data import DataError, flatten_images
         from vae_tf.data.sources import load_config_data
         from vae_tf.kl.diagnostics import latent_diagnostics
         from vae_tf.training import engine
-        from vae_tf.training.callbacks import (
-            EpochCheckpoint,
-            EpochTimer,
-            NonFiniteLoss,
-            ObeyInterrupt,
-            StopOnNonFiniteLoss,
-        )
+        from vae_tf.training.callbacks import EpochCheckpoint, EpochTimer, ObeyInterrupt, StopOnNonFiniteLoss
         from vae_tf.training.distributed import weights_fingerprint
         from vae_tf.training.monitor import watchers
 
