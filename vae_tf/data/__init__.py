@@ -4,59 +4,20 @@
 - `idx`: the IDX files of Fashion-MNIST and MNIST: where they are (offline first), reading and checking them.
 - `sources`: the registry of data sources (`fashion_mnist`, `mnist`, `digits`, `npz:`, `folder:`) and the one
   loader every command uses (`load_data`, `load_run_data`).
+
+The names are imported on first use (PEP 562): `from vae_tf.data import REPORT_SHAPE` imports
+`spec` alone, not the IDX readers or the sources' registry.
 """
 
-from vae_tf.core.errors import DataError, DataNotFoundError  # noqa: F401
-from vae_tf.data.idx import (  # noqa: F401
-    APT_HINT,
-    CLASS_NAMES,
-    DEBIAN_DIR,
-    ENV_VAR,
-    FASHION_MNIST,
-    MNIST,
-    MNIST_MD5,
-    SPLITS,
-    IdxCollection,
-    keras_cache_dir,
-    load_fashion_mnist,
-    load_split,
-    locate,
-    locate_fashion_mnist,
-    read_idx,
-    read_split,
-)
-from vae_tf.data.sources import (  # noqa: F401
-    COLORS,
-    DIGITS_TRAIN,
-    IMAGE_SUFFIXES,
-    SOURCES,
-    SPLIT_SEED,
-    UINT8_TOLERANCE,
-    Arrays,
-    Data,
-    Source,
-    class_names_of,
-    load_config_data,
-    load_data,
-    load_run_data,
-    parse,
-    read_digits,
-    read_fashion_mnist,
-    read_folder,
-    read_mnist,
-    read_npz,
-    register,
-    reread,
-    run_spec,
-)
-from vae_tf.data.spec import (  # noqa: F401
-    REPORT_SHAPE,
-    DataSource,
-    DataSpec,
-    as_images,
-    check_images,
-    fingerprint,
-    flatten_images,
-    image_layouts,
-    to_unit,
-)
+from vae_tf.core.lazy import lazy_names
+
+# Each module, and the names `vae_tf.data` offers from it (the flat layout's data.py, and the loaders).
+__getattr__, __dir__, __all__ = lazy_names(__name__, {
+    "vae_tf.core.errors": ("DataError", "DataNotFoundError"),
+    ".spec": ("DataSource", "DataSpec", "fingerprint", "REPORT_SHAPE", "image_layouts", "check_images",
+              "flatten_images", "as_images", "to_unit"),
+    ".idx": ("CLASS_NAMES", "ENV_VAR", "DEBIAN_DIR", "APT_HINT", "SPLITS", "IdxCollection", "FASHION_MNIST",
+             "MNIST_MD5", "MNIST", "keras_cache_dir", "locate", "locate_fashion_mnist", "read_idx", "read_split",
+             "load_fashion_mnist", "load_split"),
+    ".sources": ("Data", "load_data", "load_config_data", "load_run_data"),
+})
