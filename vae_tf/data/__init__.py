@@ -19,5 +19,5 @@ __getattr__, __dir__, __all__ = lazy_names(__name__, {
     ".idx": ("CLASS_NAMES", "ENV_VAR", "DEBIAN_DIR", "APT_HINT", "SPLITS", "IdxCollection", "FASHION_MNIST",
              "MNIST_MD5", "MNIST", "keras_cache_dir", "locate", "locate_fashion_mnist", "read_idx", "read_split",
              "load_fashion_mnist", "load_split"),
-    ".sources": ("Data", "load_data", "load_config_data", "load_run_data"),
+    ".sources": ("Data", "load_data", "load_config_data", "load_run_data", "load_data_for_run"),
 })

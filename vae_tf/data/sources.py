@@ -52,6 +52,7 @@ COLORS = ("grayscale", "rgb")
 SPLIT_SEED = 0  # the folder source's train/test split: the same for every run (and every --seed)
 DIGITS_TRAIN = 1500  # digits: the first 1,500 images train, the last 297 test
 UINT8_TOLERANCE = 1e-3  # float values within 0.001 of k/255 (in units of 1/255) are the uint8 k
+FASHION_MNIST_SHAPE = (28, 28, 1)  # the image shape of a run from before data sources
 
 
 @dataclass
@@ -484,3 +485,35 @@ def class_names_of(run) -> tuple[str, ...] | None:
     """The class names of a run's data (Fashion-MNIST's for a run from before data sources)."""
     spec = run_spec(run)
     return FASHION_MNIST.class_names if spec is None else spec.class_names
+
+
+def load_data_for_run(run, dataset: str | None = None, *, data_dir=None, limit=None, test_limit=None) -> Data:
+    """Images to feed a trained run: any source, in the run's image shape, or the run's own data.
+
+    For the commands that *use* a trained model on images (encode, reconstruct, score, ...).
+    `dataset=None` is `load_run_data(run)`. Any other source is loaded with the run's image size and
+    colour for a folder (its files are resized and converted, as at training time); a source that
+    gives another shape is refused in one line naming both shapes.
+
+    Args:
+      run: a `Run` (or anything with `.path`, `.settings` and `.config`).
+      dataset: a `--dataset` value ("digits", "npz:FILE", "folder:DIR", ...), or None for the run's own.
+      data_dir, limit, test_limit: as `load_data`.
+
+    Raises:
+      DataError: the images' shape is not the run's (both named), or the source cannot be read.
+    """
+    if dataset is None:
+        return load_run_data(run, data_dir=data_dir, limit=limit, test_limit=test_limit)
+    spec = run_spec(run)
+    shape = tuple(spec.image_shape) if spec is not None else FASHION_MNIST_SHAPE
+    source, _ = parse(dataset)
+    image_size = color = None
+    if source.name == "folder":
+        image_size, color = shape[:2], "rgb" if shape[2] == 3 else "grayscale"
+    data = load_data(dataset, data_dir=data_dir, image_size=image_size, color=color, limit=limit,
+                     test_limit=test_limit, download=False)
+    if tuple(data.spec.image_shape) != shape:
+        raise DataError(f"{dataset}: its images are {' x '.join(map(str, data.spec.image_shape))} but {run.path} "
+                        f"was trained on {' x '.join(map(str, shape))}; give images of the run's shape.")
+    return data
