@@ -67,6 +67,8 @@ class Arrays:
     path: str | None
     found: str
     value_range: str | None = None  # set by sources whose stored values need explaining (digits)
+    train_files: tuple[str, ...] | None = None  # file sources: each image's file, relative to `path`
+    test_files: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class Data:
       x_train, x_test: images (N, H, W, C); `--limit` (and `test_limit`) already applied.
       y_train, y_test: int labels (N,), or None when the data has none.
       spec: the `DataSpec` (of the full data, before any limit).
+      train_files, test_files: each image's file relative to `spec.path` (folder sources), else None.
     """
 
     x_train: np.ndarray
@@ -113,6 +116,8 @@ class Data:
     x_test: np.ndarray
     y_test: np.ndarray | None
     spec: DataSpec
+    train_files: tuple[str, ...] | None = None
+    test_files: tuple[str, ...] | None = None
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray | None]:
         """(x, y) of "train" or "test"."""
@@ -274,8 +279,10 @@ def read_folder(argument, options) -> Arrays:
     labels = None if class_names is None else np.array([label for _, label in files], dtype=np.int32)
     is_test = np.zeros(len(files), dtype=bool)
     is_test[test_rows] = True
+    names = np.array([path.relative_to(root).as_posix() for path, _ in files], dtype=object)
     return Arrays(images[~is_test], _rows(labels, ~is_test), images[is_test], _rows(labels, is_test),
-                  None if class_names is None else tuple(class_names), str(root.resolve()), "folder")
+                  None if class_names is None else tuple(class_names), str(root.resolve()), "folder",
+                  train_files=tuple(names[~is_test]), test_files=tuple(names[is_test]))
 
 
 def _image_files(directory: Path) -> tuple[list[tuple[Path, int]], list[str] | None]:
@@ -415,7 +422,8 @@ def load_data(dataset: str = "fashion_mnist", *, data_dir=None, image_size=None,
         train_images=len(x_train), test_images=len(x_test), options=options_used,
     )
     return Data(x_train[:limit], _rows(arrays.y_train, slice(limit)), x_test[:test_limit],
-                _rows(arrays.y_test, slice(test_limit)), spec)
+                _rows(arrays.y_test, slice(test_limit)), spec, _rows(arrays.train_files, slice(limit)),
+                _rows(arrays.test_files, slice(test_limit)))
 
 
 def _rows(labels, rows):
