@@ -3,8 +3,9 @@
     layout.py   what a run directory holds: the files' names (RUN_FILES, CHECKPOINT, SNAPSHOTS,
                 TENSORBOARD, LOCK, SCRATCH_PREFIX), FORMAT and FORMAT_VERSION, is_run_directory
     files.py    durable, atomic writes (write_text, write_bytes, write_json, write_csv, write_npz,
-                save_model, write_figure, write_gif), remove_temporaries, and `claim`/`claim_file`:
-                the one rule for output files (nothing a user made is replaced without --overwrite)
+                save_model, write_figure, write_gif, write_with, write_directory), remove_temporaries,
+                and `claim`/`claim_file`: the one rule for output files (nothing a user made is
+                replaced without --overwrite)
     locks.py    one writer at a time: Lock, lock, writing_into, held_lock_files, and the removal
                 of a lock its holder cannot release (remove_lock_for, remove_dead_lock)
     reading.py  reading a run back, every file checked: Run, read_config, read_history, read_npz,
@@ -40,11 +41,13 @@ from vae_tf.rundir.files import (  # noqa: F401
     save_model,
     write_bytes,
     write_csv,
+    write_directory,
     write_figure,
     write_gif,
     write_json,
     write_npz,
     write_text,
+    write_with,
 )
 from vae_tf.rundir.layout import (  # noqa: F401
     CHECKPOINT,

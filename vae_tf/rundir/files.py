@@ -3,8 +3,9 @@
 Every file is written to a temporary name in the same directory, flushed to disk (fsync),
 renamed, and the directory entry is flushed too: a run killed at any moment, even by a power
 cut, leaves either the old file or the new one, never half of one (`write_text`, `write_bytes`,
-`write_json`, `write_csv`, `write_npz`, `save_model`, `write_figure`, `write_gif`). The
-temporaries of a write a kill interrupted are removed by the next writer (`remove_temporaries`).
+`write_json`, `write_csv`, `write_npz`, `save_model`, `write_figure`, `write_gif`, `write_with`,
+`write_directory`). The temporaries of a write a kill interrupted are removed by the next writer
+(`remove_temporaries`).
 
 `claim` is the one rule for output files: nothing a user made is replaced without --overwrite.
 """
@@ -16,6 +17,7 @@ import io
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -101,6 +103,41 @@ def write_npz(path, **arrays) -> Path:
 def save_model(path, model) -> Path:
     """`model.save` to `path` (a .keras file), atomically and durably."""
     return _atomic_write(path, model.save, suffix=".keras")  # Keras insists on the suffix
+
+
+def write_with(path, write, suffix: str = ".tmp") -> Path:
+    """A file at `path` that `write(temporary_name)` makes (e.g. an exporter), atomically and durably;
+    `suffix` ends the temporary's name, for writers that insist on one (".onnx", ".tflite")."""
+    return _atomic_write(path, write, suffix=suffix)
+
+
+def write_directory(path, write) -> Path:
+    """A directory at `path` that `write(temporary_directory)` fills (e.g. a SavedModel), made beside it and
+    renamed into place: a kill leaves the old directory or the new one (or, between the two renames, the old
+    one under a temporary name that the next `remove_temporaries` of a run ignores), never half of one."""
+    path = Path(path)
+    temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        write(str(temporary))
+        for folder, _, files in os.walk(temporary):
+            for name in files:
+                with open(os.path.join(folder, name), "rb+") as written:
+                    os.fsync(written.fileno())
+        os.chmod(temporary, 0o777 & ~_UMASK)  # mkdtemp makes 0700; give the usual permissions
+        if path.is_dir():  # --overwrite: move the old one aside, then drop it
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+            os.replace(path, old / path.name)
+            os.replace(temporary, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(temporary, path)
+        _fsync_directory(path.parent)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror or str(error), str(path)) from error
+    finally:
+        if temporary.exists():
+            shutil.rmtree(temporary)
+    return path
 
 
 def write_figure(path, figure, dpi: int = 90) -> Path:
