@@ -1,11 +1,13 @@
 """Out-of-distribution sets for a Fashion-MNIST run, made offline, as npz files `--dataset npz:FILE` reads.
 
-    python docs/make_ood_sets.py /tmp/ood        # writes noise.npz, flipped.npz, digits28.npz there
+    python docs/make_ood_sets.py /tmp/ood    # writes noise.npz, flipped.npz, digits28.npz, blank.npz there
 
 - noise.npz: uniform noise, each pixel U[0, 1) (float32; seed 0), 10,000 images 28 x 28 x 1;
 - flipped.npz: the Fashion-MNIST test images upside down (uint8), 10,000;
 - digits28.npz: scikit-learn's 1,797 handwritten digits (8 x 8, grey levels 0..16), resized to
-  28 x 28 with Pillow's bilinear filter and scaled to uint8 0..255.
+  28 x 28 with Pillow's bilinear filter and scaled to uint8 0..255;
+- blank.npz: 1,000 nearly black images, each of one grey level drawn from 0..25 (uint8; seed 0):
+  the simplest images there are, where a likelihood fails (Nalisnick et al., ICLR 2019).
 
 Each file holds x_train (the first image only: the npz source wants both splits) and x_test.
 docs/scoring.md scores them against the report's run.
@@ -31,7 +33,9 @@ def ood_sets(fashion_test: np.ndarray, seed: int = 0) -> dict:
     digits28 = np.stack([np.asarray(Image.fromarray((image * 255.0 / 16.0).astype(np.float32), mode="F")
                                     .resize((28, 28), Image.BILINEAR)) for image in digits])
     digits28 = np.clip(np.round(digits28), 0, 255).astype(np.uint8)[..., None]
-    return {"noise": noise, "flipped": flipped, "digits28": digits28}
+    levels = np.random.default_rng(seed).integers(0, 26, 1000).astype(np.uint8)
+    blank = np.broadcast_to(levels[:, None, None, None], (1000, 28, 28, 1)).copy()
+    return {"noise": noise, "flipped": flipped, "digits28": digits28, "blank": blank}
 
 
 def main(argv=None) -> int:

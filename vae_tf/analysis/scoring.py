@@ -16,7 +16,7 @@ vae = Run.open(train(settings, tempfile.mkdtemp() + "/run", verbose=0)).model()
 digits = load_data("digits", test_limit=32).x_test            # (32, 8, 8, 1), in [0, 1]
 noise = np.random.default_rng(0).random((32, 8, 8, 1)).astype("float32")
 scores, noise_scores = score_images(vae, digits, k=8), score_images(vae, noise, k=8)  # what `vae_tf.score` writes
-print(auroc(scores["neg_iwae_nats"], noise_scores["neg_iwae_nats"]))   # near 1: noise is unlikely
+print(auroc(scores["neg_iwae_nats"], noise_scores["neg_iwae_nats"]))   # 1: noise told apart, 0.5: chance
 ```
 ```
 
