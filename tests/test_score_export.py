@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -182,3 +183,27 @@ def test_export_refuses_bad_input_in_one_line(mlp_run, tmp_path, refused, monkey
     line = refused(export_command.main, [str(mlp_run), "--format", "onnx", "--out", str(tmp_path / "e")],
                    "tf2onnx")
     assert "vae_tf[export]" in line
+
+
+def test_a_directory_artifact_is_replaced_whole(tmp_path):
+    from vae_tf.rundir import write_directory
+
+    def artifact(text):
+        def write(folder):
+            Path(folder).joinpath("weights").write_text(text)
+
+        return write
+
+    write_directory(tmp_path / "model", artifact("old"))
+    write_directory(tmp_path / "model", artifact("new"))  # what --overwrite does to encoder/ and decoder/
+    assert (tmp_path / "model" / "weights").read_text() == "new"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model"]  # no temporary left behind
+
+    def interrupted(folder):
+        Path(folder).joinpath("weights").write_text("half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="model"):
+        write_directory(tmp_path / "model", interrupted)
+    assert (tmp_path / "model" / "weights").read_text() == "new"  # the old one, untouched
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model"]

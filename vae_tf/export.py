@@ -39,11 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def work(args) -> int:
     from vae_tf.analysis.export import check_installed, export_run
-    from vae_tf.rundir import Run
+    from vae_tf.rundir import Run, writing_into
 
     check_installed(args.format)  # before the model is loaded: a missing package is said at once
     run = Run.open(args.rundir)
-    written = export_run(run, args.format, args.out, overwrite=args.overwrite, verbose=1)
+    with writing_into(args.out):  # one writer at a time, should DIR be a run directory
+        written = export_run(run, args.format, args.out, overwrite=args.overwrite, verbose=1)
     for part in ("encoder", "decoder"):
         entry = written[part]
         print(f"  {entry['file']}: {_shapes(entry['inputs'])} -> {_shapes(entry['outputs'])}")

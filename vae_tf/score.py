@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from vae_tf.core import cli
 from vae_tf.core.cli import number
@@ -49,14 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def work(args) -> int:
     from vae_tf.analysis.scoring import score_run
-    from vae_tf.rundir import Run, claim_file, write_csv
+    from vae_tf.rundir import Run, claim_file, write_csv, writing_into
 
-    run = Run.open(args.rundir)
-    claim_file(args.out, args.overwrite, flag="--out")
-    found = score_run(run, args.dataset, split=args.split, k=args.k, seed=args.seed, limit=args.limit,
-                      reference=args.reference, data_dir=args.data_dir, verbose=args.verbose)
-    path = claim_file(args.out, args.overwrite, flag="--out")  # again: another process may have written it
-    write_csv(path, found["rows"])
+    with writing_into(Path(args.out).parent):  # one writer at a time, should FILE be in a run directory
+        run = Run.open(args.rundir)
+        claim_file(args.out, args.overwrite, flag="--out")
+        found = score_run(run, args.dataset, split=args.split, k=args.k, seed=args.seed, limit=args.limit,
+                          reference=args.reference, data_dir=args.data_dir, verbose=args.verbose)
+        path = claim_file(args.out, args.overwrite, flag="--out")  # again: another process may have written it
+        write_csv(path, found["rows"])
     means = found["means"]
     print(f"{found['images']:,} images of {found['source']}: mean -ELBO {means['neg_elbo_nats']:.2f} nats "
           f"({means['neg_elbo_bits_per_dim']:.4f} bits/dim), -IWAE_{found['k']} {means['neg_iwae_nats']:.2f} nats "
