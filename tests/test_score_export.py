@@ -207,3 +207,14 @@ def test_a_directory_artifact_is_replaced_whole(tmp_path):
         write_directory(tmp_path / "model", interrupted)
     assert (tmp_path / "model" / "weights").read_text() == "new"  # the old one, untouched
     assert sorted(path.name for path in tmp_path.iterdir()) == ["model"]
+
+
+def test_the_exported_continuous_bernoulli_mean_is_tfps():
+    """The decoder of a continuous_bernoulli run exports its mean in ops ONNX has (no expm1)."""
+    from vae_tf.analysis.export import continuous_bernoulli_mean
+    from vae_tf.models.likelihoods import get
+
+    logits = np.concatenate([np.linspace(-40, 40, 4001), np.linspace(-0.3, 0.3, 601), [0.0, -1e-8, 1e-8]])
+    logits = logits.astype(np.float32)[None]
+    np.testing.assert_allclose(np.asarray(continuous_bernoulli_mean(logits)),
+                               np.asarray(get("continuous_bernoulli").mean(logits)), atol=TOLERANCE, rtol=0)
