@@ -218,3 +218,17 @@ def test_the_exported_continuous_bernoulli_mean_is_tfps():
     logits = logits.astype(np.float32)[None]
     np.testing.assert_allclose(np.asarray(continuous_bernoulli_mean(logits)),
                                np.asarray(get("continuous_bernoulli").mean(logits)), atol=TOLERANCE, rtol=0)
+
+
+def test_score_names_each_file_of_a_folder(mlp_run, fashion_mnist_test, tmp_path):
+    from PIL import Image
+
+    for split, first in (("train", 0), ("test", 10)):
+        (tmp_path / "photos" / split).mkdir(parents=True)
+        for i in range(first, first + 3):
+            Image.fromarray(fashion_mnist_test[i]).resize((56, 56)).save(tmp_path / "photos" / split / f"shirt-{i}.png")
+    assert score_command.main([str(mlp_run), "--dataset", f"folder:{tmp_path / 'photos'}", "--k", "5",
+                               "--out", str(tmp_path / "photos.csv"), "--verbose", "0"]) == 0  # 56 x 56 resized
+    rows = list(csv.DictReader((tmp_path / "photos.csv").open()))
+    assert sorted(Path(row["file"]).name for row in rows) == ["shirt-10.png", "shirt-11.png", "shirt-12.png"]
+    assert all(row["label"] == "" and float(row["neg_iwae_nats"]) > 0 for row in rows)
