@@ -1,12 +1,15 @@
-"""Analysis of trained runs: evaluation in nats, the spread of the codes, compression, sweeps.
+"""Analysis of trained runs: evaluation in nats, scores per image, export, the spread of the codes, compression, sweeps.
 
 It reads run directories (`vae_tf.rundir`) and, for the experiments that need runs, trains them
 through `vae_tf.training`; it never changes a run it reads. The commands at the top of `vae_tf/`
-(`evaluate`, `sweep`, `compare`, `compress`, `klcost`) parse their flags, call these, and report.
+(`evaluate`, `score`, `export`, `sweep`, `compare`, `compress`, `klcost`) parse their flags, call
+these, and report.
 
     bounds.py       -ELBO and -IWAE_K by importance sampling, in nats per image (`importance_sampled`)
     grid.py         log p(x) integrated on a grid of 2-dimensional codes (`grid_log_marginal`)
     evaluation.py   a run directory's evaluation, overall and per class: evaluation.json and its table
+    scoring.py      each image's -ELBO, -IWAE_K and complexity-corrected score; AUROC against a reference set
+    export.py       the encoder and decoder as SavedModel, ONNX or LiteRT artifacts, and export.json
     sweeps.py       one run per beta on the rate-distortion plane: plan, train, measure, rd.json
     comparison.py   the report's three variants side by side: comparison.png, spread.json, evolution.gif
     spread.py       how far the codes spread (pure functions of latent arrays)
