@@ -145,14 +145,17 @@ def describe(vae, run, format: str) -> dict:
     posterior = getattr(vae, "posterior_name", "diagonal")
     code = {"shape": [None, latent], "dtype": "float32"}
     image = {"shape": [None, height, width, channels], "dtype": "float32", "range": [0.0, 1.0]}
+    from vae_tf.core import __version__
+
     return {
         "format": format,
+        "vae_tf": __version__,
         "runtime": FORMATS[format]["runtime"],
         "encoder": {
             "file": names["encoder"],
             "inputs": {"images": {**image, "note": "pixel values / 255 (uint8 images scaled to [0, 1])"}},
             "outputs": {"z_mean": {**code, "range": None}, "z_log_var": {**code, "range": None,
-                                                                         "note": "log of the variance, nats"}},
+                                                                         "note": "the natural log of the variance"}},
             "note": ("q(z|x) = N(z_mean, exp(z_log_var)), as VAE.encode" if posterior == "diagonal" else
                      f"the diagonal Gaussian head of the run's {posterior} posterior, as VAE.encode (not the "
                      "posterior itself)"),
