@@ -24,8 +24,8 @@ Usage:
 
 The model's parts live beside it: `vae_tf.models.sampling` (the `Sampling` layer),
 `vae_tf.models.inference` (the NumPy many-images methods and the distributions, a mixin) and
-`vae_tf.models.replicas` (the step under `tf.distribute`, a mixin). Its old names (`Sampling`, `as_pixels`, `pixel_likelihood`, `reparameterize`, ...) are
-still importable from here.
+`vae_tf.models.replicas` (the step under `tf.distribute`, a mixin). Its old names (`Sampling`, `as_pixels`,
+`pixel_likelihood`, `reparameterize`, ...) are still importable from here.
 
 The model says what one training step does (`VAE.train_step`). How steps are grouped into the
 calls of `fit` is training's: a VAE built by `vae_tf.training.engine.build_vae` runs several steps
