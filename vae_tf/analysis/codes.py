@@ -72,7 +72,7 @@ def write_codes(path, codes: dict[str, np.ndarray], labels=None, files=None) -> 
     """Write codes (`encode_images`) with each image's index, label and file, as .npz or .csv (by `path`'s suffix).
 
     The .npz holds the arrays as they are, plus `index` (N,), `label` (N,) when the data has labels
-    and `file` (N,) strings for a folder source. The .csv has one row per image: index, file, label,
+    and `image_file` (N,) strings for a folder source. The .csv has one row per image: index, label, image_file,
     then one column per number (z_mean_0, ..., z_log_var_0, ...; z_scale_tril_i_j for i > j).
     Written atomically.
     """
@@ -84,7 +84,7 @@ def write_codes(path, codes: dict[str, np.ndarray], labels=None, files=None) -> 
     if labels is not None:
         extra["label"] = np.asarray(labels)
     if files is not None:
-        extra["file"] = np.asarray(files, dtype=str)
+        extra["image_file"] = np.asarray(files, dtype=str)
     if path.suffix.lower() == ".npz":
         return write_npz(path, **extra, **codes)
     columns = {name: list(values) for name, values in extra.items()}
