@@ -21,7 +21,8 @@ def tiny(tmp_path_factory, name, **settings):
     from vae_tf.training.run import train
 
     # No XLA: compiling costs more than it saves on three batches.
-    return train(TrainConfig(**{"limit": 300, "epochs": 1, "xla": "off", **settings}), tmp_path_factory.mktemp("use") / name, verbose=0)
+    settings = TrainConfig(**{"limit": 300, "epochs": 1, "xla": "off", **settings})
+    return train(settings, tmp_path_factory.mktemp("use") / name, verbose=0)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +98,8 @@ def test_encode_writes_what_vae_encode_gives_with_labels_and_files(name, request
         extra = {"conv_run": "z_scale_tril", "vamp_run": "z_posterior_mean"}.get(name)
         assert extra is None or len(codes[extra]) == len(data.x_test)
         if name == "conv_run":  # a folder: each image's file, relative to the folder
-            assert list(codes["image_file"]) == list(data.test_files) and codes["image_file"][0] == "test/class0/000.png"
+            assert list(codes["image_file"]) == list(data.test_files)
+            assert codes["image_file"][0] == "test/class0/000.png"
             assert codes["z_scale_tril"].shape == (20, 3, 3)
 
     ran(encode.main, [run_dir, "--split", "train", "--limit", "7", "--out", tmp_path / "codes.csv"])
