@@ -31,7 +31,7 @@ def build_parser():
     parser.add_argument("--steps", type=number(int, at_least=2), default=8, metavar="K",
                         help="images on the path, both ends included")
     parser.add_argument("--path", choices=("linear", "spherical"), default="linear",
-                        help="a straight line between the codes, or slerp (the codes' norm kept between theirs)")
+                        help="a straight line between the codes, or slerp (the codes' norms kept near the ends')")
     parser.add_argument("--out", required=True, metavar="FILE", help="strip.png or walk.gif")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     cli.add_data_dir(parser)

@@ -1,9 +1,18 @@
 """The codes of images under a trained VAE: the posterior's parameters per image, and how active each
 latent dimension is.
 
-    codes = encode_images(vae, data.x_test, seed=0)   # z_mean, z_log_var (N, D) (and more; see POSTERIOR_PARAMETERS)
-    write_codes("codes.csv", codes)                   # or .npz: one row / entry per image
-    usage = dimension_usage(vae, data.x_test[:1000])  # kl (D,) nats, activity (D,), active (D,) bool
+```python
+import numpy as np
+import vae_tf
+from vae_tf.analysis.codes import dimension_usage, encode_images, write_codes
+
+vae = vae_tf.VAE(image_shape=(8, 8, 1), latent_dim=3)  # untrained here; vae_tf.load_model(...) in use
+images = np.random.default_rng(0).random((50, 8, 8, 1), dtype="float32")
+codes = encode_images(vae, images)         # z_mean, z_log_var (50, 3) (and more: POSTERIOR_PARAMETERS)
+write_codes("codes.csv", codes)            # or .npz: one row / entry per image
+usage = dimension_usage(vae, images)       # kl (3,) nats, activity (3,), active (3,) bool
+assert codes["z_mean"].shape == (50, 3) and usage["kl"].shape == usage["active"].shape == (3,)
+```
 
 What `encode` writes per posterior family is `POSTERIOR_PARAMETERS`. The per-dimension KL is
 that of the one-dimensional marginals, KL(q(z_d|x) || p(z_d)), averaged over the images, in nats:

@@ -1,10 +1,19 @@
 """New images from a trained VAE: draws from its prior, paths between two codes, walks along one dimension.
 
-    z = prior_codes(vae, 64, temperature=0.8, seed=0)      # (64, D) from the run's own prior
-    images = decode_codes(vae, z)                         # (64, H, W, C): the likelihood's mean, in [0, 1]
-    images = decode_codes(vae, z, sample=True, seed=0)    # ... or one draw from p(x|z)
-    path = interpolation_path(z_a, z_b, 8, "spherical")   # (8, D), both ends included
-    codes = traversal_codes(z_a, [0, 1], -3, 3, 9)        # (2, 9, D): row r varies dimension dims[r]
+```python
+import numpy as np
+import vae_tf
+from vae_tf.analysis.generation import decode_codes, interpolation_path, prior_codes, traversal_codes
+
+vae = vae_tf.VAE(image_shape=(8, 8, 1), latent_dim=3)   # untrained here; vae_tf.load_model(...) in use
+z = prior_codes(vae, 16, temperature=0.8, seed=0)       # (16, 3) from the model's own prior
+images = decode_codes(vae, z)                           # (16, 8, 8, 1): the likelihood's mean, in [0, 1]
+drawn = decode_codes(vae, z, sample=True, seed=0)       # ... or one draw from p(x|z)
+path = interpolation_path(z[0], z[1], 8, "spherical")   # (8, 3), both ends included
+codes = traversal_codes(z[0], [2, 0], -3, 3, 9)         # (2, 9, 3): row r walks dimension dims[r]
+assert np.array_equal(z, prior_codes(vae, 16, temperature=0.8, seed=0)) and images.shape == drawn.shape
+assert path.shape == (8, 3) and codes.shape == (2, 9, 3)
+```
 
 Every draw comes from a NumPy generator seeded by `seed` (p(x|z) from TFP's stateless sampler
 seeded by it), so the same call gives the same numbers. The temperature T scales the standard
@@ -71,8 +80,9 @@ def interpolation_path(start, end, steps: int, path: str = "linear") -> np.ndarr
 
     "linear": (1 - t) start + t end. "spherical": slerp (Shoemake 1985; White 2016 for VAEs),
     sin((1 - t) w) / sin(w) start + sin(t w) / sin(w) end, w the angle between the two codes seen
-    from the origin, which keeps the norm of the codes between theirs (draws of N(0, I) lie near a
-    sphere, the middle of a straight line inside it); linear when the codes are (anti)parallel.
+    from the origin, which keeps the codes' norms near the ends' (equal norms: every code has it;
+    draws of N(0, I) lie near a sphere, the middle of a straight line inside it); linear when the
+    codes are (anti)parallel.
     """
     if steps < 2:
         raise ValueError(f"steps={steps}: a path needs at least 2 codes, its two ends.")

@@ -4,7 +4,7 @@ Each function takes a run directory (a path or a `vae_tf.rundir.Run`) and return
 the commands `python -m vae_tf.encode`, `generate`, `reconstruct`, `interpolate` and `traverse`
 call them and write what they return (`vae_tf.analysis.use_outputs`).
 
-```python
+```py
 from vae_tf.analysis import use
 
 result = use.encode("runs/kl-report", split="test")       # codes (z_mean, z_log_var, ...), labels, files
