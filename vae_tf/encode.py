@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 
+from vae_tf.analysis.use_outputs import add_images_flags, add_output_flags
 from vae_tf.core import cli
 from vae_tf.core.cli import number
 
@@ -26,32 +27,24 @@ def build_parser():
         "z_posterior_mean for iaf), its index, label and file. Any data source in the run's image shape.",
     )
     cli.add_rundir(parser)
-    parser.add_argument("--dataset", metavar="SOURCE", default=None,
-                        help="the images to encode: fashion_mnist, mnist, digits, npz:FILE, folder:DIR (a folder is "
-                             "resized and converted to the run's images) (default: the run's own data)")
-    parser.add_argument("--split", choices=("train", "test"), default="test", help="which split of the data")
+    add_images_flags(parser, "the images to encode")
     parser.add_argument("--limit", type=number(int, at_least=1), default=None, metavar="N",
                         help="the split's first N images only (default: all of them)")
     parser.add_argument("--seed", type=cli.seed_number(), default=0, help="seeds the IAF posterior's draws")
-    parser.add_argument("--out", required=True, metavar="FILE", help="codes.npz (arrays) or codes.csv (a table)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    add_output_flags(parser, "FILE", "codes.npz (arrays) or codes.csv (a table)")
     cli.add_data_dir(parser)
     return parser
 
 
 def work(args) -> int:
     import time
-    from pathlib import Path
 
     from vae_tf.analysis import use
     from vae_tf.analysis.codes import CODE_SUFFIXES, write_codes
-    from vae_tf.analysis.use_outputs import claim_output
-    from vae_tf.rundir import writing_into
+    from vae_tf.analysis.use_outputs import run_and_output
 
     started = time.perf_counter()
-    with writing_into(Path(args.out).parent):  # one writer, if that is a run directory
-        run = use.open_run(args.rundir)
-        out = claim_output(args.out, CODE_SUFFIXES, args.overwrite)
+    with run_and_output(args.rundir, args.out, CODE_SUFFIXES, args.overwrite) as (run, out):
         source = args.dataset or "the run's own data"
         print(f"encoding the {args.split} images of {source} ...", flush=True)
         result = use.encode(run, args.dataset, args.split, args.limit, args.seed, args.data_dir)

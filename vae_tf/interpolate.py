@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 
+from vae_tf.analysis.use_outputs import add_output_flags
 from vae_tf.core import cli
 from vae_tf.core.cli import number
 
@@ -32,22 +33,16 @@ def build_parser():
                         help="images on the path, both ends included")
     parser.add_argument("--path", choices=("linear", "spherical"), default="linear",
                         help="a straight line between the codes, or slerp (the codes' norms kept near the ends')")
-    parser.add_argument("--out", required=True, metavar="FILE", help="strip.png or walk.gif")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    add_output_flags(parser, "FILE", "strip.png or walk.gif")
     cli.add_data_dir(parser)
     return parser
 
 
 def work(args) -> int:
-    from pathlib import Path
-
     from vae_tf.analysis import use
-    from vae_tf.analysis.use_outputs import claim_output, write_path
-    from vae_tf.rundir import writing_into
+    from vae_tf.analysis.use_outputs import run_and_output, write_path
 
-    with writing_into(Path(args.out).parent):
-        run = use.open_run(args.rundir)
-        out = claim_output(args.out, (".png", ".gif"), args.overwrite)
+    with run_and_output(args.rundir, args.out, (".png", ".gif"), args.overwrite) as (run, out):
         result = use.interpolate(run, args.start, args.end, args.steps, args.path, args.data_dir)
         start, end = result["labels"]
         write_path(out, result, f"{run.title}: {args.path} path from {start} to {end}, {args.steps} steps")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 
+from vae_tf.analysis.use_outputs import add_images_flags, add_output_flags
 from vae_tf.core import cli
 from vae_tf.core.cli import number
 
@@ -23,28 +24,20 @@ def build_parser():
         "encoded to E_q[z|x] and decoded to E[x|z]. Any data source in the run's image shape.",
     )
     cli.add_rundir(parser)
-    parser.add_argument("--dataset", metavar="SOURCE", default=None,
-                        help="the images: fashion_mnist, mnist, digits, npz:FILE, folder:DIR (resized and converted "
-                             "to the run's images) (default: the run's own data)")
-    parser.add_argument("--split", choices=("train", "test"), default="test", help="which split of the data")
+    add_images_flags(parser)
     parser.add_argument("--n", type=number(int, at_least=1), default=10, metavar="N", help="how many images")
-    parser.add_argument("--out", required=True, metavar="FILE.png", help="the figure to write")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    add_output_flags(parser, "FILE.png", "the figure to write")
     cli.add_data_dir(parser)
     return parser
 
 
 def work(args) -> int:
-    from pathlib import Path
-
     from vae_tf import plots
     from vae_tf.analysis import use
-    from vae_tf.analysis.use_outputs import claim_output
-    from vae_tf.rundir import write_figure, writing_into
+    from vae_tf.analysis.use_outputs import run_and_output
+    from vae_tf.rundir import write_figure
 
-    with writing_into(Path(args.out).parent):
-        run = use.open_run(args.rundir)
-        out = claim_output(args.out, (".png",), args.overwrite)
+    with run_and_output(args.rundir, args.out, (".png",), args.overwrite) as (run, out):
         images, decoded = use.reconstruct(run, args.dataset, args.n, args.split, args.data_dir)
         source = args.dataset or "its own"
         figure = plots.reconstructions(images, decoded, title=f"{run.title}: {source} {args.split} images (top), "

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from vae_tf.analysis.use_outputs import add_output_flags
 from vae_tf.core import cli
 from vae_tf.core.cli import number
 
@@ -35,7 +36,7 @@ def build_parser():
         "are held at a test image's code (or zero); rows ordered by the dimension's KL, inactive units marked.",
     )
     cli.add_rundir(parser)
-    parser.add_argument("--out", required=True, metavar="FILE.png", help="the figure to write")
+    add_output_flags(parser, "FILE.png", "the figure to write")
     parser.add_argument("--dims", nargs="+", type=number(int, at_least=0), default=None, metavar="D",
                         help="the dimensions to walk, in this order (default: all, by decreasing KL)")
     parser.add_argument("--range", nargs=2, type=number(float), default=(-3.0, 3.0), metavar=("LO", "HI"),
@@ -43,7 +44,6 @@ def build_parser():
     parser.add_argument("--steps", type=number(int, at_least=2), default=9, metavar="S", help="images per row")
     parser.add_argument("--at", type=held_at, default=0, metavar="I|zero",
                         help="hold the other dimensions at test image I's code, or at zero")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     cli.add_data_dir(parser)
     return parser
 
@@ -55,17 +55,14 @@ def check_arguments(parser, args) -> None:
 
 
 def work(args) -> int:
-    from pathlib import Path
-
     from vae_tf import plots
     from vae_tf.analysis import use
-    from vae_tf.analysis.use_outputs import claim_output
+    from vae_tf.analysis.use_outputs import run_and_output
     from vae_tf.plots.samples import traversal_grid
-    from vae_tf.rundir import write_figure, writing_into
+    from vae_tf.rundir import write_figure
 
-    with writing_into(Path(args.out).parent):
-        run = use.open_run(args.rundir)
-        out = claim_output(args.out, (".png",), args.overwrite)
+    with run_and_output(args.rundir, args.out, (".png",), args.overwrite) as (run, out):
+        print(f"measuring each latent dimension's KL on up to {use.USAGE_IMAGES:,} test images ...", flush=True)
         walk = use.traverse(run, args.dims, *args.range, args.steps, args.at, args.data_dir)
         labels = [f"z[{dim}]  KL {kl:.2f}" for dim, kl in zip(walk["dims"], walk["kl"])]
         held = "zero" if args.at is None else f"test image {args.at}'s code"

@@ -10,12 +10,41 @@ The arrays come from `vae_tf.analysis.use`; the figures from `vae_tf.plots.sampl
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from vae_tf.analysis.use import UseError
 
 GRID = "grid.png"
 CODES = "codes.npz"
+
+
+# --- the commands' shared flags and their output file ---------------------------------------------
+
+def add_images_flags(parser, what: str = "the images") -> None:
+    """--dataset SOURCE and --split train|test: which images a command reads (default: the run's own test images)."""
+    parser.add_argument("--dataset", metavar="SOURCE", default=None,
+                        help=f"{what}: fashion_mnist, mnist, digits, npz:FILE, folder:DIR (a folder is resized and "
+                             "converted to the run's images) (default: the run's own data)")
+    parser.add_argument("--split", choices=("train", "test"), default="test", help="which split of the data")
+
+
+def add_output_flags(parser, metavar: str, what: str) -> None:
+    """--out FILE (required) and --overwrite."""
+    parser.add_argument("--out", required=True, metavar=metavar, help=what)
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+
+
+@contextlib.contextmanager
+def run_and_output(rundir, out, suffixes, overwrite: bool = False):
+    """Open the run `rundir` and claim the output file `out` (`claim_output`), holding the lock of `out`'s
+    directory if it is a run directory (one writer at a time): yields (the `Run`, the output's Path)."""
+    from vae_tf.analysis.use import open_run
+    from vae_tf.rundir import writing_into
+
+    with writing_into(Path(out).parent):
+        run = open_run(rundir)
+        yield run, claim_output(out, suffixes, overwrite)
 
 
 def is_file_output(out, suffixes) -> bool:
