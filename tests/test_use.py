@@ -224,3 +224,15 @@ def test_bad_input_is_refused_in_one_line(mlp_run, conv_run, digits_npz, tmp_pat
     out.write_bytes(b"mine")
     refused(reconstruct.main, [str(mlp_run), "--out", str(out)], "pass --overwrite")
     assert out.read_bytes() == b"mine"
+
+
+def test_a_run_written_by_an_earlier_version_is_used_too(tmp_path):
+    """The conv model with the IAF posterior and the VampPrior on digits, as vae_tf wrote it at d0f4593."""
+    from pathlib import Path
+
+    old = Path(__file__).parent / "fixtures" / "runs-d0f4593" / "conv-iaf-vamp-digits"
+    ran(encode.main, [old, "--limit", 3, "--out", tmp_path / "codes.csv"])
+    with open(tmp_path / "codes.csv", newline="") as handle:
+        assert [row["index"] for row in csv.DictReader(handle)] == ["0", "1", "2"]
+    ran(generate.main, [old, "--n", 4, "--out", tmp_path / "grid.png"])
+    assert Image.open(tmp_path / "grid.png").format == "PNG"
