@@ -12,11 +12,22 @@ Nothing here writes files or imports TensorFlow.
 from __future__ import annotations
 
 import io
+import textwrap
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from vae_tf.plots.images import image_batch, show_mosaic, tile_images
+
+
+def titled_figure(width: float, height: float, title: str) -> tuple[Figure, object]:
+    """A figure of `width` x `height` inches plus room for `title`, wrapped to its width (a run's title can be
+    long), and its one axes with that title."""
+    lines = textwrap.wrap(title, max(30, int(width * 9))) or [""]
+    fig = Figure(figsize=(width, height + 0.22 * (len(lines) - 1)), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_title("\n".join(lines))
+    return fig, ax
 
 
 def to_uint8(images) -> np.ndarray:
@@ -64,12 +75,9 @@ def image_grid(images, columns: int | None = None, title: str = "") -> Figure:
     rows = int(np.ceil(count / columns))
     blank = np.ones((rows * columns - count, height, width, channels), dtype=images.dtype)
     mosaic = tile_images(np.concatenate([images, blank]), rows, columns)
-    fig = Figure(figsize=(min(10.0, 0.7 * columns * width / height + 0.4), min(10.0, 0.7 * rows) + 0.5),
-                 layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = titled_figure(min(10.0, 0.7 * columns * width / height + 0.4), min(10.0, 0.7 * rows) + 0.5, title)
     show_mosaic(ax, mosaic)
     ax.set_axis_off()
-    ax.set_title(title)
     return fig
 
 
@@ -90,15 +98,13 @@ def interpolation_strip(images, ends=None, title: str = "", labels=None) -> Figu
         gap = np.ones((1, height, max(2, width // 4), channels))
         row = [first, gap, images, gap, last]
     strip = np.concatenate([np.concatenate(list(part), axis=1) for part in row], axis=1)
-    fig = Figure(figsize=(min(14.0, 0.9 * strip.shape[1] / height + 0.4), 1.9), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = titled_figure(min(14.0, 0.9 * strip.shape[1] / height + 0.4), 1.9, title)
     show_mosaic(ax, strip[..., 0] if channels == 1 else strip)
     ax.set_yticks([])
     if ends is not None and labels is not None:
         ax.set_xticks([(width - 1) / 2, strip.shape[1] - (width + 1) / 2], list(labels))
     else:
         ax.set_xticks([])
-    ax.set_title(title)
     return fig
 
 
@@ -116,8 +122,7 @@ def traversal_grid(images, values, labels, inactive=None, title: str = "") -> Fi
     rows, steps = images.shape[:2]
     height, width = images.shape[2:4]
     mosaic = tile_images(images.reshape(rows * steps, *images.shape[2:]), rows, steps)
-    fig = Figure(figsize=(min(12.0, 0.75 * steps * width / height + 1.6), 0.75 * rows + 1.1), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = titled_figure(min(12.0, 0.75 * steps * width / height + 1.6), 0.75 * rows + 1.1, title)
     show_mosaic(ax, mosaic)
     ax.set_xticks(width * np.arange(steps) + (width - 1) / 2, [f"{value:.3g}" for value in values])
     inactive = np.zeros(rows, dtype=bool) if inactive is None else np.asarray(inactive, dtype=bool)
@@ -126,5 +131,4 @@ def traversal_grid(images, values, labels, inactive=None, title: str = "") -> Fi
     for tick, off in zip(ax.get_yticklabels(), inactive):
         tick.set_color("0.55" if off else "black")
     ax.set_xlabel("value of the row's latent dimension")
-    ax.set_title(title)
     return fig
