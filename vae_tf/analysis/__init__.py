@@ -15,6 +15,10 @@ these, and report.
     spread.py       how far the codes spread (pure functions of latent arrays)
     compression.py  the report's storage claim, the honest sizes and the PCA baseline
     klcost.py       what the KL estimator costs: per-step noise, -IWAE_K, seconds per epoch
+    codes.py        the codes of images under a trained VAE (the posterior's parameters), each dimension's KL
+    generation.py   draws from a run's prior, decoded images, interpolation paths, traversal codes
+    use.py          using a trained run: encode, generate, reconstruct, interpolate, traverse (arrays)
+    use_outputs.py  what those commands write: claimed, atomic (codes, image grids, PNGs, strips, GIFs)
 
 Import the modules themselves (`from vae_tf.analysis.bounds import importance_sampled`); none of
 them imports TensorFlow at module level.

@@ -15,6 +15,8 @@ The package's map:
                         sweep_codes, prior_densities
     grids.py            where the generated grid goes: grid_codes, grid_bounds (NumPy only)
     images.py           images: generated_grid, reconstructions, tile_images, image_batch
+    samples.py          a trained model's images: image_grid, interpolation_strip, traversal_grid, png_bytes,
+                        gif_bytes (for generate, interpolate, traverse)
     curves.py           numbers per step: loss_curves, rate_distortion, rate_distortion_curves
     primers.py          the KL primers (`vae_tf.kl.primers`): histograms, forward_reverse
     fits.py             the fitting experiment (`vae_tf.kl.fitting`): fit_summary, final_fits, save_fit_animation
@@ -41,4 +43,5 @@ __getattr__, __dir__, __all__ = lazy_names(__name__, {
     ".curves": ("loss_curves", "rate_distortion", "rate_distortion_curves"),
     ".primers": ("HISTOGRAM_LABELS", "forward_reverse", "histograms"),
     ".fits": ("final_fits", "fit_summary", "save_fit_animation"),
+    ".samples": ("gif_bytes", "image_grid", "interpolation_strip", "png_bytes", "to_uint8", "traversal_grid"),
 })
