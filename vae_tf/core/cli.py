@@ -115,8 +115,9 @@ def run_command(body, interrupted="interrupted", errors: tuple = (), aftermath=N
         print(f"error: {error}", file=sys.stderr)
         return 1
     except OSError as error:  # a full disk, a read-only file system, a path that is not a directory...
-        print(f"error: {describe_os_error(error)}" + (f"; {_aftermath(aftermath)}" if aftermath else ""),
-              file=sys.stderr)
+        left = _aftermath(aftermath) if aftermath else ("nothing was written" if getattr(
+            error, "nothing_written", False) else None)  # set by vae_tf.rundir.outputs, which removed it all
+        print(f"error: {describe_os_error(error)}" + (f"; {left}" if left else ""), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(interrupted() if callable(interrupted) else interrupted, file=sys.stderr)

@@ -42,6 +42,7 @@ class Outputs:
         self.overwrite = overwrite
         self.flag = flag
         self.written: list[Path] = []  # the files moved into `directory`, once the block has ended
+        self._wrote: list[str] = []  # "wrote PATH" lines of `progress`, printed once the files are in place
 
     def __truediv__(self, name) -> Path:
         """The path to write the output `name` to (inside the scratch folder)."""
@@ -65,8 +66,13 @@ class Outputs:
             return path
 
     def progress(self, line: str) -> None:
-        """Print a line of progress, naming the files by the paths they will have."""
-        print(str(line).replace(str(self.scratch), str(self.directory)), flush=True)
+        """Print a line of progress, naming the files by the paths they will have. A "wrote PATH" line
+        is printed when the block ends and the file is in place (never for a file that will not be)."""
+        line = str(line).replace(str(self.scratch), str(self.directory))
+        if line.startswith("wrote "):
+            self._wrote.append(line)
+        else:
+            print(line, flush=True)
 
     def _commit(self) -> None:
         """Move every file of the scratch folder into the output folder: all of them, or none."""
@@ -90,6 +96,8 @@ class Outputs:
             raise
         self.written = moved
         os.rmdir(self.scratch)
+        for line in self._wrote:
+            print(line, flush=True)
 
 
 @contextlib.contextmanager
@@ -135,9 +143,12 @@ def outputs(directory, names=(), overwrite: bool = False, flag: str = "--out", c
             shutil.rmtree(out.scratch, ignore_errors=True)
         held.release()
         _remove_made(directory, made)
-        if out is not None and isinstance(error, OSError) and error.filename is not None:
-            renamed = OSError(error.errno, error.strerror or str(error), str(out.final(error.filename)))
-            raise renamed from error
+        if isinstance(error, OSError):  # for its one line: "...; nothing was written" (`vae_tf.core.cli`)
+            if out is not None and error.filename is not None:
+                renamed = OSError(error.errno, error.strerror or str(error), str(out.final(error.filename)))
+                renamed.nothing_written = True
+                raise renamed from error
+            error.nothing_written = True
         raise
     held.release()
 
