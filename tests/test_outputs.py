@@ -57,7 +57,7 @@ def _commands(tiny_run, three_runs, out: Path):
     """(name, main, argv, writes that succeed before the disk fills, files it writes into `out`)."""
     run = str(tiny_run)
     return {
-        "plot": (plot.main, [run, "--out", str(out)], 2, plot.FIGURES),
+        "plot": (plot.main, [run, "--out", str(out), "--grid-size", "3", "--examples", "2"], 2, plot.FIGURES),
         "explore": (explore.main, [run, "--out", str(out), "--test-images", "20"], 1, explore.OUTPUTS),
         "compare": (compare.main, ["--out", str(out), "--runs", *three_runs], 1, compare.OUTPUTS),
         "sweep": (sweep.main, ["--out", str(out), "--runs", run, "--k", "2", "--test-limit", "20"], 2, sweep.OUTPUTS),
@@ -109,14 +109,18 @@ def test_a_full_disk_leaves_nothing_and_the_same_command_then_works(
     assert not list(out.glob(OUTPUTS_SCRATCH + "*"))
 
 
-def test_a_full_disk_leaves_a_run_directory_as_it_was(copy_of_tiny_run, refused, full_disk, capsys):
+def test_a_full_disk_leaves_a_run_directory_as_it_was(copy_of_tiny_run, full_disk, capsys):
     run = copy_of_tiny_run()
     before = sorted(path.name for path in run.iterdir())
     full_disk(3)
-    refused(plot.main, [str(run)], f"error: {run / 'reconstructions.png'}: the disk is full")
+    assert plot.main([str(run), "--grid-size", "3", "--examples", "2"]) == 1
+    printed = capsys.readouterr()
+    assert printed.err == (f"error: {run / 'reconstructions.png'}: the disk is full (No space left on device); "
+                           "free some space and run the command again; nothing was written\n")
+    assert "wrote" not in printed.out  # no "wrote PATH" for a file that is not there
     assert sorted(path.name for path in run.iterdir()) == before
     full_disk(10**6)
-    assert plot.main([str(run)]) == 0
+    assert plot.main([str(run), "--grid-size", "3", "--examples", "2"]) == 0
     assert f"wrote {run / 'reconstructions.png'}" in capsys.readouterr().out  # the final paths, not the scratch's
 
 
