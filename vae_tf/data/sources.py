@@ -36,7 +36,6 @@ Reading needs no TensorFlow (Pillow reads the folders).
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -334,7 +333,7 @@ def _read_images(files, image_size, color, root: Path) -> np.ndarray:
                             f"{size_b[0]}x{size_b[1]} (width x height); give --image-size H W to resize them all.")
     mode = "L" if color == "grayscale" else "RGB"
     if image_size is not None:  # refused before Pillow or numpy allocate it (uint8, held twice below)
-        check_fits(2 * len(images) * math.prod(image_size) * (1 if color == "grayscale" else 3), "--image-size "
+        check_fits(2 * len(images) * image_size[0] * image_size[1] * (1 if color == "grayscale" else 3), "--image-size "
                    f"{image_size[0]} {image_size[1]} ({len(images):,} images)", "choose a smaller one", DataError)
     arrays = []
     for image in images:
