@@ -73,23 +73,22 @@ def work(args) -> int:
                                 args.architecture)))
         return 0
 
+    import contextlib
     import os
 
-    if args.json:  # claimed before the benchmark runs, so that a bad path fails in the first second
-        from vae_tf.rundir import claim_file
+    from vae_tf.rundir import output_file, write_json
 
-        claim_file(args.json, args.overwrite, "--json")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.epochs is None:
         args.epochs = 10 if args.mode == "phases" else 4
     if args.baseline and not os.path.isfile(args.baseline):
         raise cli.UsageError(f"--baseline {args.baseline}: no such file; give the path of the report's script "
                              "(e.g. report_baseline.py).")
-    result = BENCHMARKS[args.mode](args)
-    if args.json:
-        from vae_tf.rundir import write_json
-
-        write_json(args.json, result)
+    # --json: one writer of its folder from the first second (a bad path fails at once), the file or nothing.
+    with output_file(args.json, args.overwrite, "--json") if args.json else contextlib.nullcontext() as written:
+        result = BENCHMARKS[args.mode](args)
+        if args.json:
+            write_json(written / os.path.basename(args.json), result)
     return 0
 
 

@@ -77,34 +77,45 @@ def check_arguments(parser, args) -> None:
 
 def work(args) -> int:
     from vae_tf.core.cli import fit_verbosity
-    from vae_tf.rundir import Run, claim
+    from vae_tf.rundir import Run, outputs
 
-    if args.runs is not None:
-        runs = open_runs(args.runs)
-        out = claim(args.out, OUTPUTS + ((EVOLUTION,) if all_snapshotted(runs) else ()), args.overwrite)
-    else:
-        out = claim(args.out, None, args.overwrite)
-        settings = config.TrainConfig.from_args(args, regularizer="kl")
-        paths = train_variants(settings, out, args.overwrite, fit_verbosity(args))
-        runs = {variant: Run.open(path) for variant, path in paths.items()}
-    for run in runs.values():  # every input read and checked before anything is written
-        run.latents()
-        run.snapshots()
-    differences = differing_settings(runs)
-    if differences:
-        print(f"note: the runs differ in more than the regularizer ({'; '.join(differences)})", file=sys.stderr)
-    write_comparison(runs, out)
-    if all_snapshotted(runs):
-        write_evolution(runs, out)
-    else:
-        print(f"note: no {EVOLUTION}: it needs runs trained with --snapshots", file=sys.stderr)
+    runs = open_runs(args.runs) if args.runs is not None else None  # refused before OUT is made
+    # One writer of OUT from start to end; trained runs must go into an empty OUT (names=None).
+    with outputs(args.out, None if runs is None else (), args.overwrite) as written:
+        if runs is None:
+            settings = config.TrainConfig.from_args(args, regularizer="kl")
+            paths = train_variants(settings, written.directory, args.overwrite, fit_verbosity(args))
+            runs = {variant: Run.open(path) for variant, path in paths.items()}
+        written.claim(OUTPUTS + ((EVOLUTION,) if all_snapshotted(runs) else ()))
+        for run in runs.values():  # every input read and checked before anything is written
+            run.latents()
+            run.snapshots()
+        differences = differing_settings(runs)
+        if differences:
+            print(f"note: the runs differ in more than the regularizer ({'; '.join(differences)})", file=sys.stderr)
+        write_comparison(runs, written.scratch, written.progress)
+        if all_snapshotted(runs):
+            write_evolution(runs, written.scratch, written.progress)
+        else:
+            print(f"note: no {EVOLUTION}: it needs runs trained with --snapshots", file=sys.stderr)
     print()
-    print((out / "spread.md").read_text(), end="")
+    print((written.directory / "spread.md").read_text(), end="")
     return 0
 
 
+def kept_runs(args) -> str:
+    """After an operating-system error (a full disk): how to compare the runs this command trained, if it did."""
+    from pathlib import Path
+
+    paths = [Path(args.out) / variant for variant in VARIANTS]
+    if args.runs is not None or not all((path / "summary.json").is_file() for path in paths):
+        return "nothing of the comparison was written"
+    return ("nothing of the comparison was written; the three trained runs are kept: compare them with `python -m "
+            f"vae_tf.compare --out {args.out} --runs {' '.join(map(str, paths))}`")
+
+
 def main(argv=None) -> int:
-    return cli.run(build_parser(), argv, work, check=check_arguments)
+    return cli.run(build_parser(), argv, work, check=check_arguments, aftermath=kept_runs)
 
 
 if __name__ == "__main__":

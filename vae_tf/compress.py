@@ -41,14 +41,14 @@ def build_parser():
 def work(args) -> int:
     from vae_tf import rundir
 
-    out = args.out if args.out is not None else args.rundir
-    with rundir.writing_into(out):  # one writer per run directory
+    home = rundir.Run.open(args.rundir).path  # a wrong RUNDIR is refused before OUT is made
+    out = args.out if args.out is not None else home
+    with rundir.outputs(out, REPORT_FILES, args.overwrite) as written:  # one writer per folder
         run = rundir.Run.open(args.rundir)
-        out = rundir.claim(out, REPORT_FILES, args.overwrite)
         report = compression_report(run, args.data_dir)
-        rundir.write_json(out / "compression.json", report)
+        rundir.write_json(written / "compression.json", report)
     print(format_table(report))
-    print(f"wrote {out / 'compression.json'}")
+    print(f"wrote {written.directory / 'compression.json'}")
     return 0
 
 

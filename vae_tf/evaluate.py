@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vae_tf.analysis.evaluation import evaluate_run, format_table, output_location, output_path
+from vae_tf.analysis.evaluation import evaluate_run, format_table, output_location
 from vae_tf.core import cli
 from vae_tf.core.cli import number
 from vae_tf.core.lazy import lazy_names
@@ -69,19 +69,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def work(args) -> int:
+    from vae_tf.core.memory import check_fits
     from vae_tf.kl.diagnostics import format_diagnostics
-    from vae_tf.rundir import Run, write_json, writing_into
+    from vae_tf.rundir import Run, outputs, write_json
 
-    with writing_into(output_location(args.rundir, args.out)[0]):  # one writer per run directory
+    directory, name = output_location(Run.open(args.rundir).path, args.out)  # a wrong RUNDIR: refused first
+    if args.exact:  # the grid's codes and masks, about 40 bytes a point (`vae_tf.analysis.grid.latent_grid`)
+        check_fits(40 * args.grid_points**2, f"--grid-points {args.grid_points} ({args.grid_points**2:,} grid points)",
+                   "choose fewer --grid-points (the default, 801, needs about 25 MiB)")
+    with outputs(directory, [name], args.overwrite) as written:  # one writer per folder; the file or nothing
         run = Run.open(args.rundir)
-        output_path(run.path, args.out, args.overwrite)
         evaluation = evaluate_run(
             run, args.k, exact=args.exact, limit=args.limit, seed=args.seed, grid_extent=args.grid_extent,
             grid_points=args.grid_points, images_per_chunk=args.images_per_chunk,
             samples_per_chunk=args.samples_per_chunk, data_dir=args.data_dir, verbose=args.verbose,
         )
-        path = output_path(run.path, args.out, args.overwrite)  # again: another process may have written it
-        write_json(path, evaluation)
+        write_json(written / name, evaluation)
+    path = directory / name
     print(format_table(evaluation))
     print(format_diagnostics(evaluation["diagnostics"]))
     for note in ("posterior_used", "prior_note"):

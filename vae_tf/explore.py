@@ -122,10 +122,10 @@ def write_page(out, data: dict, overwrite: bool = False) -> Path:
     """
     from vae_tf import rundir
 
-    out = rundir.claim(out, OUTPUTS, overwrite)
-    for name, text in page_files(data).items():
-        rundir.write_text(out / name, text)
-    return out / "index.html"
+    with rundir.outputs(out, OUTPUTS, overwrite) as written:  # every file of the page, or none
+        for name, text in page_files(data).items():
+            rundir.write_text(written / name, text)
+    return written.directory / "index.html"
 
 
 def work(args) -> int:
@@ -133,10 +133,12 @@ def work(args) -> int:
 
     for path in args.rundirs:  # refuse a wrong RUNDIR before making OUT
         open_panel(path)
-    rundir.claim(args.out, OUTPUTS, args.overwrite)  # refuse before the slow part
-    data = page_data(args.rundirs, args.test_images, args.data_dir)
-    index = write_page(args.out, data, args.overwrite)
-    size = sum((Path(args.out) / name).stat().st_size for name in OUTPUTS)
+    with rundir.outputs(args.out, OUTPUTS, args.overwrite) as written:  # one writer; refused before the slow part
+        data = page_data(args.rundirs, args.test_images, args.data_dir)
+        for name, text in page_files(data).items():
+            rundir.write_text(written / name, text)
+    index = written.directory / "index.html"
+    size = sum((written.directory / name).stat().st_size for name in OUTPUTS)
     codes = ", ".join(f"{entry['count']:,}" for panel in data["panels"] for entry in panel["members"][:1])
     print(f"wrote {index} ({size / 2**20:.1f} MiB with its assets; test codes per run: {codes}); open it in a "
           f"browser: file://{index.resolve()}")

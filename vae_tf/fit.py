@@ -88,40 +88,50 @@ def work(args) -> int:
     from vae_tf import rundir
 
     out, names = _outputs(args)
-    out = rundir.claim(out, names, args.overwrite)
-    if args.table:
-        results = []
-        for mu0, sigma0 in TABLE_STARTS:
-            for loss in LOSSES:
-                print(f"== {loss} from mu0={mu0:g}, sigma0={sigma0:g}", flush=True)
-                results.append(
-                    fit_gaussian(loss, mu0, sigma0, args.steps, args.learning_rate, print_every=args.print_every)
-                )
-        table = format_table(results)
-        print(table)
-        rundir.write_text(out / "table.md", table + "\n")
-        rundir.write_json(out / "table.json", [r.summary() for r in results])
-        print(f"wrote {out / 'table.md'} and {out / 'table.json'}")
-        return 0
+    with rundir.outputs(out, names, args.overwrite) as written:  # one writer; every file of the fit, or none
+        if args.table:
+            _write_table(args, written)
+        else:
+            _write_fit(args, written)
+    print("wrote " + ", ".join(str(path) for path in written.written))
+    return 0
+
+
+def _write_table(args, out) -> None:
+    """Every loss from both starts: table.md and table.json into `out` (a `vae_tf.rundir.Outputs`)."""
+    from vae_tf import rundir
+
+    results = []
+    for mu0, sigma0 in TABLE_STARTS:
+        for loss in LOSSES:
+            print(f"== {loss} from mu0={mu0:g}, sigma0={sigma0:g}", flush=True)
+            results.append(fit_gaussian(loss, mu0, sigma0, args.steps, args.learning_rate,
+                                        print_every=args.print_every))
+    table = format_table(results)
+    print(table)
+    rundir.write_text(out / "table.md", table + "\n")
+    rundir.write_json(out / "table.json", [r.summary() for r in results])
+
+
+def _write_fit(args, out) -> None:
+    """One fit: fit.png, fit.gif, history.csv and result.json into `out` (a `vae_tf.rundir.Outputs`)."""
+    from vae_tf import plots, rundir
+
     result = fit_gaussian(args.loss, args.mu0, args.sigma0, args.steps, args.learning_rate,
                           print_every=args.print_every)
-    from vae_tf import plots
-
     target = np.exp(target_log_density(GRID).numpy())
-    written = [rundir.write_figure(out / "fit.png", plots.fit_summary(result, GRID, target, PEAKS), dpi=90)]
+    rundir.write_figure(out / "fit.png", plots.fit_summary(result, GRID, target, PEAKS), dpi=90)
     if not args.no_gif:
-        written.append(plots.save_fit_animation(result, out / "fit.gif", GRID, target, frames=args.frames))
+        plots.save_fit_animation(result, out / "fit.gif", GRID, target, frames=args.frames)
     history = "step,loss,mu,sigma\n" + "".join(
         f"{step},{loss:.9g},{mu:.9g},{sigma:.9g}\n"
         for step, (loss, mu, sigma) in enumerate(zip(result.loss, result.mu, result.sigma)))
-    written.append(rundir.write_text(out / "history.csv", history))
-    written.append(rundir.write_json(out / "result.json", result.summary()))
+    rundir.write_text(out / "history.csv", history)
+    rundir.write_json(out / "result.json", result.summary())
     print(
         f"final: loss {result.final_loss:.6g}  mu {result.final_mu:.4f}  sigma {result.final_sigma:.4f}"
         + (f"  (stopped early after {result.steps_done} steps)" if result.stopped_early else "")
     )
-    print("wrote " + ", ".join(str(p) for p in written))
-    return 0
 
 
 def main(argv=None) -> int:

@@ -51,11 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def work(args) -> int:
+    import contextlib
     from pathlib import Path
 
     from vae_tf.analysis.sweeps import read_report
     from vae_tf.data.sources import load_run_data
-    from vae_tf.rundir import Run, claim, write_json
+    from vae_tf.rundir import Run, output_file, write_json
 
     if args.combinations:
         if not args.sweep:
@@ -64,21 +65,21 @@ def work(args) -> int:
         return 0
     if not args.runs:
         raise cli.UsageError("give the run directories to measure (or --combinations --sweep DIR)")
-    if args.out:
-        claim(Path(args.out).parent, [Path(args.out).name], args.overwrite)
     runs = [Run.open(path) for path in args.runs]
-    points, k, limit = {}, args.k, args.test_limit
-    if args.sweep:
-        report = read_report(args.sweep)
-        points = {Path(point["run"]).resolve(): point for point in report["points"]}
-        k, limit = report["k"], report["test_images"]
-    x = load_run_data(runs[0], test_limit=limit).x_test  # the runs' own test images (the first run's data)
-    rows = []
-    for run in runs:
-        print(f"klcost: {run.path}", flush=True)
-        rows.append(measure(run, x, k, args.draws, args.batches, points.get(Path(run.path).resolve())))
-    if args.out:
-        write_json(Path(args.out), rows)
+    # --out: one writer of its folder from the start (refused in the first second), the file or nothing.
+    with output_file(args.out, args.overwrite, "--out") if args.out else contextlib.nullcontext() as written:
+        points, k, limit = {}, args.k, args.test_limit
+        if args.sweep:
+            report = read_report(args.sweep)
+            points = {Path(point["run"]).resolve(): point for point in report["points"]}
+            k, limit = report["k"], report["test_images"]
+        x = load_run_data(runs[0], test_limit=limit).x_test  # the runs' own test images (the first run's data)
+        rows = []
+        for run in runs:
+            print(f"klcost: {run.path}", flush=True)
+            rows.append(measure(run, x, k, args.draws, args.batches, points.get(Path(run.path).resolve())))
+        if args.out:
+            write_json(written / Path(args.out).name, rows)
     print(markdown(rows), end="")
     return 0
 

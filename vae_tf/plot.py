@@ -98,14 +98,31 @@ def figure_names(run) -> tuple[str, ...]:
     return FIGURES + ((EVOLUTION,) if run.has_snapshots else ())
 
 
+def check_grid_memory(grid_size: int, data) -> None:
+    """Refuse a --grid-size whose decoded images (float32, held about three times over: the decoder's
+    output, the batch, the mosaic) do not fit in memory, naming what it would need."""
+    import math
+
+    from vae_tf.core.memory import check_fits
+
+    shape = data.get("image_shape") if isinstance(data, dict) else None
+    shape = shape if isinstance(shape, list) and shape else [28, 28, 1]
+    check_fits(3 * 4 * grid_size**2 * math.prod(shape),
+               f"--grid-size {grid_size} ({grid_size**2:,} decoded images of {' x '.join(map(str, shape))} pixels)",
+               "choose a smaller --grid-size")
+
+
 def work(args) -> int:
     from vae_tf import rundir
 
-    out = args.out if args.out is not None else args.rundir
-    with rundir.writing_into(out):  # one writer per run directory
+    home = rundir.Run.open(args.rundir)  # a wrong RUNDIR, or a grid too large to hold, refused before OUT is made
+    check_grid_memory(args.grid_size, home.config.get("data"))
+    out = args.out if args.out is not None else home.path
+    with rundir.outputs(out, overwrite=args.overwrite) as written:  # one writer; all the figures or none
         run = rundir.Run.open(args.rundir)
-        out = rundir.claim(out, figure_names(run), args.overwrite)
-        write_figures(run, out, args.grid_range, args.grid_size, args.examples, args.data_dir)
+        written.claim(figure_names(run))
+        write_figures(run, written.scratch, args.grid_range, args.grid_size, args.examples, args.data_dir,
+                      progress=written.progress)
     return 0
 
 

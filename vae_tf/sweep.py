@@ -103,23 +103,25 @@ def sweep_settings(args) -> config.TrainConfig:
 
 def work(args) -> int:
     from vae_tf.core.cli import fit_verbosity
-    from vae_tf.rundir import Run, claim
+    from vae_tf.rundir import Run, outputs
 
-    out = claim(args.out, OUTPUTS, args.overwrite)
-    settings = sweep_settings(args)
-    given = open_given(args.runs)
-    extras = [Run.open(path) for path in args.extra]
-    betas = list(args.betas) if args.betas is not None else ([] if given else list(DEFAULT_BETAS))
-    actions = plan(betas, given, out, settings, args.overwrite)
-    one_likelihood([*given.values(), *extras, *([settings_as_run(settings)] if actions else [])])
-    if not betas and not given:
-        raise cli.UsageError("nothing to sweep: give --betas, or --runs")
-    train_planned(actions, out, settings, args.overwrite, fit_verbosity(args),
-                  command=["python", "-m", "vae_tf.sweep", *sys.argv[1:]],
-                  progress=lambda line: print(line, flush=True))
-    runs = {**given, **{beta: Run.open(out / run_name(beta)) for beta in actions}}
-    report, codes, y = measure_all(runs, extras, args.k, args.test_limit, args.data_dir)
-    write_outputs(claim(out, OUTPUTS, args.overwrite), report, codes, y)
+    # One writer of OUT from start to end (the runs it trains, then rd.*); rd.* all appear, or none.
+    with outputs(args.out, OUTPUTS, args.overwrite) as written:
+        out = written.directory
+        settings = sweep_settings(args)
+        given = open_given(args.runs)
+        extras = [Run.open(path) for path in args.extra]
+        betas = list(args.betas) if args.betas is not None else ([] if given else list(DEFAULT_BETAS))
+        actions = plan(betas, given, out, settings, args.overwrite)
+        one_likelihood([*given.values(), *extras, *([settings_as_run(settings)] if actions else [])])
+        if not betas and not given:
+            raise cli.UsageError("nothing to sweep: give --betas, or --runs")
+        train_planned(actions, out, settings, args.overwrite, fit_verbosity(args),
+                      command=["python", "-m", "vae_tf.sweep", *sys.argv[1:]],
+                      progress=lambda line: print(line, flush=True))
+        runs = {**given, **{beta: Run.open(out / run_name(beta)) for beta in actions}}
+        report, codes, y = measure_all(runs, extras, args.k, args.test_limit, args.data_dir)
+        write_outputs(written.scratch, report, codes, y, written.progress)
     print("\n" + rd_markdown(report), end="")
     return 0
 

@@ -9,28 +9,26 @@ from __future__ import annotations
 
 import statistics
 
-from vae_tf.benchmarks.processes import run_process, train_command
+from vae_tf.benchmarks.processes import failed, in_scratch, run_process, train_command
 
 
-def bench_cache(args) -> dict:
+@in_scratch
+def bench_cache(args, scratch) -> dict:
     """A cold run (empty cache), a warm run (the same cache) and an uncached run, `--runs` times, interleaved."""
     import shutil
-    import tempfile
-    from pathlib import Path
 
     from vae_tf.rundir import read_history
 
-    scratch = Path(tempfile.mkdtemp(prefix="vae_tf-bench-"))
     rows = {"cold": [], "warm": [], "off": []}
     for index in range(args.runs):
         cache = scratch / f"cache{index}"
         for kind in rows:
             env = {"VAE_TF_CACHE": "off" if kind == "off" else str(cache)}
             out = scratch / f"{kind}{index}"
-            result = run_process(train_command(args, out), env=env)
+            with open(scratch / f"{kind}{index}.log", "w") as log:
+                result = run_process(train_command(args, out), env=env, log=log)
             if result["returncode"] != 0:
-                raise RuntimeError(f"the {kind} run failed (rerun: VAE_TF_CACHE={env['VAE_TF_CACHE']} "
-                                   f"{' '.join(train_command(args, out))})")
+                raise failed(f"the {kind} run (python -m vae_tf.train)", scratch / f"{kind}{index}.log")
             seconds = [row["seconds"] for row in read_history(out / "history.csv")]
             later = statistics.median(seconds[1:])
             rows[kind].append({"first": seconds[0], "later": later, "wall": result["seconds"],

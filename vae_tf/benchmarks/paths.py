@@ -16,7 +16,7 @@ import subprocess
 import sys
 
 from vae_tf.benchmarks.floors import measure_matmul_gflops
-from vae_tf.benchmarks.processes import LOSS_NAMES
+from vae_tf.benchmarks.processes import LOSS_NAMES, failed
 from vae_tf.models import architectures
 
 PATHS = {
@@ -84,7 +84,7 @@ def _run_worker(path, seed, epochs, limit, dataset: str = "fashion_mnist", archi
         command += ["--limit", str(limit)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise RuntimeError(f"benchmark worker {path} seed {seed} failed:\n{result.stderr[-2000:]}")
+        raise failed(f"benchmark worker {path} seed {seed}", result.stderr)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

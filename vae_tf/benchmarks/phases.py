@@ -15,7 +15,7 @@ import statistics
 import sys
 
 from vae_tf.benchmarks.floors import floors, run_flops_per_image
-from vae_tf.benchmarks.processes import LOSS_NAMES, run_process, train_command
+from vae_tf.benchmarks.processes import LOSS_NAMES, failed, in_scratch, run_process, train_command
 
 
 def _median_phases(summaries: list[dict]) -> dict:
@@ -23,23 +23,38 @@ def _median_phases(summaries: list[dict]) -> dict:
     return {k: statistics.median(s["phases"].get(k, 0.0) for s in summaries) for k in keys}
 
 
-def bench_phases(args) -> dict:
+@in_scratch
+def bench_phases(args, scratch) -> dict:
     """`python -m vae_tf.train` `--runs` times (interleaved with the baseline, if given): phases and floors."""
-    import tempfile
-    from pathlib import Path
-
     from vae_tf.rundir import read_history
     from vae_tf.training.phases import format_phases
 
-    scratch = Path(tempfile.mkdtemp(prefix="vae_tf-bench-"))
     train, baseline, summaries = [], [], []
     measured, ratios_2048, ratios_step = [], [], []
     for index in range(args.runs):
+        # The baseline first: a --baseline that fails is reported in its first seconds.
+        if args.baseline:
+            command = [sys.executable, args.baseline, "--epochs", str(args.epochs)]
+            command += ["--n", str(args.limit)] if args.limit else []
+            with open(scratch / f"baseline{index}.log", "w") as log:
+                result = run_process(command, log=log)
+            lines = (scratch / f"baseline{index}.log").read_text().strip().splitlines()
+            if result["returncode"] != 0 or not lines:
+                raise failed(f"--baseline {args.baseline}", scratch / f"baseline{index}.log")
+            try:
+                printed = json.loads(lines[-1])
+                losses = {name: printed[name][-1] for name in LOSS_NAMES}
+            except (ValueError, TypeError, KeyError, IndexError):
+                raise failed(f"--baseline {args.baseline} (its last line must be JSON with {', '.join(LOSS_NAMES)})",
+                             lines[-1]) from None
+            baseline.append({**result, "final": losses})
+            print(f"bench: baseline run {index + 1}: {result['seconds']:.2f} s, peak "
+                  f"{result['peak_rss_mib']:.0f} MiB, loss {printed['loss'][-1]:.4f}", flush=True)
         out = scratch / f"run{index}"
         with open(scratch / f"train{index}.log", "w") as log:
             result = run_process(train_command(args, out), log=log)
         if result["returncode"] != 0:
-            raise RuntimeError(f"python -m vae_tf.train failed; see {scratch / f'train{index}.log'}")
+            raise failed("python -m vae_tf.train (the benchmark's run)", scratch / f"train{index}.log")
         summary = json.loads((out / "summary.json").read_text())
         summaries.append(summary)
         train.append({**result, "final": summary["final"], "history": read_history(out / "history.csv")})
@@ -50,20 +65,6 @@ def bench_phases(args) -> dict:
         run_epoch = statistics.median(summary["phases"]["epoch_seconds"][1:] or [float("nan")])
         ratios_2048.append(run_epoch / measured[-1]["matmul_2048_floor"])
         ratios_step.append(run_epoch / measured[-1]["step_matmul_floor"])
-        if args.baseline:
-            command = [sys.executable, args.baseline, "--epochs", str(args.epochs)]
-            command += ["--n", str(args.limit)] if args.limit else []
-            with open(scratch / f"baseline{index}.log", "w") as log:
-                result = run_process(command, log=log)
-            lines = (scratch / f"baseline{index}.log").read_text().strip().splitlines()
-            if result["returncode"] != 0 or not lines:
-                raise RuntimeError(f"{args.baseline} failed; see {scratch / f'baseline{index}.log'}")
-            printed = json.loads(lines[-1])
-            baseline.append({**result, "final": {"loss": printed["loss"][-1],
-                                                 "reconstruction_loss": printed["reconstruction_loss"][-1],
-                                                 "kl_loss": printed["kl_loss"][-1]}})
-            print(f"bench: baseline run {index + 1}: {result['seconds']:.2f} s, peak "
-                  f"{result['peak_rss_mib']:.0f} MiB, loss {printed['loss'][-1]:.4f}", flush=True)
     phases = _median_phases(summaries)
     epochs = [s for summary in summaries for s in summary["phases"]["epoch_seconds"][1:]]
     phases["epoch_seconds"] = []

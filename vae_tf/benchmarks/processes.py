@@ -3,14 +3,21 @@
 `run_process` runs one command to its end and measures its wall time and peak memory
 (os.wait4's ru_maxrss), so that the figures are the whole process's; `train_command` is the
 `python -m vae_tf.train` command line of a benchmark's settings; `LOSS_NAMES` the losses every
-benchmark reports.
+benchmark reports. `in_scratch` gives a benchmark its scratch folder in /tmp and removes it when
+the benchmark ends, finished or failed; `failed` is the one-line error of a process that failed.
 """
 
 from __future__ import annotations
 
+import functools
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
+
+from vae_tf.core.errors import CommandError
 
 LOSS_NAMES = ("loss", "reconstruction_loss", "kl_loss")
 
@@ -43,3 +50,32 @@ def train_command(args, out) -> list[str]:
     command += ["--dataset", args.dataset] if args.dataset != "fashion_mnist" else []
     command += ["--architecture", args.architecture] if args.architecture != "mlp" else []
     return command + (["--limit", str(args.limit)] if args.limit else [])
+
+
+def in_scratch(bench):
+    """`bench(args, scratch)` as `bench(args)`: `scratch` is a new folder /tmp/vae_tf-bench-*, removed when
+    the benchmark ends, whether it finished or failed (its runs' files are only read while it runs)."""
+
+    @functools.wraps(bench)
+    def run(args):
+        scratch = Path(tempfile.mkdtemp(prefix="vae_tf-bench-"))
+        try:
+            return bench(args, scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    return run
+
+
+def failed(what: str, output) -> CommandError:
+    """The one-line error of a benchmark's process that failed: `what`, then the last line it printed.
+
+    Args:
+      what: the process, e.g. "python -m vae_tf.train --dataset bogus".
+      output: what it printed (a string), or the path of its log file.
+    """
+    if isinstance(output, Path):
+        output = output.read_text(encoding="utf-8", errors="replace") if output.is_file() else ""
+    noise = ("I0000", "W0000", "E0000", "WARNING: All log messages")  # TensorFlow's start-up lines
+    lines = [line.strip() for line in (output or "").splitlines() if line.strip() and not line.startswith(noise)]
+    return CommandError(f"{what} failed: " + (lines[-1] if lines else "it printed nothing"))

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from vae_tf.benchmarks.processes import LOSS_NAMES, run_process, train_command
+from vae_tf.benchmarks.processes import LOSS_NAMES, failed, in_scratch, run_process, train_command
 from vae_tf.core import cli
 
 
@@ -100,15 +100,13 @@ def collective_floor(cores, size: int, steps: int, result: dict | None = None) -
     return chief["seconds"]
 
 
-def bench_workers(args) -> dict:
+@in_scratch
+def bench_workers(args, scratch) -> dict:
     """One process on both cores against two workers on localhost pinned to a core each, interleaved."""
     import os
-    import tempfile
-    from pathlib import Path
 
     from vae_tf.rundir import read_history
 
-    scratch = Path(tempfile.mkdtemp(prefix="vae_tf-bench-"))
     cores = sorted(os.sched_getaffinity(0))[:2]
     if len(cores) < 2:
         raise cli.CommandError("`bench workers` needs two CPU cores (one per worker).")
@@ -122,9 +120,10 @@ def bench_workers(args) -> dict:
     for index in range(args.runs):
         out = scratch / f"one{index}"
         command = ["taskset", "-c", ",".join(map(str, cores))] + train_command(args, out)
-        result = run_process(command, env={"TF_CONFIG": ""})
+        with open(scratch / f"one{index}.log", "w") as log:
+            result = run_process(command, env={"TF_CONFIG": ""}, log=log)
         if result["returncode"]:
-            raise RuntimeError(f"one-process run failed: {' '.join(command)}")
+            raise failed(f"the one-process run ({' '.join(command)})", scratch / f"one{index}.log")
         one.append({**epoch_stats(out), "wall": result["seconds"]})
         print(f"bench: one process: {one[-1]['seconds_per_epoch']:.3f} s per epoch, loss "
               f"{one[-1]['final']['loss']:.4f}", flush=True)
@@ -144,7 +143,8 @@ def bench_workers(args) -> dict:
         for _, log in processes:
             log.close()
         if any(codes):
-            raise RuntimeError(f"a worker failed; see {scratch}/two{index}-*.log")
+            task = next(task for task, code in enumerate(codes) if code)
+            raise failed(f"worker {task} of the two", scratch / f"two{index}-{task}.log")
         two.append({**epoch_stats(scratch / f"two{index}-0"), "wall": wall})
         print(f"bench: two workers: {two[-1]['seconds_per_epoch']:.3f} s per epoch, loss "
               f"{two[-1]['final']['loss']:.4f}", flush=True)

@@ -115,11 +115,22 @@ def run_command(body, interrupted="interrupted", errors: tuple = (), aftermath=N
         print(f"error: {error}", file=sys.stderr)
         return 1
     except OSError as error:  # a full disk, a read-only file system, a path that is not a directory...
-        print(f"error: {describe_os_error(error)}" + (f"; {aftermath()}" if aftermath else ""), file=sys.stderr)
+        left = _aftermath(aftermath) if aftermath else ("nothing was written" if getattr(
+            error, "nothing_written", False) else None)  # set by vae_tf.rundir.outputs, which removed it all
+        print(f"error: {describe_os_error(error)}" + (f"; {left}" if left else ""), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(interrupted() if callable(interrupted) else interrupted, file=sys.stderr)
         return 130
+
+
+def _aftermath(aftermath) -> str:
+    """What an operating-system error left behind, as `aftermath()` says; if looking fails too (the same
+    path refused again, e.g. a name too long), that nothing was written."""
+    try:
+        return aftermath()
+    except OSError:
+        return "nothing was written"
 
 
 # What an operating-system error means for the user, and what to do about it.
@@ -134,6 +145,8 @@ _OS_ERRORS = {
     errno.ENOENT: "no such file or directory",
     errno.EEXIST: "it already exists",
     errno.EIO: "an input/output error of the device",
+    errno.ENAMETOOLONG: "the name is too long for the file system; choose a shorter path",
+    errno.ELOOP: "too many symbolic links in the path; choose another path",
 }
 
 

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from vae_tf.core.errors import DataError, DataNotFoundError
+from vae_tf.core.memory import check_fits
 from vae_tf.data.idx import FASHION_MNIST, MNIST, IdxCollection, locate, read_split
 from vae_tf.data.spec import DataSpec, fingerprint
 
@@ -331,6 +332,9 @@ def _read_images(files, image_size, color, root: Path) -> np.ndarray:
             raise DataError(f"images of different sizes in {root}: {file_a} is {size_a[0]}x{size_a[1]}, {file_b} is "
                             f"{size_b[0]}x{size_b[1]} (width x height); give --image-size H W to resize them all.")
     mode = "L" if color == "grayscale" else "RGB"
+    if image_size is not None:  # refused before Pillow or numpy allocate it (uint8, held twice below)
+        check_fits(2 * len(images) * image_size[0] * image_size[1] * (1 if color == "grayscale" else 3), "--image-size "
+                   f"{image_size[0]} {image_size[1]} ({len(images):,} images)", "choose a smaller one", DataError)
     arrays = []
     for image in images:
         if image.mode in ("I", "I;16", "F"):  # 16-bit or float greyscale: to 8 bits first

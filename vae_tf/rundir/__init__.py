@@ -10,6 +10,8 @@
                 of a lock its holder cannot release (remove_lock_for, remove_dead_lock)
     reading.py  reading a run back, every file checked: Run, read_config, read_history, read_npz,
                 check_keras_archive, load_model, how_to_finish, DAMAGED
+    outputs.py  a command's outputs as one unit, all or none, under the folder's lock: outputs,
+                output_file, Outputs
     writing.py  RunWriter: a training run's directory (create, resume, checkpoints, finish)
 
 Training writes through `RunWriter` (`RunWriter.create`, `.write_config`, `.save_checkpoint`,
@@ -20,10 +22,12 @@ even by a power cut, leaves either the old file or the new one, never half of on
 
 `claim` is the one rule for output files: nothing a user made is replaced without --overwrite.
 
-One writer at a time: training, --resume and every command that writes into a run directory
-hold its lock (`lock`, the file `.vae_tf-lock` with the writer's pid, host and command, locked
+One writer at a time: training, --resume and every command that writes hold their folder's
+lock (`lock`, the file `.vae_tf-lock` with the writer's pid, host and command, locked
 with `fcntl.flock`), so a second writer is refused with one line naming the holder. The kernel
-drops the lock of a process that dies, so a killed writer's lock is simply taken over. An
+drops the lock of a process that dies, so a killed writer's lock is simply taken over. A
+command's outputs are one unit (`outputs`): written into a scratch folder and moved in at the
+end, all of them, or none when the command fails (a full disk, Ctrl-C). An
 --overwrite clears the old run before the new one starts (`RunWriter.create`): files that
 analysed the old model (evaluation.json, figures) go with it. Every file is checked as it is
 read: a damaged one is a `RunDirError` naming the file and what is wrong with it.
@@ -54,6 +58,7 @@ from vae_tf.rundir.layout import (  # noqa: F401
     FORMAT,
     FORMAT_VERSION,
     LOCK,
+    OUTPUTS_SCRATCH,
     RUN_FILES,
     SCRATCH_PREFIX,
     SNAPSHOTS,
@@ -68,6 +73,7 @@ from vae_tf.rundir.locks import (  # noqa: F401
     remove_lock_for,
     writing_into,
 )
+from vae_tf.rundir.outputs import Outputs, output_file, outputs  # noqa: F401
 from vae_tf.rundir.reading import (  # noqa: F401
     DAMAGED,
     Run,

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from vae_tf.core.errors import RunDirError
-from vae_tf.rundir.layout import CHECKPOINT, LOCK
+from vae_tf.rundir.layout import CHECKPOINT, LOCK, OUTPUTS_SCRATCH
 
 # `_atomic_write`'s temporaries: "." + the file's name + "." + mkstemp's 8 characters + a suffix.
 _TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.[A-Za-z0-9]+$")
@@ -229,14 +229,16 @@ def _try_writing(directory: Path) -> None:
 
 
 def _entries(directory: Path) -> list[Path]:
-    """What is in `directory`, apart from the lock and the temporaries of an interrupted write."""
-    return [entry for entry in directory.iterdir() if entry.name != LOCK and not _TEMPORARY.match(entry.name)]
+    """What is in `directory`, apart from the lock and the temporaries of an interrupted write (or command)."""
+    return [entry for entry in directory.iterdir() if entry.name != LOCK and not _TEMPORARY.match(entry.name)
+            and not entry.name.startswith(OUTPUTS_SCRATCH)]
 
 
 # --- the temporaries of interrupted writes ---------------------------------------------------
 
 def remove_temporaries(directory) -> list[Path]:
-    """Remove the temporaries of writes a kill interrupted in `directory` and its checkpoint/.
+    """Remove the temporaries of writes a kill interrupted in `directory` and its checkpoint/, and the
+    scratch folders of commands killed while writing their outputs there (`vae_tf.rundir.outputs`).
 
     Only call it while holding the directory's lock (no write of ours is then under way).
 
@@ -244,6 +246,10 @@ def remove_temporaries(directory) -> list[Path]:
       The paths removed.
     """
     removed = []
+    for entry in Path(directory).glob(OUTPUTS_SCRATCH + "*"):
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
     for folder in (Path(directory), Path(directory) / CHECKPOINT):
         if folder.is_dir():
             for entry in folder.iterdir():

@@ -18,6 +18,8 @@
         epoch-NNNN.keras   weights and optimizer state
         snapshots.npz the snapshots so far (with --snapshots)
       .vae_tf-lock    while a process writes there: its pid, host and command (`vae_tf.rundir.locks`)
+      .vae_tf-outputs-*   while a command writes its outputs there: their scratch folder
+                      (`vae_tf.rundir.outputs`)
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ SNAPSHOTS = "snapshots.npz"
 TENSORBOARD = "tensorboard"
 LOCK = ".vae_tf-lock"
 SCRATCH_PREFIX = "vae_tf-worker-"
+OUTPUTS_SCRATCH = ".vae_tf-outputs-"  # a command's outputs until they are all written (vae_tf.rundir.outputs)
 
 
 def is_run_directory(path) -> bool:

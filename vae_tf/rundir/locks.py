@@ -206,11 +206,11 @@ def _read_holder(handle: int, patience: float = 1.0) -> str:
 
 @contextlib.contextmanager
 def writing_into(directory):
-    """Hold the lock of `directory` while a command writes its outputs there, if it is a run directory.
+    """Hold the lock of `directory` while writing there, if it is a run directory (other directories
+    are not locked).
 
-    Analysis commands (plot, evaluate, compress) write into the run they read by default: a
-    training or an --overwrite of that run must not happen meanwhile. Other output directories
-    are not locked.
+    The commands now write through `vae_tf.rundir.outputs.outputs`, which locks every output folder
+    and writes the outputs as one unit; this remains for code written against it.
     """
     held = lock(directory) if is_run_directory(directory) else None
     try:

@@ -31,6 +31,7 @@ from vae_tf.rundir.layout import (
     is_run_directory,
 )
 from vae_tf.rundir.locks import Lock, lock
+from vae_tf.rundir.outputs import _make_directories, _remove_made
 from vae_tf.rundir.reading import DAMAGED, _read_json, check_keras_archive, load_model, read_config, read_npz
 
 
@@ -47,6 +48,7 @@ class RunWriter:
         self.home = Path(home) if home is not None else self.path
         self.state = state  # the last checkpoint's state.json, when resuming
         self.lock = lock  # held from `create`/`resume` until `close`
+        self.made = None  # the outermost folder `create` made, removed by `close` if nothing was written
 
     @classmethod
     def create(cls, path, overwrite: bool = False) -> RunWriter:
@@ -61,22 +63,31 @@ class RunWriter:
         path = Path(path)
         if path.exists() and not path.is_dir():
             raise RunDirError(f"--out {path} is a file, not a directory; choose another path.")
-        path.mkdir(parents=True, exist_ok=True)
-        held = lock(path)
+        made = _make_directories(path)
+        try:
+            held = lock(path)
+        except BaseException:
+            _remove_made(path, made)
+            raise
         try:
             if overwrite:
                 _clear_run(path)
             claim(path, None, overwrite)
         except BaseException:
             held.release()
+            _remove_made(path, made)
             raise
-        return cls(path, lock=held)
+        writer = cls(path, lock=held)
+        writer.made = made
+        return writer
 
     def close(self) -> None:
-        """Release the run directory's lock (training is over, finished or not)."""
+        """Release the run directory's lock (training is over, finished or not); a directory `create`
+        made is removed if nothing was written into it (a run that failed at once leaves no empty --out)."""
         if self.lock is not None:
             self.lock.release()
             self.lock = None
+        _remove_made(self.path, self.made)
 
     def scratch(self) -> RunWriter:
         """The same run written into a temporary directory deleted at exit, for a worker whose files
