@@ -160,7 +160,10 @@ def linear_encoder(image_shape, latent_dim: int = 2, **unused):
     import keras
 
     images = keras.Input(shape=(pixels(image_shape),), name="images")
-    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(images)
+    # A start near 0: a dimension that should collapse starts collapsed (Var z_mean far below the active-unit
+    # threshold) instead of decaying there slowly; the others grow away from 0 along the data's top directions.
+    z_mean = keras.layers.Dense(latent_dim, kernel_initializer=keras.initializers.RandomNormal(stddev=1e-3),
+                                name="z_mean")(images)
     from vae_tf.models.linear import ConstantLogVariance
 
     z_log_var = ConstantLogVariance(latent_dim, name="z_log_var")(images)
