@@ -23,8 +23,8 @@ FIGURES = Path(__file__).resolve().parent / "figures"
 def sweep_points(directory) -> tuple[list[dict], float]:
     """The points of a sweep directory's rd.json, and the fixed sigma^2 it swept beta at (its gaussian_variance)."""
     report = json.loads((Path(directory) / "rd.json").read_text())
-    points = [point for point in report["sweep"]]
-    settings = json.loads((Path(directory) / f"beta-{points[0]['beta']:g}" / "config.json").read_text())["settings"]
+    points = [point for point in report["points"] if point["kind"] == "sweep"]
+    settings = json.loads((Path(directory) / f"beta-{points[0]['beta']:g}" / "config.json").read_text())["config"]
     return points, float(settings["gaussian_variance"])
 
 
@@ -72,7 +72,8 @@ def main() -> None:
 
     out = Path(args.out)
     run = Run.open(args.fixed)
-    result = compare_run(run)
+    saved = run.path / "ppca.json"  # written by `python -m vae_tf.ppca RUNDIR`; else computed here
+    result = json.loads(saved.read_text()) if saved.exists() else compare_run(run)
     print(format_comparison(result))
     write_figure(out / "linear_vae_ppca.png", figure(result))
     sweeps = {name: sweep_points(directory) for name, directory in zip(("linear", "mlp"), args.sweeps)}
