@@ -100,7 +100,7 @@ def log_likelihood(x, logits, likelihood: str = "bernoulli"):
     Args:
       x: float tensor (..., P), pixel values in [0, 1] (binary for "binarized").
       logits: float tensor (..., P), the decoder's logits; broadcasts against `x`.
-      likelihood: a name of `vae_tf.models.likelihoods.NAMES`.
+      likelihood: a name of `vae_tf.models.likelihoods.NAMES`, or a `Likelihood` (a Gaussian at its sigma^2).
 
     Returns:
       Tensor (...).
