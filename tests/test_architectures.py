@@ -128,7 +128,7 @@ def test_the_fast_path_compiles_the_mlp_with_xla_and_the_conv_model_without():
     from vae_tf.config import TrainConfig
     from vae_tf.training import engine
 
-    assert architectures.XLA == {"mlp": True, "conv": False}
+    assert architectures.XLA == {"mlp": True, "conv": False, "linear": True}
     for name, xla in architectures.XLA.items():
         config = TrainConfig(architecture=name, latent_dim=2)
         assert engine.compile_options(config, 1024)["jit_compile"] is xla

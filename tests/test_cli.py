@@ -37,6 +37,7 @@ def test_every_setting_has_a_flag_and_round_trips_through_config_json(tmp_path):
     fields = dataclasses.fields(TrainConfig)
     changed = {field.name: other_value(field) for field in fields}
     changed["strategy"] = "mirrored"  # the only strategy that takes --devices
+    changed["likelihood"], changed["gaussian_variance"] = "gaussian", "0.5"  # sigma^2 acts on the Gaussian only
     # Free bits and the capacity act on the KL term only (regularizer "kl", the default): every
     # other setting changes in the first config, the regularizer in the second.
     defaults = {field.name: field.default for field in fields}

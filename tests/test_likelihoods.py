@@ -30,11 +30,11 @@ def continuous_bernoulli_log_normalizer(logits):
     return np.where(np.abs(lam - 0.5) < 1e-6, np.log(2.0), np.log(constant))
 
 
-def test_the_registry_holds_the_three_likelihoods_the_flags_offer():
-    assert likelihoods.NAMES == ("bernoulli", "binarized", "continuous_bernoulli")
+def test_the_registry_holds_the_four_likelihoods_the_flags_offer():
+    assert likelihoods.NAMES == ("bernoulli", "binarized", "continuous_bernoulli", "gaussian")
     assert [likelihoods.get(name).name for name in likelihoods.NAMES] == list(likelihoods.NAMES)
-    with pytest.raises(ValueError, match="likelihood='gaussian' is not one of 'bernoulli'"):
-        likelihoods.get("gaussian")
+    with pytest.raises(ValueError, match="likelihood='poisson' is not one of 'bernoulli'"):
+        likelihoods.get("poisson")
 
 
 def test_bernoulli_log_prob_is_tfps_and_minus_the_summed_cross_entropy():

@@ -164,12 +164,15 @@ def diagnostics_of(vae, x, seed: int = 0) -> dict:
 
 
 def describe_likelihood(vae) -> dict:
-    """What evaluation.json says of the likelihood: its name, a description and, for "binarized",
-    the seed and rule of the test images' one-off binarisation."""
+    """What evaluation.json says of the likelihood: its name, a description, for "binarized" the seed and
+    rule of the test images' one-off binarisation, and for "gaussian" the sigma^2 evaluated with."""
     from vae_tf.models.likelihoods import EVALUATION_BINARIZATION_SEED
 
     model = pixel_model(vae)
     described = {"name": model.name, "description": model.description}
+    if model.name == "gaussian":  # the sigma^2 evaluated with, and how the run set it
+        described["variance"] = float(model.variance)
+        described["variance_mode"] = str(vae.pixel_variance.mode)
     if model.binarizes:
         described["binarization"] = {
             "seed": EVALUATION_BINARIZATION_SEED,
@@ -187,6 +190,9 @@ def likelihood_line(likelihood) -> str:
     if isinstance(likelihood, dict):
         extra = (f" (test images binarised once, seed {likelihood['binarization']['seed']})"
                  if "binarization" in likelihood else "")
+        if "variance" in likelihood:
+            extra = (f" (sigma^2 = {likelihood['variance']:.6g}, {likelihood['variance_mode']}; a density on R^P, "
+                     "with mass outside [0, 1])")
         return likelihood["name"] + extra
     return "bernoulli" if likelihood is None else str(likelihood)
 

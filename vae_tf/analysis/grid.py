@@ -77,11 +77,17 @@ def grid_log_marginal(vae, x, *, extent: float = 8.0, points: int = 801, points_
         @tf.function(jit_compile=jit_compile, reduce_retracing=True, autograph=False)
         def chunk(z, x, coarse_mask, edge_mask):
             logits = vae.decode_logits(z)  # (G, P)
-            if likelihood.name == "continuous_bernoulli":  # log p(0|z_g) = sum of -softplus + log C
-                at_zero = likelihood.log_prob(tf.zeros_like(logits), logits)[:, None]
+            cross = tf.matmul(logits, x, transpose_b=True)  # (G, N)
+            if likelihood.name == "gaussian":  # -(|x|^2 - 2 m.x + |m|^2) / (2 s^2) - P/2 log(2 pi s^2)
+                variance = tf.cast(likelihood.variance, logits.dtype)
+                squares = tf.reduce_sum(tf.square(logits), -1)[:, None] + tf.reduce_sum(tf.square(x), -1)[None]
+                log_px_z = (cross - 0.5 * squares) / variance \
+                    - 0.5 * tf.cast(tf.shape(x)[-1], logits.dtype) * tf.math.log(2 * np.pi * variance)
+            elif likelihood.name == "continuous_bernoulli":  # log p(0|z_g) = sum of -softplus + log C
+                log_px_z = cross + likelihood.log_prob(tf.zeros_like(logits), logits)[:, None]
             else:
-                at_zero = -tf.reduce_sum(tf.nn.softplus(logits), axis=-1, keepdims=True)
-            log_joint = tf.matmul(logits, x, transpose_b=True) + at_zero + prior.log_prob(z)[:, None]  # (G, N)
+                log_px_z = cross - tf.reduce_sum(tf.nn.softplus(logits), axis=-1, keepdims=True)
+            log_joint = log_px_z + prior.log_prob(z)[:, None]  # (G, N)
             coarse = tf.where(coarse_mask[:, None], log_joint, -np.inf)
             edge = tf.where(edge_mask[:, None], log_joint, -np.inf)
             return (tf.reduce_logsumexp(log_joint, axis=0), tf.reduce_logsumexp(coarse, axis=0),

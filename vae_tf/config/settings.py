@@ -78,7 +78,15 @@ class TrainConfig:
     likelihood: str = setting("bernoulli", "p(x|z) per pixel: bernoulli (the report's: greyscale targets, not a "
                               "normalised density); binarized (x ~ Bernoulli(pixel) afresh each batch, the test "
                               "images binarised once with a fixed seed); continuous_bernoulli (a proper density on "
-                              "[0, 1])", group="model and loss", model=True, choices=likelihoods.NAMES)
+                              "[0, 1]); gaussian (Normal pixels with one shared sigma^2, --gaussian-variance; a true "
+                              "density of real-valued pixels, which puts mass outside [0, 1])", group="model and loss",
+                              model=True, choices=likelihoods.NAMES)
+    gaussian_variance: str | None = setting(None, "--likelihood gaussian only: sigma^2, one for every pixel: learned "
+                                            "(a weight; the default), optimal (sigma-VAE: each training batch's mean "
+                                            "squared error; evaluation uses their moving average) or a number (fixed; "
+                                            "for a Gaussian decoder beta and 2 sigma^2 play the same role)",
+                                            group="model and loss", model=True, optional=True,
+                                            metavar="{learned,optimal}|FLOAT")
     epochs: int = setting(10, "passes over the training images", kind=int, at_least=1)
     batch_size: int = setting(128, "images per step (the global batch under tf.distribute); 60,000 / 128 gives "
                               "469 steps per epoch, the last of 96 images", kind=int, at_least=1)
@@ -176,6 +184,11 @@ class TrainConfig:
             if getattr(self, name) and self.regularizer != "kl":
                 raise ValueError(f"{name}={getattr(self, name)!r} acts on the KL term only, and regularizer="
                                  f"{self.regularizer!r} has none: drop {flag(name)}, or use --regularizer kl.")
+        if self.gaussian_variance is not None and self.likelihood != "gaussian":  # i29: a setting that cannot act
+            raise ValueError(f"gaussian_variance={self.gaussian_variance!r} acts on --likelihood gaussian only: drop "
+                             "--gaussian-variance, or add --likelihood gaussian.")
+        if self.gaussian_variance is not None:
+            likelihoods.parse_variance(self.gaussian_variance)
         problem = choices.kl_settings_problem(self)
         if problem:
             raise ValueError(problem)
@@ -284,7 +297,7 @@ def title(settings: dict) -> str:
     name = choices.VARIANT_TITLES.get(settings["regularizer"], settings["regularizer"])
     defaults = TrainConfig()
     extras = [f"{key}={settings[key]:g}" if isinstance(settings[key], float) else f"{key}={settings[key]}"
-              for key in ("architecture", "likelihood", "reduction", "beta", "latent_dim", "beta_schedule",
-                          "free_bits", "capacity", "posterior", "prior", "kl_estimator", "kl_samples")
+              for key in ("architecture", "likelihood", "gaussian_variance", "reduction", "beta", "latent_dim",
+                          "beta_schedule", "free_bits", "capacity", "posterior", "prior", "kl_estimator", "kl_samples")
               if key in settings and settings[key] != getattr(defaults, key)]
     return name + (f" ({', '.join(extras)})" if extras else "")

@@ -18,6 +18,13 @@ architecture's encoder takes (B, P) and its decoder returns (B, P):
   extra rows at the bottom and columns at the right (32 -> 30). Keras' example has
   hidden_units = 16 and filters = 32; here `--hidden-units` (default 100) and `--filters`
   (default 32) set them.
+- `"linear"` (for the Gaussian likelihood's link to probabilistic PCA, docs/linear-vae.md):
+      encoder: P -> Dense(D) z_mean; z_log_var a learned constant (D,), the same for every image
+      decoder: D -> Dense(P) logits (-> sigmoid for `decoder(z)`; the Gaussian's mean is the logits)
+  The posterior's variance is a learned constant, not an affine map of the image, because that is
+  what the exact posterior of the linear Gaussian model has: p(z|x) = N(M^-1 W^T (x - b), sigma^2 M^-1),
+  M = W^T W + sigma^2 I, whose covariance does not depend on x (Lucas et al. 2019); an affine
+  z_log_var could only add noise to its gradient. `--hidden-units` and `--filters` are not used.
 
 Every decoder is a chain of layers whose layer named `decoder_logits` outputs the logits
 (B, P), followed by the sigmoid `pixel_probabilities`: `decoder_logits` (below) runs the chain up
@@ -32,7 +39,7 @@ import math
 
 # Keras is imported inside the builders: `vae_tf.config.settings` reads `NAMES` without importing TensorFlow.
 # The flags' choices.
-NAMES = ("mlp", "conv")
+NAMES = ("mlp", "conv", "linear")
 LOGITS_LAYER = "decoder_logits"
 
 
@@ -144,7 +151,37 @@ def conv_decoder(image_shape, latent_dim: int = 2, filters: int = 32, **unused):
     return decoder_head(z, keras.layers.Flatten(name=LOGITS_LAYER)(h))
 
 
-ARCHITECTURES = {"mlp": (mlp_encoder, mlp_decoder), "conv": (conv_encoder, conv_decoder)}
+def linear_encoder(image_shape, latent_dim: int = 2, **unused):
+    """The linear encoder: z_mean = A x + c, z_log_var a learned constant (see the module docstring).
+
+    Returns:
+      A functional `keras.Model` mapping flattened images (B, P) to `[z_mean, z_log_var]`, each (B, D).
+    """
+    import keras
+
+    images = keras.Input(shape=(pixels(image_shape),), name="images")
+    # A start near 0: a dimension that should collapse starts collapsed (Var z_mean far below the active-unit
+    # threshold) instead of decaying there slowly; the others grow away from 0 along the data's top directions.
+    z_mean = keras.layers.Dense(latent_dim, kernel_initializer=keras.initializers.RandomNormal(stddev=1e-3),
+                                name="z_mean")(images)
+    from vae_tf.models.linear import ConstantLogVariance
+
+    z_log_var = ConstantLogVariance(latent_dim, name="z_log_var")(images)
+    return keras.Model(images, [z_mean, z_log_var], name="encoder")
+
+
+def linear_decoder(image_shape, latent_dim: int = 2, **unused):
+    """The linear decoder: logits = W z + b, one Dense(P) `decoder_logits`, then the sigmoid (`decoder_head`)."""
+    import keras
+
+    z = keras.Input(shape=(latent_dim,), name="z")
+    # W starts at 0: its random start would be noise far larger than the data's spread in most directions,
+    # which the training must first undo; from 0 the encoder's random start gives W its first directions.
+    return decoder_head(z, keras.layers.Dense(pixels(image_shape), kernel_initializer="zeros", name=LOGITS_LAYER)(z))
+
+
+ARCHITECTURES = {"mlp": (mlp_encoder, mlp_decoder), "conv": (conv_encoder, conv_decoder),
+                 "linear": (linear_encoder, linear_decoder)}
 assert tuple(ARCHITECTURES) == NAMES
 
 # Whether the fast path and the evaluation compile an architecture with XLA. XLA's CPU
@@ -152,7 +189,7 @@ assert tuple(ARCHITECTURES) == NAMES
 # project's 2-core machine, an epoch of 3,072 images of the conv model took 80.1 s with XLA and
 # 0.93 s without, and -IWAE_5000 of 20 test images 31.3 s against 10.5 s (docs/models.md). The
 # MLP is faster with XLA (docs/speed.md), and its runs stay the report's, bit for bit.
-XLA = {"mlp": True, "conv": False}
+XLA = {"mlp": True, "conv": False, "linear": True}
 assert tuple(XLA) == NAMES
 
 

@@ -53,7 +53,7 @@ def pixel_likelihood(logits, image_shape=None, likelihood: str = "bernoulli"):
     Args:
       logits: float tensor (..., P).
       image_shape: (H, W, C) with H * W * C = P for event shape (H, W, C); None: event shape (P,).
-      likelihood: a name of `vae_tf.models.likelihoods.NAMES`.
+      likelihood: a name of `vae_tf.models.likelihoods.NAMES`, or a `Likelihood` (a Gaussian with its sigma^2).
     """
     model = likelihoods.get(likelihood)
     if image_shape is None:
@@ -74,12 +74,20 @@ class Inference:
 
     @property
     def pixel_model(self) -> likelihoods.Likelihood:
-        """The `vae_tf.models.likelihoods.Likelihood` of this model's `likelihood` setting."""
-        return likelihoods.get(self.likelihood_name)
+        """The `vae_tf.models.likelihoods.Likelihood` of this model's `likelihood` setting (for "gaussian", at
+        the model's sigma^2 now: the one evaluation uses)."""
+        variance = getattr(self, "pixel_variance", None)
+        return likelihoods.get(self.likelihood_name) if variance is None else variance.likelihood()
+
+    def step_pixel_model(self, x, logits, training=False) -> likelihoods.Likelihood:
+        """The likelihood of one step on images x and means `logits` (B, P): `pixel_model`, except for a
+        Gaussian of "optimal" sigma^2 in training, which takes the batch's mean squared error."""
+        variance = getattr(self, "pixel_variance", None)
+        return self.pixel_model if variance is None else variance.likelihood(x, logits, training)
 
     @property
     def likelihood_name(self) -> str:
-        """The `likelihood` setting: "bernoulli", "binarized" or "continuous_bernoulli"."""
+        """The `likelihood` setting: "bernoulli", "binarized", "continuous_bernoulli" or "gaussian"."""
         return self.settings["likelihood"]
 
     def decode_logits(self, z):
@@ -163,8 +171,9 @@ class Inference:
     def decode(self, z, batch_size: int = BATCH, logits: bool = False) -> np.ndarray:
         """Images for codes z (N, D): the likelihood's mean E[x|z] in [0, 1], (N, H, W, C).
 
-        That is the pixel probabilities for the Bernoulli likelihoods, and the continuous
-        Bernoulli's mean (not sigmoid(logits)) for "continuous_bernoulli".
+        That is the pixel probabilities for the Bernoulli likelihoods, the continuous
+        Bernoulli's mean (not sigmoid(logits)) for "continuous_bernoulli", and the Gaussian's mean
+        (the logits) clipped to [0, 1] for "gaussian".
 
         Args:
           z: codes (N, D).
@@ -176,6 +185,8 @@ class Inference:
             step = self.decode_logits
         elif self.likelihood_name == "continuous_bernoulli":
             step = lambda codes: self.pixel_model.mean(self.decode_logits(codes))  # noqa: E731
+        elif self.likelihood_name == "gaussian":  # the mean may leave [0, 1]: clipped, to be shown as pixels
+            step = lambda codes: tf.clip_by_value(self.decode_logits(codes), 0.0, 1.0)  # noqa: E731
         else:
             step = lambda codes: self.decoder(codes, training=False)  # noqa: E731
         flat = np.concatenate([np.asarray(step(z[start:start + batch_size])) for start in range(0, len(z), batch_size)])
@@ -197,4 +208,4 @@ class Inference:
     def likelihood(self, z):
         """p(x|z) for codes z (B, D): the model's likelihood (`vae_tf.models.likelihoods`) as a TFP distribution,
         batch shape (B,), event (H, W, C)."""
-        return pixel_likelihood(self.decode_logits(z), self.image_shape, self.likelihood_name)
+        return pixel_likelihood(self.decode_logits(z), self.image_shape, self.pixel_model)

@@ -15,6 +15,15 @@ into independent per-pixel distributions:
 - `"continuous_bernoulli"`: the continuous Bernoulli of Loaiza-Ganem and Cunningham (NeurIPS
   2019), `tfd.ContinuousBernoulli(logits=...)`, a proper density on [0, 1] (its normalising
   constant included): log p(x|z) = sum over pixels of x*l - softplus(l) + log C(l), l the logit.
+- `"gaussian"`: a Normal N(x_i; m_i, sigma^2) per pixel with the decoder's last layer as its mean
+  m (no sigmoid: the mean is the decoder's "logits") and one sigma^2 shared by every pixel and
+  image: learned (a weight), optimal (sigma-VAE, Rybkin et al. 2021: in training, the batch's
+  mean squared error) or fixed (`parse_variance`). The density is of real-valued pixels: on
+  images scaled to [0, 1] it still puts mass outside [0, 1] (a pixel at 0 or 1 has half its mass
+  outside when its mean is there), so its nats are a true negative log-density of the data read
+  as real numbers, comparable with other Gaussian models (pPCA), not with the Bernoulli nats. The
+  sigma^2 lives in the model (`vae_tf.models.gaussian.GaussianVariance`); `Gaussian(variance)`
+  here is the likelihood at one value of it (`get("gaussian")` has none, and says so when used).
 
 `get(name)` returns a `Likelihood`; `pixel_nll(x, logits)` (per pixel) is what the training
 losses reduce (the "report" and "elbo" reductions of `vae_tf.models.losses`), and `log_prob(x, logits)`
@@ -31,14 +40,18 @@ from __future__ import annotations
 import numpy as np
 
 # The flags' choices; `vae_tf.config.settings` reads these without importing TensorFlow.
-NAMES = ("bernoulli", "binarized", "continuous_bernoulli")
+NAMES = ("bernoulli", "binarized", "continuous_bernoulli", "gaussian")
 DESCRIPTIONS = {
     "bernoulli": "Bernoulli pixels with greyscale targets in [0, 1] (the report's; not a normalised density)",
     "binarized": "Bernoulli pixels of binarised images: x ~ Bernoulli(pixel) afresh every training batch, "
                  "test images binarised once with a fixed seed (a true log-probability of binary images)",
     "continuous_bernoulli": "continuous Bernoulli pixels (Loaiza-Ganem and Cunningham 2019), a proper density "
                             "on [0, 1], normalising constant included",
+    "gaussian": "Normal pixels N(mean, sigma^2), one sigma^2 for every pixel (learned, optimal or fixed): a true "
+                "density of real-valued pixels, which puts mass outside [0, 1]",
 }
+# `--gaussian-variance`'s two modes besides a fixed float.
+VARIANCE_MODES = ("learned", "optimal")
 # The seed of the evaluation's one-off binarisation of the test images (recorded in evaluation.json).
 EVALUATION_BINARIZATION_SEED = 20190101
 
@@ -155,16 +168,80 @@ class ContinuousBernoulli(Likelihood):
         return self.pixel_distribution(logits).mean()
 
 
-LIKELIHOODS = {likelihood.name: likelihood for likelihood in (Bernoulli(), Binarized(), ContinuousBernoulli())}
+class Gaussian(Likelihood):
+    """N(x_i; m_i, sigma^2) per pixel, m = the decoder's last layer (its "logits"), one shared sigma^2.
+
+    Args:
+      variance: sigma^2, a float or a scalar tensor (> 0); None for the registry's unbound entry,
+        whose log-probabilities are refused (the variance is the model's: `vae.pixel_model`).
+    """
+
+    name = "gaussian"
+
+    def __init__(self, variance=None):
+        self.variance = variance
+
+    def _variance(self, logits):
+        import tensorflow as tf
+
+        if self.variance is None:
+            raise ValueError("the gaussian likelihood needs its sigma^2: use the model's, vae.pixel_model.")
+        return tf.cast(self.variance, tf.convert_to_tensor(logits).dtype)
+
+    def pixel_distribution(self, logits):
+        import tensorflow as tf
+
+        return _tfd().Normal(loc=logits, scale=tf.sqrt(self._variance(logits)))
+
+    def pixel_nll(self, x, logits):
+        # 0.5 (x - m)^2 / sigma^2 + 0.5 log(2 pi sigma^2): tfd.Normal's log_prob, written out so
+        # that x and the K samples' means broadcast as in the other likelihoods.
+        import tensorflow as tf
+
+        logits = tf.convert_to_tensor(logits)
+        variance = self._variance(logits)
+        x = tf.cast(x, logits.dtype)
+        return 0.5 * tf.square(x - logits) / variance + 0.5 * tf.math.log(2.0 * np.pi * variance)
+
+    def mean(self, logits):
+        # The mean itself, which may leave [0, 1]: `VAE.decode` clips it for display.
+        return logits
+
+
+LIKELIHOODS = {likelihood.name: likelihood
+               for likelihood in (Bernoulli(), Binarized(), ContinuousBernoulli(), Gaussian())}
 assert tuple(LIKELIHOODS) == NAMES
 
 
-def get(name: str) -> Likelihood:
-    """The registered likelihood called `name` (one of `NAMES`).
+def parse_variance(value):
+    """`--gaussian-variance` read: "learned", "optimal", or sigma^2 as a float > 0 (a number or its text).
+
+    Returns:
+      "learned", "optimal" or a float.
+
+    Raises:
+      ValueError: anything else (one sentence naming the value).
+    """
+    if value in VARIANCE_MODES:
+        return value
+    try:
+        variance = float(value)
+    except (TypeError, ValueError):
+        variance = float("nan")
+    if isinstance(value, bool) or not (0 < variance < float("inf")):
+        raise ValueError(f"gaussian_variance={value!r}: give learned, optimal, or sigma^2 as a number > 0 "
+                         "(e.g. 0.01).")
+    return variance
+
+
+def get(name) -> Likelihood:
+    """The registered likelihood called `name` (one of `NAMES`); a `Likelihood` itself is returned as it is.
 
     Raises:
       ValueError: an unknown name (the message lists the known ones).
     """
+    if isinstance(name, Likelihood):
+        return name
     if name not in LIKELIHOODS:
         raise ValueError(f"likelihood={name!r} is not one of {', '.join(map(repr, NAMES))}.")
     return LIKELIHOODS[name]

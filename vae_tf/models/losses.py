@@ -87,7 +87,7 @@ def reconstruction_loss(x, logits, reduction: str = "report", global_batch_size=
         images of the per-pixel sum, nats per image).
       global_batch_size: see the module docstring; only "elbo" uses it.
       likelihood: a name of `vae_tf.models.likelihoods` ("bernoulli": the binary cross-entropy, the
-        report's arithmetic).
+        report's arithmetic), or a `Likelihood` (a Gaussian at its sigma^2: `VAE.step_pixel_model`).
 
     Returns:
       Scalar tensor.
@@ -168,7 +168,7 @@ def vae_losses(
       kl_per_image: the KL term's estimate per image (B,), for a posterior, prior or estimator other
         than the report's (`vae_tf.VAE.kl_per_image`); None: the analytic KL of the diagonal
         Gaussian (z_mean, z_log_var) against N(0, I).
-      likelihood: p(x|z), a name of `vae_tf.models.likelihoods`.
+      likelihood: p(x|z), a name of `vae_tf.models.likelihoods`, or a `Likelihood` (a Gaussian at its sigma^2).
 
     Returns:
       dict of scalar tensors: `loss` (what is minimised), `reconstruction_loss`, `kl_loss`

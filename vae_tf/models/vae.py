@@ -45,6 +45,7 @@ import tensorflow as tf
 from vae_tf.data import REPORT_SHAPE, check_images
 from vae_tf.models import architectures, likelihoods
 from vae_tf.models.choices import KL_ESTIMATORS, POSTERIORS, PRIORS, REDUCTIONS, REGULARIZERS, kl_settings_problem
+from vae_tf.models.gaussian import build_variance
 from vae_tf.models.inference import BATCH, Inference, as_pixels, pixel_likelihood
 from vae_tf.models.losses import check_choice, vae_losses
 from vae_tf.models.posteriors import build_posterior, reparameterize
@@ -86,11 +87,11 @@ class VAE(Inference, ReplicaStep, keras.Model):
       hidden_units: width of the hidden Dense layer (the report: 100); see `vae_tf.models.architectures`.
       architecture: "mlp" (the report's) or "conv" (`vae_tf.models.architectures`).
       filters: the conv architecture's first Conv2D's filters.
-      likelihood: p(x|z): "bernoulli" (the report's), "binarized" or "continuous_bernoulli"
-        (`vae_tf.models.likelihoods`). With "binarized", `train_step` binarises every batch afresh
-        (x ~ Bernoulli(pixel), the sampling layer's seeded noise); `test_step` and `evaluate`
+      likelihood, gaussian_variance: p(x|z): "bernoulli" (the report's), "binarized", "continuous_bernoulli" or
+        "gaussian" (`vae_tf.models.likelihoods`), whose sigma^2 is "learned" (None), "optimal" or a float (the
+        layer `pixel_variance`, `vae_tf.models.gaussian`). With "binarized", `train_step` binarises every batch
+        afresh (x ~ Bernoulli(pixel), the sampling layer's seeded noise); `test_step` and `evaluate`
         take the images as given (binarise them once: `vae_tf.models.likelihoods.binarize_fixed`).
-        The setting is `likelihood_name`; `likelihood(z)` is p(x|z) as a TFP distribution.
       regularizer: "kl" (the report's VAE), "none" (a plain autoencoder with noise) or "mse"
         (the report's "MSE instead of KL").
       reduction: "report" (the report's loss reduction) or "elbo" (the textbook negative ELBO);
@@ -114,7 +115,7 @@ class VAE(Inference, ReplicaStep, keras.Model):
         hidden_units: int = 100,
         architecture: str = "mlp",
         filters: int = 32,
-        likelihood: str = "bernoulli",
+        likelihood: str = "bernoulli", gaussian_variance=None,
         regularizer: str = "kl",
         reduction: str = "report",
         beta: float = 1.0,
@@ -144,7 +145,7 @@ class VAE(Inference, ReplicaStep, keras.Model):
         # What get_config saves, and `vae_tf.config.settings.TrainConfig.model_settings()` fills in.
         self.settings = {"latent_dim": int(latent_dim), "hidden_units": int(hidden_units),
                          "architecture": check_choice("architecture", architecture, architectures.NAMES),
-                         "filters": int(filters),
+                         "filters": int(filters), "gaussian_variance": gaussian_variance,
                          "likelihood": check_choice("likelihood", likelihood, likelihoods.NAMES),
                          "regularizer": check_choice("regularizer", regularizer, REGULARIZERS),
                          "reduction": check_choice("reduction", reduction, REDUCTIONS),
@@ -175,6 +176,7 @@ class VAE(Inference, ReplicaStep, keras.Model):
         self.encoder, self.decoder = architectures.build(self.architecture, self.image_shape, self.latent_dim,
                                                          hidden_units=self.hidden_units, filters=self.filters)
         self.sampling = Sampling(seed=seed, name="sampling")
+        self.pixel_variance = build_variance(self.likelihood_name, gaussian_variance)  # sigma^2, or None
         # Created after the report's layers, so that the report's model draws its initial weights as before.
         features = self.encoder.get_layer("z_mean").input  # what the encoder's heads read
         self.posterior_family = build_posterior(posterior, self.latent_dim, features.shape[-1], self.flow_steps)
@@ -243,10 +245,9 @@ class VAE(Inference, ReplicaStep, keras.Model):
         logits = self.decode_logits(z)
         optimizer = getattr(self, "optimizer", None)
         schedule = self.kl_schedule.at(optimizer.iterations if optimizer is not None else None)
-        losses = vae_losses(
-            x, logits, z_mean, z_log_var, self.regularizer, self.reduction, schedule["beta"],
-            global_batch_size, self.free_bits, schedule["capacity"], kl_per_image=kl, likelihood=self.likelihood_name,
-        )
+        losses = vae_losses(x, logits, z_mean, z_log_var, self.regularizer, self.reduction, schedule["beta"],
+                            global_batch_size, self.free_bits, schedule["capacity"], kl_per_image=kl,
+                            likelihood=self.step_pixel_model(x, logits, training))
         return {**losses, **{name: schedule[name] for name in self.schedule_trackers}}
 
     # What makes `fit`'s train function: None, Keras (a step per batch); `vae_tf.training.loops.attach`
