@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 def work(args) -> int:
     from vae_tf.kl.diagnostics import format_diagnostics
     from vae_tf.rundir import Run, write_json, writing_into
+    from vae_tf.training.explained import format_explained
 
     with writing_into(output_location(args.rundir, args.out)[0]):  # one writer per run directory
         run = Run.open(args.rundir)
@@ -84,6 +85,9 @@ def work(args) -> int:
         write_json(path, evaluation)
     print(format_table(evaluation))
     print(format_diagnostics(evaluation["diagnostics"]))
+    print(format_explained(evaluation["explained_variance"]))
+    if evaluation["explained_variance"]["warning"]:
+        print(evaluation["explained_variance"]["warning"])
     for note in ("posterior_used", "prior_note"):
         if note in evaluation["diagnostics"]:
             print(f"note: {note.replace('_', ' ')}: {evaluation['diagnostics'][note]}")
