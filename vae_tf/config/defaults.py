@@ -5,9 +5,14 @@
 patches the conv model's reconstructions stay grey smudges. So when the data or the architecture is
 not the report's, the settings the user did not give are chosen by one rule (docs/defaults.md):
 
-    settings, record = choose(TrainConfig(dataset="digits"), given={"dataset"}, train_images=1500)
-    settings.learning_rate, settings.epochs     # 1e-3 (Keras' Adam default), 84 (1,000 steps of 12 batches)
-    print(describe(record))                     # "defaults chosen ...: learning rate 1e-3 (Keras' Adam default; ..."
+```python
+from vae_tf.config import TrainConfig
+from vae_tf.config.defaults import choose, describe
+
+settings, record = choose(TrainConfig(dataset="digits"), given={"dataset"}, train_images=1500)
+print(settings.learning_rate, settings.epochs)  # 0.001 84: Keras' Adam default, 1,000 steps of 12 batches
+print(describe(record))                         # defaults chosen (docs/defaults.md): learning rate 1e-3 (...
+```
 
 - learning rate 1e-3, Keras' Adam default (the report's 1e-4 is for its MLP);
 - the textbook loss (`--reduction elbo`): the report's averages the reconstruction over the P pixels
