@@ -89,7 +89,7 @@ def test_rgb_folder_trains_reopens_plots_and_evaluates(rgb_folder, tmp_path):
     assert model.image_shape == (6, 5, 3) and model.encoder.input_shape == (None, 90)
     images = load_run_data(run).x_test
     assert model.decode(model.encode(images)[0]).shape == (6, 6, 5, 3)
-    assert model.likelihood(np.zeros((2, 2), np.float32)).event_shape == (6, 5, 3)
+    assert model.likelihood(np.zeros((2, model.latent_dim), np.float32)).event_shape == (6, 5, 3)
     evaluation = plot_and_evaluate(run, tmp_path)
     overall = evaluation["overall"]
     assert evaluation["data"]["dimensions"] == 90 and evaluation["test_images"] == 6

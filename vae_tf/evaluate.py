@@ -72,6 +72,7 @@ def work(args) -> int:
     from vae_tf.core.memory import check_fits
     from vae_tf.kl.diagnostics import format_diagnostics
     from vae_tf.rundir import Run, outputs, write_json
+    from vae_tf.training.explained import format_explained
 
     directory, name = output_location(Run.open(args.rundir).path, args.out)  # a wrong RUNDIR: refused first
     if args.exact:  # the grid's codes and masks, about 40 bytes a point (`vae_tf.analysis.grid.latent_grid`)
@@ -88,6 +89,9 @@ def work(args) -> int:
     path = directory / name
     print(format_table(evaluation))
     print(format_diagnostics(evaluation["diagnostics"]))
+    print(format_explained(evaluation["explained_variance"]))
+    if evaluation["explained_variance"]["warning"]:
+        print(evaluation["explained_variance"]["warning"])
     for note in ("posterior_used", "prior_note"):
         if note in evaluation["diagnostics"]:
             print(f"note: {note.replace('_', ' ')}: {evaluation['diagnostics'][note]}")

@@ -21,6 +21,7 @@ from vae_tf.training.cluster import sigterm_blocked
 with sigterm_blocked():  # the threads these imports start (numpy's) never take SIGTERM: see holding_sigterm
     from vae_tf import config
     from vae_tf.config import TrainConfig
+    from vae_tf.config.defaults import given_settings
     from vae_tf.core import cli
     from vae_tf.training.run import default_out_dir, obey_sigterm, resume, train  # vae_tf.train.train: re-exported
 
@@ -72,7 +73,8 @@ def main(argv=None) -> int:
         else:
             settings = TrainConfig.from_args(args)
             out = Path(args.out) if args.out is not None else default_out_dir(settings)
-            out = train(settings, out, args.overwrite, verbose, command=["python", "-m", "vae_tf.train", *argv])
+            out = train(settings, out, args.overwrite, verbose, command=["python", "-m", "vae_tf.train", *argv],
+                        given=given_settings(build_parser(), argv))  # the others may be chosen: docs/defaults.md
         print(f"run directory: {out}")
         return 0
 

@@ -63,7 +63,8 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
     Returns:
       The content of evaluation.json: overall and per-class means of `neg_elbo`,
       `reconstruction`, `kl`, `neg_iwae` (and `neg_log_px_grid`) in nats per image, with bits
-      per dimension (P = H x W x C) for the three bounds, and the settings that produced them.
+      per dimension (P = H x W x C) for the three bounds, the settings that produced them, and
+      `explained_variance` (`vae_tf.training.explained`: the reconstructions' share of the pixel variance).
       Data without labels have no per-class rows.
     """
     from vae_tf.data.sources import load_run_data
@@ -132,10 +133,20 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
         "rate": {**rate, "prior": getattr(vae, "prior_name", "standard_normal"),
                  "posterior": getattr(vae, "posterior_name", "diagonal")},
         "diagnostics": diagnostics_of(vae, x, seed),  # is every latent dimension used?
+        # the share of the pixel variance the reconstructions explain, as at the end of training
+        "explained_variance": explained_of(vae, x, data.x_train[:run.settings.get("limit")], run.settings),
         "data": {"source": spec.source, "image_shape": list(spec.image_shape), "dimensions": dims,
                  "path": spec.path, "found": spec.found},
         "seconds": seconds,
     }
+
+
+def explained_of(vae, x_test, x_train, settings: dict) -> dict:
+    """`vae_tf.training.explained.explained_variance` of the test images, with its warning (or None)."""
+    from vae_tf.training.explained import explained_variance, explained_warning
+
+    figures = explained_variance(vae, x_test, x_train)
+    return {**figures, "warning": explained_warning(figures, settings)}
 
 
 def diagnostics_of(vae, x, seed: int = 0) -> dict:

@@ -9,6 +9,8 @@ import TensorFlow.
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 # How the commands save figures: PNGs at DPI dots per inch, the latent evolution's GIFs at FPS
@@ -17,6 +19,35 @@ FPS = 2
 DPI = 90
 
 _ORDINALS = ("first", "second")
+
+
+# The width of an average character of matplotlib's default font (DejaVu Sans), in ems: a little more than
+# its mean, so that a wrapped line of capitals and digits still fits.
+_CHARACTER_EMS = 0.62
+
+
+def wrapped(text: str, width_inches: float, fontsize=None) -> str:
+    """`text` broken at spaces into lines that fit `width_inches` at `fontsize` (points or a matplotlib size
+    name; None: the axes title's size), so that a long run title is never cut off at the figure's edges."""
+    import matplotlib
+    from matplotlib.font_manager import FontProperties
+
+    size = FontProperties(size=fontsize if fontsize is not None else matplotlib.rcParams["axes.titlesize"])
+    per_line = max(12, int(width_inches * 72 / (_CHARACTER_EMS * size.get_size_in_points())))
+    return "\n".join(textwrap.fill(line, per_line, break_on_hyphens=False) for line in str(text).split("\n"))
+
+
+def set_title(ax, text: str, fontsize=None) -> None:
+    """`ax.set_title(text)`, wrapped to the width of `ax` (its place in the figure before layout)."""
+    width = ax.get_position().width * ax.get_figure().get_figwidth()
+    ax.set_title(wrapped(text, width, fontsize), fontsize=fontsize)
+
+
+def suptitle(fig, text: str) -> None:
+    """`fig.suptitle(text)`, wrapped to the figure's width."""
+    import matplotlib
+
+    fig.suptitle(wrapped(text, 0.95 * fig.get_figwidth(), matplotlib.rcParams["figure.titlesize"]))
 
 
 def latent_axis_labels(latent_dim: int) -> tuple[str, str]:

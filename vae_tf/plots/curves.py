@@ -12,6 +12,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from vae_tf.plots.common import suptitle, wrapped
+
+LEGEND_INCHES = 3.0  # legend entries (run titles) are wrapped to this width, so that the legend fits its axes
+
 
 def loss_curves(history: Sequence[Mapping[str, float]], title: str = "", regularizer: str | None = None) -> Figure:
     """Each loss term per epoch, one panel per term (their scales differ by orders of magnitude).
@@ -40,7 +44,7 @@ def loss_curves(history: Sequence[Mapping[str, float]], title: str = "", regular
         ax.set_xlabel("epoch")
         if len(epochs) <= 12:
             ax.set_xticks(epochs)
-    fig.suptitle(title)
+    suptitle(fig, title)
     return fig
 
 
@@ -83,7 +87,8 @@ def _sweep_curve(ax, sweep, color: str, label, zoom=None, label_color: str | Non
       zoom: if given, only the points with a rate up to it are labelled.
       label_color: the beta labels' colour (None: matplotlib's default).
     """
-    ax.plot([p["rate"] for p in sweep], [p["distortion"] for p in sweep], marker="o", color=color, label=label)
+    ax.plot([p["rate"] for p in sweep], [p["distortion"] for p in sweep], marker="o", color=color,
+            label=None if label is None else wrapped(label, LEGEND_INCHES, 8))
     for p in sweep:
         if zoom is None or p["rate"] <= zoom:
             ax.annotate(f"β={p['beta']:g}", (p["rate"], p["distortion"]), textcoords="offset points", xytext=(5, 4),
@@ -99,7 +104,8 @@ def _rd_points(ax, points, zoom=None):
     _sweep_curve(ax, sweep, "C0", f"sweep ({sweep[0]['reduction']} reduction)" if sweep else None, zoom)
     for index, p in enumerate(extras):
         ax.plot(p["rate"], p["distortion"], marker="*", markersize=12, linestyle="none", color=f"C{index + 1}",
-                label=p["title"] if "reduction=" in p["title"] else f"{p['title']} ({p['reduction']} reduction)")
+                label=wrapped(p["title"] if "reduction=" in p["title"]
+                              else f"{p['title']} ({p['reduction']} reduction)", LEGEND_INCHES, 8))
     ax.set_xlim(*x_range)
     ax.set_ylim(*y_range)
     ax.set_xlabel("rate: KL(q(z|x) || p(z)), nats per image")
@@ -128,7 +134,7 @@ def rate_distortion(points: Sequence[Mapping], title: str = "The rate-distortion
     if far:
         _rd_points(axes[1], points, zoom)
         axes[1].set_title(f"zoom: rate up to {zoom:.3g} nats", fontsize=10)
-    fig.suptitle(title)
+    suptitle(fig, title)
     return fig
 
 
@@ -158,11 +164,14 @@ def rate_distortion_curves(curves: Mapping[str, Sequence[Mapping]],
         for p in points:
             if p["kind"] != "sweep":
                 ax.plot(p["rate"], p["distortion"], marker="*", markersize=12, linestyle="none", color=f"C{index}",
-                        label=f"{label}: {p['title']}")
+                        label=wrapped(f"{label}: {p['title']}", LEGEND_INCHES, 8))
     ax.set_xlim(*x_range)
     ax.set_ylim(*y_range)
     ax.set_xlabel("rate: KL(q(z|x) || p(z)), nats per image")
     ax.set_ylabel("distortion: E_q[-log p(x|z)], nats per image")
-    ax.legend(fontsize=8, loc="upper right")
-    fig.suptitle(title)
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="outside right upper")  # beside the plane, so that many runs fit
+    lines = sum(label.count("\n") + 1.5 for label in labels)  # the legend's lines, with the space between entries
+    fig.set_figheight(max(fig.get_figheight(), 1.0 + lines * 8 * 1.3 / 72))  # ... and never taller than the figure
+    suptitle(fig, title)
     return fig

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 from matplotlib.figure import Figure
 
-from vae_tf.plots.common import latent_axis_labels
+from vae_tf.plots.common import latent_axis_labels, set_title, wrapped
 from vae_tf.plots.grids import grid_codes
 
 
@@ -93,7 +93,9 @@ def generated_grid(
     images = image_batch(decode(codes.reshape(-1, dims)), image_shape)
     height, width = images.shape[1:3]
     mosaic = tile_images(images, rows, columns)
-    fig = Figure(figsize=(7, 7.4 * min(1.6, max(0.6, height / width)) if rows > 1 else 1.9), layout="constrained")
+    extra = 0.25 * wrapped(title, 6.5).count("\n")  # room for a title of several lines
+    fig = Figure(figsize=(7, (7.4 * min(1.6, max(0.6, height / width)) if rows > 1 else 1.9) + extra),
+                 layout="constrained")
     ax = fig.add_subplot()
     show_mosaic(ax, mosaic)
     centres = width * np.arange(columns) + (width - 1) / 2
@@ -105,7 +107,7 @@ def generated_grid(
         ax.set_ylabel(ylabel)
     else:
         ax.set_yticks([])
-    ax.set_title(title)
+    set_title(ax, title)
     return fig
 
 
@@ -129,10 +131,12 @@ def reconstructions(images, reconstructed, title: str = "", image_shape=None) ->
     count = len(images)
     height, width = images.shape[1:3]
     mosaic = tile_images(np.concatenate([images, reconstructed]), 2, count)
-    fig = Figure(figsize=(0.8 * count * min(2.0, max(0.5, width / height)) + 0.9, 2.3), layout="constrained")
+    figure_width = 0.8 * count * min(2.0, max(0.5, width / height)) + 0.9
+    extra = 0.25 * wrapped(title, figure_width - 0.9).count("\n")  # room for a title of several lines
+    fig = Figure(figsize=(figure_width, 2.3 + extra), layout="constrained")
     ax = fig.add_subplot()
     show_mosaic(ax, mosaic)
     ax.set_xticks([])
     ax.set_yticks([(height - 1) / 2, height + (height - 1) / 2], ["input", "output"])
-    ax.set_title(title)
+    set_title(ax, title)
     return fig

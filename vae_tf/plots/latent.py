@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from vae_tf.config import VARIANT_TITLES
 from vae_tf.data import CLASS_NAMES
-from vae_tf.plots.common import class_legend, latent_axis_labels, scatter_codes
+from vae_tf.plots.common import class_legend, latent_axis_labels, scatter_codes, set_title, wrapped
 from vae_tf.plots.images import show_mosaic, tile_images
 
 
@@ -37,7 +37,7 @@ def latent_scatter(z, y, title: str = "", class_names: Sequence[str] | None = CL
     fig = Figure(figsize=(7.5, 5.5), layout="constrained")
     ax = fig.add_subplot()
     handles = scatter_codes(ax, z, y, class_names, point_size)
-    ax.set_title(title)
+    set_title(ax, title)
     class_legend(ax, handles, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return fig
 
@@ -65,7 +65,8 @@ def comparison(
     """
     titles = {**VARIANT_TITLES, **(titles or {})}
     columns = len(latents)
-    fig = Figure(figsize=(4.2 * columns + 1.8, 8), layout="constrained")
+    lines = max(wrapped(f"{titles.get(variant, variant)} (shared axes)", 3.6).count("\n") for variant in latents)
+    fig = Figure(figsize=(4.2 * columns + 1.8, 8 + 2 * 0.25 * lines), layout="constrained")
     grid = fig.subplots(2, columns, squeeze=False)
     shared = [np.asarray(z)[:, : min(2, np.asarray(z).shape[1])] for z, _ in latents.values()]
     low = np.min([codes.min(axis=0) for codes in shared], axis=0)
@@ -77,7 +78,7 @@ def comparison(
             ax = grid[row, column]
             handles = scatter_codes(ax, z, y, class_names, point_size)
             which = "own axes" if row == 0 else "shared axes"
-            ax.set_title(f"{titles.get(variant, variant)} ({which})")
+            set_title(ax, f"{titles.get(variant, variant)} ({which})")
             if row == 1:
                 ax.set_xlim(low[0] - margin[0], high[0] + margin[0])
                 if np.asarray(z).shape[1] > 1:
@@ -104,11 +105,11 @@ def sweep_codes(columns: Sequence[tuple], class_names: Sequence[str] | None = CL
         top, bottom = axes[0, column], axes[1, column]
         handles = scatter_codes(top, z_mean, y, class_names, 0.5)
         spread = ", ".join(f"{value:.2g}" for value in np.std(np.asarray(z_mean), axis=0)[:2])
-        top.set_title(f"{name}: test z_mean (std {spread})", fontsize=9)
+        set_title(top, f"{name}: test z_mean (std {spread})", fontsize=9)
         side = int(round(len(samples) ** 0.5))
         show_mosaic(bottom, tile_images(samples[: side * side], side, side))
         bottom.set_axis_off()
-        bottom.set_title(f"{name}: decoded z ~ N(0, I)", fontsize=9)
+        set_title(bottom, f"{name}: decoded z ~ N(0, I)", fontsize=9)
     class_legend(fig, handles, loc="outside right center")
     return fig
 
@@ -153,7 +154,7 @@ def latent_evolution(epochs, z_mean, y, title: str = "", class_names: Sequence[s
         ax = fig.add_subplot()
         handles = scatter_codes(ax, codes, y, class_names, point_size)
         _set_limits(ax, low, high)
-        ax.set_title(f"{title}: z_mean of {len(codes):,} test images after epoch {int(epoch)}")
+        set_title(ax, f"{title}: z_mean of {len(codes):,} test images after epoch {int(epoch)}")
         class_legend(ax, handles, loc="center left", bbox_to_anchor=(1.0, 0.5))
         figures.append(fig)
     return figures
@@ -177,9 +178,12 @@ def evolution(snapshots: Mapping[str, tuple], titles: Mapping[str, str] | None =
     shared = _limits([z_mean for _, z_mean, _ in snapshots.values()])
     count = max(len(epochs) for epochs, _, _ in snapshots.values())
     columns = len(snapshots)
+    lines = max(wrapped(f"{titles.get(variant, variant)}, epoch 10 (shared axes)", 3.0, 10).count("\n")
+                for variant in snapshots)
+    extra = 2 * 0.2 * lines  # room for titles of several lines over both rows
     figures = []
     for frame in range(count):
-        fig = Figure(figsize=(3.6 * columns + 1.8, 7), dpi=72, layout="constrained")
+        fig = Figure(figsize=(3.6 * columns + 1.8, 7 + extra), dpi=72, layout="constrained")
         grid = fig.subplots(2, columns, squeeze=False)
         handles = None
         for column, (variant, (epochs, z_mean, y)) in enumerate(snapshots.items()):
@@ -189,7 +193,7 @@ def evolution(snapshots: Mapping[str, tuple], titles: Mapping[str, str] | None =
                 handles = scatter_codes(ax, z_mean[index], y, class_names, point_size)
                 _set_limits(ax, low, high)
                 which = "own axes" if row == 0 else "shared axes"
-                ax.set_title(f"{titles.get(variant, variant)}, epoch {int(epochs[index])} ({which})", fontsize=10)
+                set_title(ax, f"{titles.get(variant, variant)}, epoch {int(epochs[index])} ({which})", fontsize=10)
         class_legend(fig, handles, loc="outside right center")
         figures.append(fig)
     return figures
@@ -224,7 +228,7 @@ def prior_densities(panels: Sequence[tuple], class_names: Sequence[str] = CLASS_
         ax.set_xlim(axis[0], axis[-1])
         ax.set_ylim(axis[0], axis[-1])
         ax.set_aspect("equal")
-        ax.set_title(title, fontsize=10)
+        set_title(ax, title, fontsize=10)
         ax.set_xlabel(latent_axis_labels(2)[0])
         ax.set_ylabel(latent_axis_labels(2)[1])
     if handles:

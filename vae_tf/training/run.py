@@ -24,6 +24,8 @@ from vae_tf.training.cluster import holding_sigterm, is_chief, sigterm_blocked, 
 
 with sigterm_blocked():  # the threads these imports start (numpy's) never take SIGTERM: see holding_sigterm
     from vae_tf.config import TrainConfig
+    from vae_tf.config.defaults import choose
+    from vae_tf.config.defaults import describe as describe_defaults
     from vae_tf.core import cli
     from vae_tf.models.audit import describe, loss_audit
 
@@ -35,7 +37,7 @@ def default_out_dir(settings: TrainConfig) -> Path:
 
 
 def train(settings: TrainConfig, out=None, overwrite: bool = False, verbose: int = 2,
-          command: list[str] | None = None) -> Path:
+          command: list[str] | None = None, given=None) -> Path:
     """Train one VAE as `settings` say and write its run directory.
 
     Args:
@@ -44,6 +46,8 @@ def train(settings: TrainConfig, out=None, overwrite: bool = False, verbose: int
       overwrite: allow writing into a non-empty `out`.
       verbose: Keras' fit verbosity (0, 1 or 2).
       command: the command line to record in config.json.
+      given: the names of the settings the user gave; the others may be chosen by
+        `vae_tf.config.defaults.choose` (off the report's setup). None: `settings` are used as they are.
 
     Returns:
       The run directory's path.
@@ -58,7 +62,7 @@ def train(settings: TrainConfig, out=None, overwrite: bool = False, verbose: int
     # Under a cluster only the chief writes the run directory; the other workers write nothing there.
     run = RunWriter.create(out, overwrite) if is_chief(settings.strategy) else RunWriter(out).scratch()
     try:
-        return _run(settings, run, verbose, command)
+        return _run(settings, run, verbose, command, given=given)
     finally:
         run.close()
 
@@ -94,7 +98,7 @@ def resume(run_dir, verbose: int = 2) -> Path:
         run.close()
 
 
-def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | None = None) -> Path:
+def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | None = None, given=None) -> Path:
     """The story of a training run; `run` (a `vae_tf.rundir.writing.RunWriter`) keeps its books."""
     from vae_tf.training.phases import Phases
 
@@ -111,6 +115,7 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
         from vae_tf.training import engine
         from vae_tf.training.callbacks import EpochCheckpoint, EpochTimer, ObeyInterrupt, StopOnNonFiniteLoss
         from vae_tf.training.distributed import weights_fingerprint
+        from vae_tf.training.explained import report_explained
         from vae_tf.training.monitor import watchers
 
         phases.mark("imports")
@@ -129,6 +134,7 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
         raise DataError(f"{spec.source}: {len(data.x_train):,} training images, fewer than one batch of "
                         f"{settings.batch_size}; give --batch-size {len(data.x_train)} or less, or more images.")
     x = flatten_images(data.x_train)  # (N, P): the model's layout
+    settings, defaults = choose(settings, given, len(x))  # off the report's setup: defaults that learn
     del data  # from here on `x` holds the training images, the only copy
     if settings.fast:
         x = engine.training_images(x)  # the fast path keeps one copy of the images: a tensor
@@ -139,10 +145,11 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
                        height * width * channels, len(x), settings.beta_schedule)
     print(f"vae_tf: {len(x):,} training images ({height}x{width}x{channels}) of {spec.source} from "
           f"{spec.path or spec.found} ({spec.found}); training on {device}{engine.describe_replicas(strategy)}"
-          + (f"; resuming after epoch {run.epochs_done}" if run.state else "") + f"; {describe(audit)}", flush=True)
+          + (f"; resuming after epoch {run.epochs_done}" if run.state else "") + f"; {describe(audit)}"
+          + "".join(f"; {chosen}" for chosen in [describe_defaults(defaults)] if chosen), flush=True)
     if not run.state:
         run.write_config(settings.to_dict(), device=device, versions=engine.library_versions(), command=command,
-                         data=spec.to_dict(), loss_audit=audit)
+                         data=spec.to_dict(), loss_audit=audit, defaults=defaults)
 
     engine.set_op_determinism(settings.deterministic)
     keras.utils.set_random_seed(settings.seed)
@@ -172,11 +179,12 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
         print(f"final weights fingerprint: {weights_fingerprint(vae.get_weights())}", flush=True)
     phases.mark("finishing")
     diagnostics = latent_diagnostics(*vae.encode(x_test), seed=settings.seed)
+    explained = report_explained(vae, x_test, x, settings.to_dict())  # how well it learned, printed
     phases.mark("diagnostics")
     home = run.finish(vae, checkpoint.history, vae.sample_codes(x, settings.seed), y,
                       snapshots.arrays() if snapshots else None, device=device, diagnostics=diagnostics,
                       wall_seconds=time.time() - started, resumed_after_epoch=first_epoch or None,
-                      loss_audit=audit)
+                      loss_audit=audit, explained_variance=explained)
     phases.mark("finishing")
     run.add_to_summary(phases=phases.as_dict())
     return home
