@@ -21,7 +21,7 @@ from vae_tf import bench, compare, compress, evaluate, plot, rundir, sweep
 from vae_tf import train as train_module
 from vae_tf.config import TrainConfig
 from vae_tf.rundir import RUN_FILES, read_history
-from vae_tf.training import run as training_run
+from vae_tf.training import interrupts
 
 TINY = ["--limit", "300", "--verbose", "0"]
 
@@ -438,8 +438,8 @@ def test_a_sigterm_handled_inside_a_finalizer_still_stops_training(tmp_path, mon
             SignalledWhileFinalized()  # made and finalized at once
 
     monkeypatch.setattr(EpochTimer, "on_epoch_end", on_epoch_end)
-    monkeypatch.setitem(training_run._SIGTERM, "taken", False)
-    previous = signal.signal(signal.SIGTERM, training_run._interrupt)
+    monkeypatch.setitem(interrupts._TAKEN, "signal", None)
+    previous = signal.signal(signal.SIGTERM, interrupts._interrupt)
     out = tmp_path / "run"
     try:
         with pytest.raises(KeyboardInterrupt):

@@ -78,12 +78,14 @@ def check_arguments(parser, args) -> None:
 def work(args) -> int:
     from vae_tf.core.cli import fit_verbosity
     from vae_tf.rundir import Run, claim
+    from vae_tf.training.interrupts import obey_interrupts
 
     if args.runs is not None:
         runs = open_runs(args.runs)
         out = claim(args.out, OUTPUTS + ((EVOLUTION,) if all_snapshotted(runs) else ()), args.overwrite)
-    else:
-        out = claim(args.out, None, args.overwrite)
+    else:  # OUT/kl, none and mse: finished ones reused, an interrupted one resumed (the same command carries on)
+        obey_interrupts()
+        out = claim(args.out, OUTPUTS + (EVOLUTION,), args.overwrite)
         settings = config.TrainConfig.from_args(args, regularizer="kl")
         paths = train_variants(settings, out, args.overwrite, fit_verbosity(args))
         runs = {variant: Run.open(path) for variant, path in paths.items()}
@@ -104,7 +106,10 @@ def work(args) -> int:
 
 
 def main(argv=None) -> int:
-    return cli.run(build_parser(), argv, work, check=check_arguments)
+    from vae_tf.training.interrupts import carry_on
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    return cli.run(build_parser(), argv, work, check=check_arguments, interrupted=carry_on("vae_tf.compare", argv))
 
 
 if __name__ == "__main__":
