@@ -178,3 +178,55 @@ def test_a_worker_whose_own_port_is_taken_says_which_and_the_fix(tmp_path):
                              "in use by another process; stop that process (an earlier worker still running?) or give "
                              "this worker a free port in $TF_CONFIG."]
     assert not (tmp_path / "run" / "config.json").exists()
+
+
+def cluster(tmp_path, args_of_worker, **env):
+    from test_multiworker import start_cluster
+
+    return start_cluster(lambda index: ["--strategy", "multiworker", *TINY, *args_of_worker(index)], tmp_path,
+                         **env)
+
+
+def test_workers_with_different_settings_refuse_together_in_one_line(tmp_path):
+    out = tmp_path / "run"
+    workers = cluster(tmp_path, lambda index: ["--epochs", str(2 + index), "--out", str(out)])
+    ended = [stopped_within(worker, START_UP) for worker in workers]  # a hang fails here
+    expected = ("error: the workers of the cluster do not agree: worker 1 has --epochs 3, the chief --epochs 2; start "
+                "every worker with the same settings and the same data (nothing was written).")
+    for code, stderr in ended:
+        assert code == 1 and lines(stderr) == [expected], stderr[-3000:]
+    assert not (out / "config.json").exists() and not (out / LOCK).exists()
+
+
+def test_a_stopped_worker_is_noticed_within_the_heartbeat_bound(tmp_path):
+    out = tmp_path / "run"  # a heartbeat timeout of 3 s: the bound is 1.5 x 3 s
+    workers = cluster(tmp_path, lambda index: ["--epochs", "500", "--out", str(out)], VAE_TF_HEARTBEAT_TIMEOUT="3")
+    try:
+        until(lambda: epochs_done(out) >= 1, workers)
+        workers[1].send_signal(signal.SIGSTOP)  # alive, but silent: no heartbeats, no collectives
+        code, stderr = stopped_within(workers[0], 10)
+    finally:
+        workers[1].kill()
+        workers[1].communicate()
+    assert code == 1 and "Traceback" not in stderr
+    assert lines(stderr) == [f"error: a worker of the cluster was lost (/job:worker/replica:0/task:1 stopped sending "
+                             f"heartbeats); training stopped. Restart every worker with `python -m vae_tf.train "
+                             f"--resume {out}` to continue from the chief's last checkpoint."]
+
+
+def test_sigterm_ends_a_worker_within_seconds_while_its_peer_is_stopped(tmp_path):
+    out = tmp_path / "run"  # the default heartbeat timeout (10 s): the signal must not wait for it
+    workers = cluster(tmp_path, lambda index: ["--epochs", "500", "--out", str(out)])
+    try:
+        until(lambda: epochs_done(out) >= 1, workers)
+        workers[1].send_signal(signal.SIGSTOP)  # the chief's collectives now wait for it
+        time.sleep(0.5)
+        workers[0].send_signal(signal.SIGTERM)
+        code, stderr = stopped_within(workers[0], 8)
+    finally:
+        workers[1].kill()
+        workers[1].communicate()
+    assert code == 130 and "Traceback" not in stderr and "pybind11" not in stderr
+    assert lines(stderr) == [f"interrupted: {out}: every completed epoch is kept; continue it with "
+                             f"`python -m vae_tf.train --resume {out}` on every worker"]
+    assert epochs_done(out) >= 1 and not (out / LOCK).exists()

@@ -94,8 +94,15 @@ def check_agreement(settings: TrainConfig, data: dict, wait: float | None = None
         found = [disagreement(name, json.loads(read(name, key)), ours) for name, key in others]
         verdict = "; ".join(line for line in found if line)
         store.set_config_key_value(f"{KEY}/verdict", verdict)
+        if verdict:  # the chief runs the store: it stays until every worker has read the verdict
+            for name, key in others:
+                read(name, f"{key}/read")
     else:
         verdict = read("the chief", f"{KEY}/verdict")
+        try:  # the chief may leave as soon as the key is in, before its answer reaches us
+            store.set_config_key_value(f"{KEY}/{task.task_type}/{task.index}/read", "yes")
+        except Exception:  # TensorFlow's UnavailableError: the verdict is known all the same
+            pass
     if verdict:
         raise UsageError(f"the workers of the cluster do not agree: {verdict}; start every worker with the same "
                          "settings and the same data (nothing was written).")
