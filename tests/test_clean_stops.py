@@ -230,3 +230,18 @@ def test_sigterm_ends_a_worker_within_seconds_while_its_peer_is_stopped(tmp_path
     assert lines(stderr) == [f"interrupted: {out}: every completed epoch is kept; continue it with "
                              f"`python -m vae_tf.train --resume {out}` on every worker"]
     assert epochs_done(out) >= 1 and not (out / LOCK).exists()
+
+
+def test_a_lost_worker_sends_the_user_to_resume_only_a_directory_with_a_checkpoint(tmp_path):
+    from vae_tf.training.cluster import lost_worker_message
+
+    class UnavailableError(Exception):
+        pass
+
+    never = tmp_path / "never"  # the chief stopped before its first checkpoint, or another machine's path
+    line = lost_worker_message(UnavailableError("Socket closed"), never)
+    assert f"--resume {never}" not in line and "start every worker again with its command" in line
+    (tmp_path / "run" / "checkpoint").mkdir(parents=True)
+    (tmp_path / "run" / "checkpoint" / "state.json").write_text("{}")
+    assert f"`python -m vae_tf.train --resume {tmp_path / 'run'}`" in lost_worker_message(
+        UnavailableError("Socket closed"), tmp_path / "run")
