@@ -80,24 +80,29 @@ def signal_handlers():
         signal.signal(signum, handler)
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the lost KeyboardInterrupt
-def test_a_ctrl_c_handled_inside_a_finalizer_still_stops_training(tmp_path, monkeypatch, signal_handlers, capsys):
-    # Python drops an exception raised in a finalizer, and TensorFlow leaves finalizers behind on many
-    # calls: a Ctrl-C handled in one used to be lost, and training went on to the end.
+def signal_inside_a_finalizer(monkeypatch, signum):
+    """Make training send `signum` to itself inside a finalizer at the end of its first epoch."""
     from vae_tf.training.callbacks import EpochTimer
 
-    class InterruptedWhileFinalized:
+    class SignalledWhileFinalized:
         def __del__(self):
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signum)
             for _ in range(10_000):  # the handler runs here, inside the finalizer
                 pass
 
     def on_epoch_end(self, epoch, logs=None, original=EpochTimer.on_epoch_end):
         original(self, epoch, logs)
         if epoch == 0:
-            InterruptedWhileFinalized()  # made and finalized at once
+            SignalledWhileFinalized()  # made and finalized at once
 
     monkeypatch.setattr(EpochTimer, "on_epoch_end", on_epoch_end)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the lost KeyboardInterrupt
+def test_a_ctrl_c_handled_inside_a_finalizer_still_stops_training(tmp_path, monkeypatch, signal_handlers, capsys):
+    # Python drops an exception raised in a finalizer, and TensorFlow leaves finalizers behind on many
+    # calls: a Ctrl-C handled in one used to be lost, and training went on to the end.
+    signal_inside_a_finalizer(monkeypatch, signal.SIGINT)
     out = tmp_path / "run"
     assert train_module.main([*TINY, "--epochs", "5", "--out", str(out)]) == 130
     assert 1 <= epochs_done(out) < 5 and not (out / "summary.json").exists() and not (out / LOCK).exists()
@@ -122,20 +127,23 @@ def test_ctrl_c_to_a_training_process_stops_it_in_one_line_with_a_resumable_chec
 SWEEP = ["--betas", "1", "--limit", "300", "--epochs", "40", "--test-limit", "100", "--k", "5", "--verbose", "0"]
 
 
+def stopped_in_one_line(module, argv, run, signum):
+    """Start `python -m module argv`, send `signum` once `run` has a checkpoint; check its one line and exit code."""
+    process = command(module, *argv)
+    until(lambda: epochs_done(run) >= 1, [process])
+    process.send_signal(signum)
+    code, stderr = stopped_within(process)
+    assert code == 130 and "Traceback" not in stderr
+    assert lines(stderr) == [
+        "interrupted: every completed epoch is kept; to continue, run the same command again (finished runs are "
+        f"reused, the interrupted one resumes): `python -m {module} {' '.join(argv)}`"]
+    assert not (run / LOCK).exists() and epochs_done(run) >= 1 and not (run / "summary.json").exists()
+
+
 def test_a_sweep_stopped_by_ctrl_c_says_how_to_carry_on_and_that_resumes(tmp_path, signal_handlers, capsys):
     out = tmp_path / "sweep"
     argv = [*SWEEP, "--out", str(out)]
-    process = command("vae_tf.sweep", *argv)
-    until(lambda: epochs_done(out / "beta-1") >= 1, [process])
-    process.send_signal(signal.SIGINT)
-    code, stderr = stopped_within(process)
-    assert code == 130 and "Traceback" not in stderr
-    [line] = lines(stderr)
-    assert line.startswith("interrupted: every completed epoch is kept; to continue, run the same command again")
-    assert line.endswith(f"`python -m vae_tf.sweep {' '.join(argv)}`")
-    assert not (out / "beta-1" / LOCK).exists()
-    stopped_after = epochs_done(out / "beta-1")
-    assert 1 <= stopped_after < 40
+    stopped_in_one_line("vae_tf.sweep", argv, out / "beta-1", signal.SIGINT)
 
     assert sweep.main(argv) == 0  # the same command resumes beta 1 where it stopped
     assert "sweep: resuming beta = 1 (1 of 1)" in capsys.readouterr().out
@@ -146,13 +154,7 @@ def test_a_sweep_stopped_by_ctrl_c_says_how_to_carry_on_and_that_resumes(tmp_pat
 def test_compare_stopped_by_sigterm_says_how_to_carry_on_and_that_resumes(tmp_path, signal_handlers, capsys):
     out = tmp_path / "compare"
     argv = ["--limit", "300", "--epochs", "20", "--verbose", "0", "--out", str(out)]
-    process = command("vae_tf.compare", *argv)
-    until(lambda: epochs_done(out / "kl") >= 1, [process])
-    process.send_signal(signal.SIGTERM)
-    code, stderr = stopped_within(process)
-    assert code == 130 and "Traceback" not in stderr
-    [line] = lines(stderr)
-    assert line.endswith(f"`python -m vae_tf.compare {' '.join(argv)}`") and not (out / "kl" / LOCK).exists()
+    stopped_in_one_line("vae_tf.compare", argv, out / "kl", signal.SIGTERM)
 
     assert compare.main(argv) == 0
     printed = capsys.readouterr().out
