@@ -124,7 +124,9 @@ def test_ctrl_c_to_a_training_process_stops_it_in_one_line_with_a_resumable_chec
 
 # --- sweep and compare: one line, and the same command carries on ------------------------------
 
-SWEEP = ["--betas", "1", "--limit", "300", "--epochs", "40", "--test-limit", "100", "--k", "5", "--verbose", "0"]
+# --no-fast: no XLA compilation to wait for; 3 steps an epoch, so a few seconds from the first checkpoint to the end.
+SWEEP = ["--betas", "1", "--limit", "300", "--epochs", "30", "--no-fast", "--test-limit", "100", "--k", "5",
+         "--verbose", "0"]
 
 
 def stopped_in_one_line(module, argv, run, signum):
@@ -147,19 +149,19 @@ def test_a_sweep_stopped_by_ctrl_c_says_how_to_carry_on_and_that_resumes(tmp_pat
 
     assert sweep.main(argv) == 0  # the same command resumes beta 1 where it stopped
     assert "sweep: resuming beta = 1 (1 of 1)" in capsys.readouterr().out
-    assert [row["epoch"] for row in read_history(out / "beta-1" / "history.csv")] == list(range(1, 41))
+    assert [row["epoch"] for row in read_history(out / "beta-1" / "history.csv")] == list(range(1, 31))
     assert (out / "rd.json").is_file()
 
 
 def test_compare_stopped_by_sigterm_says_how_to_carry_on_and_that_resumes(tmp_path, signal_handlers, capsys):
     out = tmp_path / "compare"
-    argv = ["--limit", "300", "--epochs", "20", "--verbose", "0", "--out", str(out)]
+    argv = ["--limit", "300", "--epochs", "15", "--no-fast", "--verbose", "0", "--out", str(out)]
     stopped_in_one_line("vae_tf.compare", argv, out / "kl", signal.SIGTERM)
 
     assert compare.main(argv) == 0
     printed = capsys.readouterr().out
     assert "compare: resuming kl" in printed and "compare: training none" in printed
-    assert [row["epoch"] for row in read_history(out / "kl" / "history.csv")] == list(range(1, 21))
+    assert [row["epoch"] for row in read_history(out / "kl" / "history.csv")] == list(range(1, 16))
     assert (out / "spread.json").is_file()
 
 
