@@ -92,5 +92,5 @@ def test_a_users_directory_is_not_written_into_without_overwrite(compared, tmp_p
     assert main(["--out", str(out), "--runs", *runs, "--overwrite"]) == 0
     assert (out / "notes.txt").read_text() == "mine" and (out / "spread.json").is_file()
     capsys.readouterr()
-    # Training needs an empty directory: it creates kl/, none/ and mse/ in it.
-    refused(main, ["--out", str(out), "--limit", "600", "--epochs", "1"], "already exists and is not empty")
+    # Training never replaces the outputs either (it creates kl/, none/ and mse/ beside the user's files).
+    refused(main, ["--out", str(out), "--limit", "600", "--epochs", "1"], f"{out} already has comparison.png")

@@ -21,7 +21,7 @@ from vae_tf import bench, compare, compress, evaluate, plot, rundir, sweep
 from vae_tf import train as train_module
 from vae_tf.config import TrainConfig
 from vae_tf.rundir import RUN_FILES, read_history
-from vae_tf.training import run as training_run
+from vae_tf.training import interrupts
 
 TINY = ["--limit", "300", "--verbose", "0"]
 
@@ -424,22 +424,11 @@ def test_a_training_worker_obeys_sigterm_once_the_cluster_has_formed(tmp_path):
 def test_a_sigterm_handled_inside_a_finalizer_still_stops_training(tmp_path, monkeypatch):
     # Python ignores an exception raised in a finalizer, and TensorFlow's eager all-reduce leaves
     # finalizers behind: a SIGTERM handled in one once let a cluster's worker train on and exit 0.
-    from vae_tf.training.callbacks import EpochTimer
+    from test_clean_stops import signal_inside_a_finalizer
 
-    class SignalledWhileFinalized:
-        def __del__(self):
-            os.kill(os.getpid(), signal.SIGTERM)
-            for _ in range(10_000):  # the handler runs here, inside the finalizer
-                pass
-
-    def on_epoch_end(self, epoch, logs=None, original=EpochTimer.on_epoch_end):
-        original(self, epoch, logs)
-        if epoch == 0:
-            SignalledWhileFinalized()  # made and finalized at once
-
-    monkeypatch.setattr(EpochTimer, "on_epoch_end", on_epoch_end)
-    monkeypatch.setitem(training_run._SIGTERM, "taken", False)
-    previous = signal.signal(signal.SIGTERM, training_run._interrupt)
+    signal_inside_a_finalizer(monkeypatch, signal.SIGTERM)
+    monkeypatch.setitem(interrupts._TAKEN, "signal", None)
+    previous = signal.signal(signal.SIGTERM, interrupts._interrupt)
     out = tmp_path / "run"
     try:
         with pytest.raises(KeyboardInterrupt):

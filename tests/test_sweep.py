@@ -60,12 +60,14 @@ def test_finished_runs_are_reused_never_retrained(swept, monkeypatch, capsys):
     assert [p["beta"] for p in json.loads((swept / "rd.json").read_text())["points"]] == [0.5, 2.0, 4.0]
 
 
-def test_an_unfinished_run_is_refused_with_what_to_do(tmp_path, capsys):
+def test_an_unfinished_run_of_other_settings_is_refused_with_what_to_do(tmp_path, capsys):
     writer = RunWriter.create(tmp_path / "out" / "beta-1")
     writer.write_config(TrainConfig(beta=1.0, reduction="elbo").to_dict(), data={}, device="cpu", versions={})
     assert main(["--betas", "1", "--out", str(tmp_path / "out"), *TINY]) == 1
     error = capsys.readouterr().err.strip()
-    assert error.count("\n") == 0 and "--resume" in error and "--overwrite" in error
+    assert error.count("\n") == 0 and "unfinished run with other settings (" in error
+    assert "limit None (asked: 300)" in error
+    assert "pass --overwrite to train it again" in error
 
 
 @pytest.mark.parametrize("betas, message", [

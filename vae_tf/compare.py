@@ -78,11 +78,14 @@ def check_arguments(parser, args) -> None:
 def work(args) -> int:
     from vae_tf.core.cli import fit_verbosity
     from vae_tf.rundir import Run, outputs
+    from vae_tf.training.interrupts import obey_interrupts
 
     runs = open_runs(args.runs) if args.runs is not None else None  # refused before OUT is made
-    # One writer of OUT from start to end; trained runs must go into an empty OUT (names=None).
-    with outputs(args.out, None if runs is None else (), args.overwrite) as written:
+    # One writer of OUT from start to end. Training: OUT/kl, none and mse, finished ones reused and an
+    # interrupted one resumed (the same command carries on), so OUT may hold them but none of the outputs.
+    with outputs(args.out, () if runs is not None else OUTPUTS + (EVOLUTION,), args.overwrite) as written:
         if runs is None:
+            obey_interrupts()
             settings = config.TrainConfig.from_args(args, regularizer="kl")
             paths = train_variants(settings, written.directory, args.overwrite, fit_verbosity(args))
             runs = {variant: Run.open(path) for variant, path in paths.items()}
@@ -115,7 +118,11 @@ def kept_runs(args) -> str:
 
 
 def main(argv=None) -> int:
-    return cli.run(build_parser(), argv, work, check=check_arguments, aftermath=kept_runs)
+    from vae_tf.training.interrupts import carry_on
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    return cli.run(build_parser(), argv, work, check=check_arguments, interrupted=carry_on("vae_tf.compare", argv),
+                   aftermath=kept_runs)
 
 
 if __name__ == "__main__":

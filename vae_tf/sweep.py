@@ -104,7 +104,9 @@ def sweep_settings(args) -> config.TrainConfig:
 def work(args) -> int:
     from vae_tf.core.cli import fit_verbosity
     from vae_tf.rundir import Run, outputs
+    from vae_tf.training.interrupts import obey_interrupts
 
+    obey_interrupts()  # SIGTERM and SIGINT: one line, and the same command carries on (`interrupted`)
     # One writer of OUT from start to end (the runs it trains, then rd.*); rd.* all appear, or none.
     with outputs(args.out, OUTPUTS, args.overwrite) as written:
         out = written.directory
@@ -127,7 +129,10 @@ def work(args) -> int:
 
 
 def main(argv=None) -> int:
-    return cli.run(build_parser(), argv, work, check=check_arguments)
+    from vae_tf.training.interrupts import carry_on
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    return cli.run(build_parser(), argv, work, check=check_arguments, interrupted=carry_on("vae_tf.sweep", argv))
 
 
 if __name__ == "__main__":

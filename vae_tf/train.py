@@ -23,7 +23,8 @@ with sigterm_blocked():  # the threads these imports start (numpy's) never take 
     from vae_tf.config import TrainConfig
     from vae_tf.config.defaults import given_settings
     from vae_tf.core import cli
-    from vae_tf.training.run import default_out_dir, obey_sigterm, resume, train  # vae_tf.train.train: re-exported
+    from vae_tf.training.interrupts import obey_interrupts, state_of
+    from vae_tf.training.run import default_out_dir, resume, train  # vae_tf.train.train: re-exported
 
 
 def build_parser():
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
 
     def work(args):
         nonlocal out
-        obey_sigterm()
+        obey_interrupts()  # SIGTERM and SIGINT alike: never lost
         verbose = cli.fit_verbosity(args)
         if args.resume is not None:
             out = Path(args.resume)
@@ -79,22 +80,10 @@ def main(argv=None) -> int:
         return 0
 
     def interrupted(args):
-        return f"\ninterrupted: {_state_of(out)}"
+        return f"\ninterrupted: {state_of(out)}"
 
     return cli.run(build_parser(), argv, work, check=check, interrupted=interrupted,
-                   aftermath=lambda args: _state_of(out))  # what a failure left, and how to finish it
-
-
-def _state_of(out) -> str:
-    """What an interrupted or failed training left in `out`, and the command that finishes it."""
-    from vae_tf.rundir import CHECKPOINT, how_to_finish, is_run_directory
-
-    if out is None or not is_run_directory(out):
-        return "nothing was written"
-    if (Path(out) / "summary.json").is_file():
-        return f"{out} holds a finished run"
-    kept = "every completed epoch is kept; " if (Path(out) / CHECKPOINT).is_dir() else ""
-    return f"{out}: {kept}{how_to_finish(out)}"
+                   aftermath=lambda args: state_of(out))  # what a failure left, and how to finish it
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from vae_tf.analysis.reruns import next_step, take_step
 from vae_tf.config import REGULARIZERS as VARIANTS
 from vae_tf.config import VARIANT_TITLES, TrainConfig
 from vae_tf.core.errors import UsageError
@@ -52,17 +53,23 @@ def differing_settings(runs: dict) -> list[str]:
 
 
 def train_variants(settings, out: Path, overwrite: bool = False, verbose: int = 2, progress=print) -> dict:
-    """Train the three variants from `settings` (its regularizer is replaced) into out/<variant>; {variant: path}."""
-    from vae_tf.training.run import train
+    """Train the three variants from `settings` (its regularizer is replaced) into out/<variant>; {variant: path}.
 
+    Without `overwrite`, a variant's finished run is reused and an interrupted one resumed
+    (`vae_tf.analysis.reruns`), so that the same command run again after Ctrl-C carries on; with
+    it, each is trained again from scratch.
+    """
+    variants = {variant: dataclasses.replace(settings, regularizer=variant) for variant in VARIANTS}
+    steps = {variant: "train" if overwrite else next_step(out / variant, variants[variant], rerun="compare")
+             for variant in VARIANTS}  # every directory checked before anything trains
     paths = {}
     for number, variant in enumerate(VARIANTS, start=1):
         path = out / variant
-        progress(f"compare: training {variant} ({VARIANT_TITLES[variant]}), {number} of {len(VARIANTS)}, "
+        doing = {"reuse": "reusing", "resume": "resuming", "restart": "training again"}.get(steps[variant], "training")
+        progress(f"compare: {doing} {variant} ({VARIANT_TITLES[variant]}), {number} of {len(VARIANTS)}, "
                  f"into {path}")
         command = ["python", "-m", "vae_tf.compare", *sys.argv[1:]]
-        paths[variant] = train(dataclasses.replace(settings, regularizer=variant), path, overwrite, verbose,
-                               command=command)
+        paths[variant] = take_step(steps[variant], path, variants[variant], overwrite, verbose, command=command)
     return paths
 
 

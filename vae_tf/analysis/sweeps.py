@@ -33,6 +33,7 @@ import numpy as np
 
 from vae_tf.analysis.bounds import importance_sampled, rate_description
 from vae_tf.analysis.evaluation import EVALUATION_FILE
+from vae_tf.analysis.reruns import next_step, take_step
 from vae_tf.config import TrainConfig
 from vae_tf.core.errors import UsageError
 from vae_tf.kl.diagnostics import ACTIVE_THRESHOLD, active_units
@@ -70,45 +71,19 @@ def open_given(paths) -> dict:
     return given
 
 
-def _differences(asked: dict, found: dict) -> list[str]:
-    defaults = TrainConfig().to_dict()
-    return [f"{key} {found.get(key, defaults[key])!r} (asked: {value!r})" for key, value in asked.items()
-            if key != "data_dir" and found.get(key, defaults[key]) != value]
-
-
 def plan(betas, given: dict, out: Path, settings, overwrite: bool) -> dict:
-    """{beta: "reuse" or "train"} for OUT/beta-*, checked before anything trains.
+    """{beta: a step of `vae_tf.analysis.reruns.STEPS`} for OUT/beta-*, checked before anything trains.
+
+    A finished run is reused, an interrupted one resumed (or, stopped before its first epoch ended,
+    trained again), so that the same sweep command run again after Ctrl-C carries on.
 
     Raises:
-      UsageError: OUT/beta-B holds an unfinished run (without --overwrite), or a finished one trained
-        with other settings.
+      UsageError: OUT/beta-B holds a run trained with other settings, or something that is not a run
+        (without --overwrite).
     """
-    from vae_tf.rundir import Run, RunDirError
-
-    actions = {}
-    for beta in betas:
-        path = out / run_name(beta)
-        if beta in given:
-            continue
-        if not path.exists() or (path.is_dir() and not any(path.iterdir())):
-            actions[beta] = "train"
-            continue
-        try:
-            run = Run.open(path)
-        except RunDirError:
-            if overwrite:
-                actions[beta] = "train"
-                continue
-            raise UsageError(
-                f"{path} holds an unfinished or unreadable run; continue it with `python -m vae_tf.train --resume "
-                f"{path}` and sweep again, or pass --overwrite to train it again from scratch.") from None
-        differences = _differences(dataclasses.replace(settings, beta=beta).to_dict(), run.settings)
-        if differences:
-            raise UsageError(
-                f"{path} is a finished run with other settings ({'; '.join(differences)}); the sweep never retrains "
-                "a finished run: choose another --out, or remove that directory.")
-        actions[beta] = "reuse"
-    return actions
+    return {beta: next_step(out / run_name(beta), dataclasses.replace(settings, beta=beta), overwrite,
+                            rerun="the sweep")
+            for beta in betas if beta not in given}
 
 
 def matching_evaluation(run, k: int, test_images: int, test_limit=None, seed: int = 0):
@@ -355,21 +330,20 @@ def one_likelihood(runs) -> str:
 
 def train_planned(actions: dict, out: Path, settings, overwrite: bool = False, verbose: int = 2,
                   command: list[str] | None = None, progress=print) -> None:
-    """Train the betas `plan` marked "train" into out/beta-<beta>, with `settings` at each beta.
+    """Train, resume or reuse each beta as `plan` says, into out/beta-<beta>, with `settings` at each beta.
 
     Args:
-      actions: `plan`'s {beta: "reuse" or "train"}.
+      actions: `plan`'s {beta: step}.
       out: the sweep's directory.
       settings: the `TrainConfig` every run shares (its beta is replaced).
       overwrite, verbose, command: as `vae_tf.training.run.train` takes them.
       progress: called with a line of text per run (`print`, or `lambda _: None`).
     """
-    from vae_tf.training.run import train
-
     for count, (beta, action) in enumerate(sorted(actions.items()), start=1):
         path = out / run_name(beta)
         if action == "reuse":
             progress(f"sweep: reusing the finished run {path}")
             continue
-        progress(f"sweep: training beta = {beta:g} ({count} of {len(actions)}) into {path}")
-        train(dataclasses.replace(settings, beta=beta), path, overwrite, verbose, command=command)
+        doing = {"resume": "resuming", "restart": "training again"}.get(action, "training")
+        progress(f"sweep: {doing} beta = {beta:g} ({count} of {len(actions)}) into {path}")
+        take_step(action, path, dataclasses.replace(settings, beta=beta), overwrite, verbose, command=command)

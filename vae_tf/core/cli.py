@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import math
 import os
 import sys
@@ -120,7 +121,10 @@ def run_command(body, interrupted="interrupted", errors: tuple = (), aftermath=N
         print(f"error: {describe_os_error(error)}" + (f"; {left}" if left else ""), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(interrupted() if callable(interrupted) else interrupted, file=sys.stderr)
+        print(interrupted() if callable(interrupted) else interrupted, file=sys.stderr, flush=True)
+        # Stopped, the process should end now: the interpreter's last garbage collection skips the
+        # objects alive at this point (a training process stopped in `fit` took 5 to 25 s to end in it).
+        gc.freeze()
         return 130
 
 

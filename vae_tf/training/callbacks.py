@@ -65,8 +65,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
 
 class ObeyInterrupt(keras.callbacks.Callback):
-    """Stops training at the next batch or epoch end once a SIGTERM has been taken, with a
-    KeyboardInterrupt, even if the one the signal handler raised was lost.
+    """Stops training at the next batch or epoch end once a SIGTERM or SIGINT has been
+    taken, with a KeyboardInterrupt, even if the one the signal handler raised was lost.
 
     Python ignores an exception raised in a finalizer ("Exception ignored in ..."), and a signal can
     be handled in one: TensorFlow's eager all-reduce leaves a `multiprocessing.pool.ThreadPool`
@@ -74,7 +74,8 @@ class ObeyInterrupt(keras.callbacks.Callback):
     cluster's worker train on to the end and exit 0.
 
     Args:
-      taken: a function that says whether a SIGTERM has been taken (`vae_tf.training.run.sigterm_taken`).
+      taken: a function that says whether a SIGTERM or SIGINT has been taken
+        (`vae_tf.training.interrupts.interrupt_taken`).
     """
 
     def __init__(self, taken):

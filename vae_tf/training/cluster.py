@@ -92,6 +92,32 @@ def read_tf_config(text: str | None = None) -> ClusterTask:
     return ClusterTask(workers, task_type, index, _has_chief=bool(cluster.get("chief")))
 
 
+def own_port_in_use(task: ClusterTask | None = None, text: str | None = None) -> str | None:
+    """A one-line refusal if this worker's own $TF_CONFIG port is taken by another process, else None.
+
+    TensorFlow would fail deep inside its gRPC server with a traceback; a listening socket of
+    another process makes `bind` fail here first (TIME_WAIT leftovers do not: SO_REUSEADDR).
+    """
+    import errno
+    import socket
+
+    text = os.environ.get("TF_CONFIG") if text is None else text
+    task = task or read_tf_config(text)
+    address = json.loads(text)["cluster"][task.task_type][task.index]
+    port = int(address.rpartition(":")[2])
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("", port))
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                return None
+            return (f"this worker's port {port} ({task.task_type} {task.index} of $TF_CONFIG, {address}) is already in "
+                    f"use by another process; stop that process (an earlier worker still running?) or give this "
+                    f"worker a free port in $TF_CONFIG.")
+    return None
+
+
 def address_problem(address) -> str | None:
     """What is wrong with a $TF_CONFIG address (it must be host:port, port 1..65535), or None."""
     if not isinstance(address, str):
@@ -123,6 +149,28 @@ def is_chief(strategy_name: str) -> bool:
 
 
 CLUSTER_WAIT_SECONDS = 120.0  # how long a worker waits for the others to start ($VAE_TF_CLUSTER_WAIT)
+# How long the chief's coordination service waits for a worker's heartbeat before it declares the
+# worker lost and aborts the others' collectives ($VAE_TF_HEARTBEAT_TIMEOUT); TensorFlow's own default.
+# A worker that stops answering (stopped, hung, its machine gone) is so detected within 1.5 times this.
+HEARTBEAT_TIMEOUT_SECONDS = 10.0
+
+
+def seconds_setting(name: str, default: float) -> float:
+    """A positive number of seconds from the environment variable `name`, else `default`.
+
+    Raises:
+      ValueError: the variable is set to something else than a positive, finite number.
+    """
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"${name}={text!r} is not a positive number of seconds; e.g. {default:g}.")
+    return seconds
 
 
 def cluster_wait_seconds() -> float:
@@ -131,16 +179,12 @@ def cluster_wait_seconds() -> float:
     Raises:
       ValueError: $VAE_TF_CLUSTER_WAIT is not a positive number.
     """
-    text = os.environ.get("VAE_TF_CLUSTER_WAIT")
-    if text is None:
-        return CLUSTER_WAIT_SECONDS
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = float("nan")
-    if not seconds > 0 or seconds == float("inf"):
-        raise ValueError(f"$VAE_TF_CLUSTER_WAIT={text!r} is not a positive number of seconds; e.g. 120.")
-    return seconds
+    return seconds_setting("VAE_TF_CLUSTER_WAIT", CLUSTER_WAIT_SECONDS)
+
+
+def heartbeat_timeout_seconds() -> float:
+    """$VAE_TF_HEARTBEAT_TIMEOUT seconds, else `HEARTBEAT_TIMEOUT_SECONDS` (see there)."""
+    return seconds_setting("VAE_TF_HEARTBEAT_TIMEOUT", HEARTBEAT_TIMEOUT_SECONDS)
 
 
 def unreachable_workers(text: str | None = None, timeout: float = 1.0) -> list[str]:
@@ -384,8 +428,13 @@ def lost_worker_message(error: Exception, run_dir: Path) -> str:
         causes = [line.split("aborted by:", 1)[1].strip() for line in lines if "aborted by:" in line] or [
             line for line in lines if not line.startswith(("Graph execution error", "Detected at", "File "))]
         what = f"{type(error).__name__}: {(causes[0] if causes else '')[:200]}"
-    return (f"a worker of the cluster was lost ({what}); training stopped. Restart every worker with "
-            f"`python -m vae_tf.train --resume {run_dir}` to continue from the chief's last checkpoint.")
+    if (Path(run_dir) / "checkpoint" / "state.json").is_file():
+        fix = (f"Restart every worker with `python -m vae_tf.train --resume {run_dir}` to continue from the chief's "
+               "last checkpoint.")
+    else:  # never a --resume of a directory without a checkpoint
+        fix = (f"{run_dir} holds no checkpoint here: start every worker again with its command (the chief's with "
+               "--overwrite), or, if the chief's run directory has a checkpoint, with `--resume` and that directory.")
+    return f"a worker of the cluster was lost ({what}); training stopped. {fix}"
 
 
 @contextlib.contextmanager

@@ -15,7 +15,13 @@ from __future__ import annotations
 import hashlib
 import os
 
-from vae_tf.training.cluster import read_tf_config, threads_per_worker, waiting_for_the_cluster
+from vae_tf.training.cluster import (
+    heartbeat_timeout_seconds,
+    own_port_in_use,
+    read_tf_config,
+    threads_per_worker,
+    waiting_for_the_cluster,
+)
 
 
 def make_multiworker_strategy():
@@ -32,6 +38,9 @@ def make_multiworker_strategy():
     import tensorflow as tf
 
     task = read_tf_config()
+    taken = own_port_in_use(task)
+    if taken:
+        raise ValueError(taken)
     threads = threads_per_worker(task)
     # Each worker process would otherwise size its thread pools for every core of the machine,
     # and workers sharing a machine would then fight over its cores (a thread pool per worker).
@@ -39,8 +48,33 @@ def make_multiworker_strategy():
         tf.config.threading.set_intra_op_parallelism_threads(threads)
     if not os.environ.get("TF_NUM_INTEROP_THREADS"):
         tf.config.threading.set_inter_op_parallelism_threads(threads)
+    watch_heartbeats(heartbeat_timeout_seconds())
     with waiting_for_the_cluster(task):
         return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def watch_heartbeats(seconds: float) -> None:
+    """Configure the cluster's coordination service as `MultiWorkerMirroredStrategy` would, with a
+    heartbeat timeout of `seconds`: a worker silent that long is declared lost, and the others stop.
+
+    TensorFlow (2.21) configures the service itself only if nobody has, with its default timeout
+    (10 s); this is its configuration, made before it, with the timeout chosen. Before any op runs.
+    """
+    import tensorflow as tf
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
+
+    try:  # where TensorFlow 2.21's strategy takes it from
+        from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    except ImportError:  # moved in another version: the strategy configures it, with its default timeout
+        return
+
+    spec = tf.distribute.cluster_resolver.TFConfigClusterResolver().cluster_spec()
+    jobs = [coordination_config_pb2.CoordinatedJob(name=job, num_tasks=spec.num_tasks(job))
+            for job in ("chief", "worker") if job in spec.jobs]
+    context.context().configure_coordination_service(
+        service_type="standalone", service_leader=multi_worker_util.coordination_leader(spec),
+        coordinated_jobs=jobs, heartbeat_timeout_in_ms=int(1000 * seconds))
 
 
 def ensure_cpu_devices(devices) -> None:

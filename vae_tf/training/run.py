@@ -16,11 +16,11 @@ Nothing here imports TensorFlow at module level: `train` and `resume` import it 
 from __future__ import annotations
 
 import datetime
-import signal
 import time
 from pathlib import Path
 
 from vae_tf.training.cluster import holding_sigterm, is_chief, sigterm_blocked, stop_if_a_worker_is_lost
+from vae_tf.training.interrupts import ending_cleanly, interrupt_taken, state_of
 
 with sigterm_blocked():  # the threads these imports start (numpy's) never take SIGTERM: see holding_sigterm
     from vae_tf.config import TrainConfig
@@ -106,17 +106,9 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
     # A cluster's worker holds SIGTERM back from TensorFlow's threads until its cluster has formed,
     # so that it can be stopped while it waits (vae_tf.training.cluster.waiting_for_the_cluster).
     with holding_sigterm(settings.strategy):
-        import keras
+        import keras  # noqa: F401 (TensorFlow and the modules that start threads: imported under the guard)
 
-        from vae_tf.core.errors import NonFiniteLoss
-        from vae_tf.data import DataError, flatten_images
-        from vae_tf.data.sources import load_config_data
-        from vae_tf.kl.diagnostics import latent_diagnostics
-        from vae_tf.training import engine
-        from vae_tf.training.callbacks import EpochCheckpoint, EpochTimer, ObeyInterrupt, StopOnNonFiniteLoss
-        from vae_tf.training.distributed import weights_fingerprint
-        from vae_tf.training.explained import report_explained
-        from vae_tf.training.monitor import watchers
+        from vae_tf.training import callbacks, engine, monitor  # noqa: F401
 
         phases.mark("imports")
         started = time.time()
@@ -124,6 +116,37 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
             strategy = engine.make_strategy(settings.strategy, settings.devices)
         except ValueError as error:
             raise cli.UsageError(str(error)) from None
+    # From here on, a cluster's worker stops within seconds of SIGTERM or SIGINT, in every phase.
+    with ending_cleanly(settings.strategy == "multiworker", lambda: _interrupted_line(settings, run),
+                        scratch=run.path if run.path != run.home else None):
+        return _train(settings, run, verbose, command, source, strategy, phases, started, given)
+
+
+def _interrupted_line(settings: TrainConfig, run) -> str:
+    """The line an interrupted worker of a cluster prints: what its run directory holds, and the fix."""
+    if not is_chief(settings.strategy):
+        return ("interrupted: this worker writes nothing; the chief's run directory keeps every completed epoch "
+                "(continue with `python -m vae_tf.train --resume RUNDIR` on every worker, if it has a checkpoint)")
+    state = state_of(run.home)
+    return f"interrupted: {state}" + (" on every worker" if "--resume" in state else "")
+
+
+def _train(settings: TrainConfig, run, verbose: int, command, source, strategy, phases, started,
+           given=None) -> Path:
+    """`_run` once the strategy exists: the data, the model, `fit`, the finished run directory."""
+    import keras
+
+    from vae_tf.core.errors import NonFiniteLoss
+    from vae_tf.data import DataError, flatten_images
+    from vae_tf.data.sources import load_config_data
+    from vae_tf.kl.diagnostics import latent_diagnostics
+    from vae_tf.training import engine
+    from vae_tf.training.agreement import check_agreement, data_fingerprint
+    from vae_tf.training.callbacks import EpochCheckpoint, EpochTimer, ObeyInterrupt, StopOnNonFiniteLoss
+    from vae_tf.training.distributed import weights_fingerprint
+    from vae_tf.training.explained import report_explained
+    from vae_tf.training.monitor import watchers
+
     phases.mark("building")
     data = load_config_data(settings if source is None else {**settings.to_dict(), "dataset": source})
     spec, y, x_test, y_test = data.spec, data.y_train, data.x_test, data.y_test
@@ -135,6 +158,8 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
                         f"{settings.batch_size}; give --batch-size {len(data.x_train)} or less, or more images.")
     x = flatten_images(data.x_train)  # (N, P): the model's layout
     settings, defaults = choose(settings, given, len(x))  # off the report's setup: defaults that learn
+    if settings.strategy == "multiworker":  # every worker has the chief's settings and data, or all stop here
+        check_agreement(settings, data_fingerprint(x, y))
     del data  # from here on `x` holds the training images, the only copy
     if settings.fast:
         x = engine.training_images(x)  # the fast path keeps one copy of the images: a tensor
@@ -166,8 +191,8 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
     with stop_if_a_worker_is_lost(settings.strategy, run.home):  # one line, not a hang, if a worker dies
         vae.fit(**engine.fit_inputs(x, settings, first_epoch, strategy), **validation, epochs=settings.epochs,
                 initial_epoch=first_epoch, verbose=verbose,
-                callbacks=[ObeyInterrupt(sigterm_taken), timer, watchdog, *watching, checkpoint])
-    if sigterm_taken():  # handled, and lost, after the last batch: the run is not finished
+                callbacks=[ObeyInterrupt(interrupt_taken), timer, watchdog, *watching, checkpoint])
+    if interrupt_taken():  # handled, and lost, after the last batch: the run is not finished
         raise KeyboardInterrupt
     phases.split_fit(phases.mark("fit"), timer.seconds, timer.validation_seconds)
     if watchdog.failure:
@@ -181,6 +206,8 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
     diagnostics = latent_diagnostics(*vae.encode(x_test), seed=settings.seed)
     explained = report_explained(vae, x_test, x, settings.to_dict())  # how well it learned, printed
     phases.mark("diagnostics")
+    if interrupt_taken():  # taken, and lost, since: stop before the run is marked finished
+        raise KeyboardInterrupt
     home = run.finish(vae, checkpoint.history, vae.sample_codes(x, settings.seed), y,
                       snapshots.arrays() if snapshots else None, device=device, diagnostics=diagnostics,
                       wall_seconds=time.time() - started, resumed_after_epoch=first_epoch or None,
@@ -188,24 +215,3 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
     phases.mark("finishing")
     run.add_to_summary(phases=phases.as_dict())
     return home
-
-
-# Whether this process has taken a SIGTERM: kept, because the KeyboardInterrupt `_interrupt`
-# raises is lost when the signal is handled inside a finalizer (`vae_tf.training.callbacks.ObeyInterrupt`).
-_SIGTERM = {"taken": False}
-
-
-def obey_sigterm() -> None:
-    """Make a SIGTERM to this process interrupt training as Ctrl-C does (`python -m vae_tf.train` calls it)."""
-    _SIGTERM["taken"] = False
-    signal.signal(signal.SIGTERM, _interrupt)
-
-
-def sigterm_taken() -> bool:
-    """Whether the SIGTERM handler of `obey_sigterm` has run in this process."""
-    return _SIGTERM["taken"]
-
-
-def _interrupt(signum, frame):
-    _SIGTERM["taken"] = True
-    raise KeyboardInterrupt
