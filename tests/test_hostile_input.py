@@ -4,6 +4,8 @@ Each test names the class of defect it holds; docs/reliability-guarantees.md lis
 """
 
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -96,3 +98,125 @@ def test_a_directory_given_as_npz_and_random_bytes_say_what_they_are(tmp_path):
     with pytest.raises(DataError, match="is not a .npz file") as error:
         load_data(f"npz:{tmp_path / 'noise.npz'}")
     assert "pickle" not in str(error.value)
+
+
+# --- 8. a setting that cannot act is refused, in one line naming what it needs ---------------------------
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--filters", "64"], "--filters 64 cannot act: it needs --architecture conv"),
+    (["--image-size", "1", "1"], "--image-size 1 1 cannot act: it needs --dataset folder:DIR"),
+    (["--color", "rgb"], "--color rgb cannot act: it needs --dataset folder:DIR"),
+    (["--test-fraction", "0.3"], "--test-fraction 0.3 cannot act: it needs --dataset folder:DIR"),
+    (["--dataset", "digits", "--data-dir", "/tmp"], "--data-dir /tmp cannot act: it needs --dataset fashion_mnist"),
+    (["--flow-steps", "3"], "--flow-steps 3 cannot act: it needs --posterior iaf"),
+    (["--prior-components", "5"], "--prior-components 5 cannot act: it needs --prior mixture or vamp"),
+    (["--xla", "on", "--no-fast"], "--xla on cannot act: it needs the fast path"),
+    (["--warmup-epochs", "2"], "--warmup-epochs 2.0 cannot act: it needs --beta-schedule linear"),
+    (["--beta-schedule", "cyclical", "--ramp-fraction", "1.5"], "must be at most 1"),
+])
+def test_train_refuses_a_setting_that_cannot_act(argv, expected, refused, tmp_path):
+    from vae_tf.train import main
+
+    refused(main, argv + ["--out", str(tmp_path / "run")], expected)
+    assert not (tmp_path / "run").exists()
+
+
+def test_every_rule_of_the_table_names_a_real_setting_and_its_default_passes():
+    import dataclasses
+
+    from vae_tf.config import TrainConfig
+    from vae_tf.config.needs import NEEDS
+
+    assert set(NEEDS) <= {field.name for field in dataclasses.fields(TrainConfig)}
+    TrainConfig()  # the report's defaults act, or are defaults
+    TrainConfig(architecture="conv", filters=8, posterior="iaf", flow_steps=3, prior="vamp", prior_components=4,
+                kl_estimator="monte_carlo", dataset="folder:x", image_size=[8, 8], color="rgb", test_fraction=0.2)
+
+
+def test_bench_and_fit_refuse_flags_their_mode_does_not_use(refused, tmp_path):
+    from vae_tf.bench import main as bench
+    from vae_tf.fit import main as fit
+
+    refused(bench, ["step", "--dataset", "bogus"], "--dataset cannot act in `bench step`")
+    refused(bench, ["paths", "--baseline", "x.py"], "--baseline cannot act in `bench paths`")
+    refused(fit, ["--table", "--loss", "mse", "--out", str(tmp_path / "t")], "--loss cannot act with --table")
+    refused(fit, ["--table", "--mu0", "3", "--out", str(tmp_path / "t")], "--mu0 cannot act with --table")
+    assert not (tmp_path / "t").exists()
+
+
+# --- 9. the Python API checks what the command line checks ---------------------------------------------
+
+@pytest.mark.parametrize("settings, message", [
+    ({"beta": float("nan")}, "beta=nan: must be finite."),
+    ({"beta": -1.0}, "beta=-1.0: must be at least 0."),
+    ({"free_bits": -0.5}, "free_bits=-0.5: must be at least 0."),
+    ({"prior": "mixture", "prior_components": 0, "kl_estimator": "monte_carlo"},
+     "prior_components=0: must be at least 1."),
+    ({"latent_dim": 2.5}, "latent_dim=2.5: must be an integer."),
+    ({"posterior": "iaf", "flow_steps": 0, "kl_estimator": "monte_carlo"}, "flow_steps=0: must be at least 1."),
+    ({"seed": -1}, "seed=-1: must be at least 0."),
+    ({"image_shape": (28, 28)}, "image_shape=(28, 28): give (H, W, C)"),
+])
+def test_the_model_refuses_what_the_command_line_refuses_in_one_sentence(settings, message):
+    from vae_tf.models.vae import VAE
+
+    with pytest.raises(ValueError) as error:
+        VAE(**settings)
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+def test_the_models_ranges_are_the_configs():
+    import dataclasses
+
+    from vae_tf.config import TrainConfig
+    from vae_tf.models.checks import SETTING_RANGES
+
+    for field in dataclasses.fields(TrainConfig):
+        if field.name in SETTING_RANGES:
+            meta = field.metadata
+            assert SETTING_RANGES[field.name] == (meta["kind"], meta["at_least"], meta["above"], meta["at_most"]), field
+    numbers = {f.name for f in dataclasses.fields(TrainConfig)
+               if f.metadata["model"] and f.metadata["kind"] in (int, float)}
+    assert numbers <= set(SETTING_RANGES)
+
+
+@pytest.fixture(scope="module")
+def small_vae():
+    from vae_tf.models.vae import VAE
+
+    return VAE(image_shape=(4, 4, 1), hidden_units=4, seed=0)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda vae: vae.encode(np.zeros((0, 16), np.uint8)), "images are empty (shape (0, 16))"),
+    (lambda vae: vae.decode(np.zeros((0, 2))), "codes are empty"),
+    (lambda vae: vae.encode(np.zeros((3, 16), np.uint8), batch_size=0), "batch_size=0: must be at least 1"),
+    (lambda vae: vae.decode(np.zeros((3, 2)), batch_size=0), "batch_size=0: must be at least 1"),
+    (lambda vae: vae.decode(np.full((3, 2), np.nan)), "codes contain NaN or infinite values (first in row 0)"),
+    (lambda vae: vae.decode(np.zeros((3, 5))), "codes must have shape (N, 2)"),
+    (lambda vae: vae.posterior_mean(np.zeros((0, 16), np.uint8)), "images are empty"),
+])
+def test_many_images_methods_refuse_empty_input_a_zero_batch_and_nan_codes(small_vae, call, message):
+    with pytest.raises(ValueError) as error:
+        call(small_vae)
+    assert message in str(error.value)
+
+
+def test_load_model_on_a_directory_says_it_is_one_and_what_to_pass(tmp_path):
+    from vae_tf.rundir import RunDirError
+    from vae_tf.rundir.reading import load_model
+
+    with pytest.raises(RunDirError, match=f"{tmp_path} is a directory, not a model file; pass the .keras file"):
+        load_model(tmp_path)
+
+
+# --- 10. fit exits non-zero when its loss goes non-finite, and its JSON stays JSON -----------------------
+
+def test_fit_fails_on_a_non_finite_loss_and_writes_valid_json(tmp_path, refused, capsys):
+    from vae_tf.fit import main
+
+    refused(main, ["--mu0", "1e200", "--steps", "5", "--no-gif", "--out", str(tmp_path / "fit")],
+            "became non-finite")
+    text = (tmp_path / "fit" / "result.json").read_text()
+    result = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in result.json"))
+    assert result["final_loss"] is None and result["non_finite"] is True

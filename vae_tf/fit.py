@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vae_tf.core import cli
+from vae_tf.core.errors import NonFiniteLoss
 
 # The experiment, and the names old code imports from here (`from vae_tf import fit; fit.fit_gaussian(...)`).
 # TensorFlow is imported when a fit runs, not when the command parses its flags.
@@ -37,6 +38,8 @@ from vae_tf.kl.fitting import (  # noqa: F401
     grid_loss,
     target_log_density,
 )
+
+TABLE_SETS = ("loss", "mu0", "sigma0", "frames", "no_gif")  # the flags --table sets itself or has no use for
 
 
 def build_parser():
@@ -87,6 +90,11 @@ def _outputs(args) -> tuple[Path, tuple[str, ...]]:
 def work(args) -> int:
     from vae_tf import rundir
 
+    for name in TABLE_SETS if args.table else ():  # --table runs every loss from its own starts
+        if getattr(args, name) != build_parser().get_default(name):
+            flag = "--" + name.replace("_", "-")
+            raise cli.UsageError(f"{flag} cannot act with --table (it runs every loss from (mu0, sigma0) = (0, 1) "
+                                 f"and (5, 1), and draws no figure); drop {flag}, or drop --table.")
     out, names = _outputs(args)
     out = rundir.claim(out, names, args.overwrite)
     if args.table:
@@ -102,7 +110,7 @@ def work(args) -> int:
         rundir.write_text(out / "table.md", table + "\n")
         rundir.write_json(out / "table.json", [r.summary() for r in results])
         print(f"wrote {out / 'table.md'} and {out / 'table.json'}")
-        return 0
+        return _failed([r for r in results if r.non_finite], out)
     result = fit_gaussian(args.loss, args.mu0, args.sigma0, args.steps, args.learning_rate,
                           print_every=args.print_every)
     from vae_tf import plots
@@ -121,6 +129,15 @@ def work(args) -> int:
         + (f"  (stopped early after {result.steps_done} steps)" if result.stopped_early else "")
     )
     print("wrote " + ", ".join(str(p) for p in written))
+    return _failed([result] if result.non_finite else [], out)
+
+
+def _failed(results, out) -> int:
+    """0, or `NonFiniteLoss` when a fit's loss went NaN or infinite (its outputs show it up to that step)."""
+    if results:
+        raise NonFiniteLoss(f"{results[0].message}; {out} shows the fit up to that step (result.json's "
+                            "non-finite numbers are null); start nearer the target (--mu0, --sigma0) or lower "
+                            "--learning-rate.")
     return 0
 
 

@@ -230,6 +230,9 @@ def check_keras_archive(path) -> Path:
       RunDirError: the file is missing, empty, or not a complete zip archive.
     """
     path = Path(path)
+    if path.is_dir():
+        raise RunDirError(f"{path} is a directory, not a model file; pass the .keras file in it, e.g. "
+                          f"{path / 'model.keras'} (a run's model), or open the run: vae_tf.Run.open({str(path)!r}).")
     if not path.is_file():
         raise RunDirError(f"{path} is missing; {DAMAGED}.")
     if path.stat().st_size == 0:
