@@ -220,3 +220,20 @@ def test_fit_fails_on_a_non_finite_loss_and_writes_valid_json(tmp_path, refused,
     text = (tmp_path / "fit" / "result.json").read_text()
     result = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in result.json"))
     assert result["final_loss"] is None and result["non_finite"] is True
+
+
+# --- 12. the README's one set-up command installs everything the suite needs -----------------------------
+
+def test_the_readme_set_up_installs_what_every_test_needs():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    # `.[dev]` pulls the docs extra (test_docs builds the site with mkdocs) by naming the project itself
+    assert f"{project['name']}[docs]" in extras["dev"]
+    set_up = (root / "README.md").read_text().split("## Set up", 1)[1].split("\n## ", 1)[0]
+    assert re.findall(r"pip install -e \"\.\[(\w+)\]\"", set_up)[0] == "dev"
+    assert 'pip install -q -e ".[dev]"' in (root / ".ci" / "run").read_text()  # CI installs what the README says
