@@ -237,3 +237,117 @@ def test_the_readme_set_up_installs_what_every_test_needs():
     set_up = (root / "README.md").read_text().split("## Set up", 1)[1].split("\n## ", 1)[0]
     assert re.findall(r"pip install -e \"\.\[(\w+)\]\"", set_up)[0] == "dev"
     assert 'pip install -q -e ".[dev]"' in (root / ".ci" / "run").read_text()  # CI installs what the README says
+
+
+# --- 6. every field of the JSON files a command reads is checked; a model must match its run -------------
+
+def edit_json(path, edit):
+    values = json.loads(path.read_text())
+    edit(values)
+    path.write_text(json.dumps(values))
+
+
+@pytest.fixture(scope="module")
+def run_with_a_bad_beta(copy_of_tiny_run):
+    run = copy_of_tiny_run()
+    edit_json(run / "config.json", lambda config: config["config"].update(beta="abc"))
+    return run
+
+
+@pytest.mark.parametrize("command, argv", [
+    ("compress", []), ("evaluate", []), ("plot", []), ("explore", []),
+    ("klcost", ["--test-limit", "200"]),
+])
+def test_a_config_field_of_the_wrong_type_is_refused_by_every_command(run_with_a_bad_beta, command, argv, refused,
+                                                                     tmp_path):
+    import importlib
+
+    main = importlib.import_module(f"vae_tf.{command}").main
+    before = sorted(path.name for path in run_with_a_bad_beta.iterdir())
+    out = ["--out", str(tmp_path / "out")] if command in ("plot", "explore") else []
+    refused(main, [str(run_with_a_bad_beta), *argv, *out],
+            f'{run_with_a_bad_beta / "config.json"}: "config.beta" is \'abc\': must be a number; put back the value')
+    assert sorted(path.name for path in run_with_a_bad_beta.iterdir()) == before  # nothing written, nothing copied
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("file, edit, expected", [
+    ("summary.json", lambda s: s["final"].update(loss="low"), '"final.loss" is \'low\': must be a number'),
+    ("summary.json", lambda s: s.update(train_images=-5), '"train_images" is -5: must be at least 1'),
+    ("config.json", lambda c: c["data"].update(image_shape=[28, 28]), '"data.image_shape" is [28, 28]: must be'),
+    ("config.json", lambda c: c["config"].update(latent_dim=2.5), '"config.latent_dim" is 2.5: must be an integer'),
+])
+def test_a_damaged_run_file_is_one_line_naming_file_field_and_value(copy_of_tiny_run, file, edit, expected):
+    from vae_tf.rundir import Run, RunDirError
+
+    run = copy_of_tiny_run()
+    edit_json(run / file, edit)
+    with pytest.raises(RunDirError) as error:
+        Run.open(run)
+    assert f"{run / file}: {expected}" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_damaged_checkpoint_state_is_named_field_by_field(copy_of_tiny_run, refused):
+    from vae_tf.train import main
+
+    run = copy_of_tiny_run()
+    for name in ("summary.json", "model.keras", "latents.npz"):
+        (run / name).unlink()
+    (run / "checkpoint").mkdir()
+    state = run / "checkpoint" / "state.json"
+    for values, expected in (
+        ({"epochs_done": "1", "model": "epoch-0001.keras", "history": [{}]}, '"epochs_done" is \'1\''),
+        ({"epochs_done": 1, "model": "../../elsewhere.keras", "history": [{}]}, '"model" is \'../../elsewhere.keras\''),
+        ({"epochs_done": 2, "model": "epoch-0002.keras", "history": [{"loss": 1.0}]}, '"history" is [{\'loss\': 1.0}]'),
+        ({"epochs_done": 1, "model": "epoch-0001.keras", "history": [{"loss": "x"}]}, '"history[0].loss" is \'x\''),
+    ):
+        state.write_text(json.dumps(values))
+        refused(main, ["--resume", str(run)], f"{state}: {expected}")
+
+
+def test_a_model_that_does_not_match_its_run_is_refused_before_any_figure(copy_of_tiny_run, refused, tmp_path):
+    from vae_tf.plot import main
+
+    run = copy_of_tiny_run()
+    edit_json(run / "config.json", lambda config: config["config"].update(latent_dim=3))
+    refused(main, [str(run), "--out", str(tmp_path / "figures")], "is a model of 28 x 28 x 1 images and 2 latent "
+            "dimensions, but its config.json records 28 x 28 x 1 images and 3")
+    assert not list((tmp_path / "figures").glob("*.png"))
+
+
+def test_klcost_refuses_too_few_test_images_and_a_directory_as_out_before_the_work(tiny_run, refused, tmp_path):
+    from vae_tf.klcost import main
+
+    refused(main, [str(tiny_run), "--test-limit", "10"], "10 test images make no batch of its batch size 128")
+    refused(main, [str(tiny_run), "--out", str(tmp_path), "--overwrite"], f"--out {tmp_path} is a directory")
+
+
+# --- 11. messages that said the wrong thing ------------------------------------------------------------
+
+def test_a_string_task_index_is_called_a_string_not_out_of_range(monkeypatch):
+    from vae_tf.training.cluster import read_tf_config
+
+    text = json.dumps({"cluster": {"worker": ["localhost:1", "localhost:2"]}, "task": {"type": "worker", "index": "0"}})
+    with pytest.raises(ValueError, match="task index '0' is not an integer; write it without quotes"):
+        read_tf_config(text)
+
+
+def test_a_failed_run_leaves_no_empty_folder_it_made(tmp_path, refused):
+    from vae_tf.train import main
+
+    refused(main, ["--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run")], "Fashion-MNIST not found")
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "mine").mkdir()  # a folder the user made stays
+    refused(main, ["--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "mine")], "Fashion-MNIST not found")
+    assert (tmp_path / "mine").is_dir()
+
+
+def test_overwrite_says_it_removes_the_users_other_files_in_a_run_directory(copy_of_tiny_run, capsys):
+    from vae_tf.rundir.writing import RunWriter
+
+    run = copy_of_tiny_run()
+    (run / "notes.txt").write_text("mine")
+    RunWriter.create(run, overwrite=True).close()
+    err = capsys.readouterr().err
+    assert f"--overwrite empties the run directory {run}, with its other entries too: notes.txt" in err
+    assert not any(run.iterdir())

@@ -249,7 +249,7 @@ def test_resume_names_a_damaged_checkpoint(copy_of_tiny_run, refused):
     (run / "checkpoint" / "epoch-0001.keras").write_bytes(b"")
     refused(train_module.main, ["--resume", str(run)], "epoch-0001.keras is empty (0 bytes)")
     (run / "checkpoint" / "state.json").write_text("{}")
-    refused(train_module.main, ["--resume", str(run)], "state.json lacks epochs_done, model or history")
+    refused(train_module.main, ["--resume", str(run)], "state.json: \"epochs_done\" is None: must be an integer")
 
 
 # --- settings that cannot act are refused ------------------------------------------------------

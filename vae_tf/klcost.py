@@ -55,7 +55,7 @@ def work(args) -> int:
 
     from vae_tf.analysis.sweeps import read_report
     from vae_tf.data.sources import load_run_data
-    from vae_tf.rundir import Run, claim, write_json
+    from vae_tf.rundir import Run, claim_file, write_json
 
     if args.combinations:
         if not args.sweep:
@@ -64,8 +64,8 @@ def work(args) -> int:
         return 0
     if not args.runs:
         raise cli.UsageError("give the run directories to measure (or --combinations --sweep DIR)")
-    if args.out:
-        claim(Path(args.out).parent, [Path(args.out).name], args.overwrite)
+    if args.out:  # the file itself, before the work: a directory or a file not to replace fails now
+        claim_file(args.out, args.overwrite, "--out")
     runs = [Run.open(path) for path in args.runs]
     points, k, limit = {}, args.k, args.test_limit
     if args.sweep:
@@ -73,6 +73,11 @@ def work(args) -> int:
         points = {Path(point["run"]).resolve(): point for point in report["points"]}
         k, limit = report["k"], report["test_images"]
     x = load_run_data(runs[0], test_limit=limit).x_test  # the runs' own test images (the first run's data)
+    for run in runs:  # the variance is measured on batches of the run's batch size: at least one, before any work
+        if len(x) < run.settings["batch_size"]:
+            raise cli.UsageError(f"{run.path}: {len(x)} test images make no batch of its batch size "
+                                 f"{run.settings['batch_size']}; give --test-limit {run.settings['batch_size']} "
+                                 "or more (or drop it).")
     rows = []
     for run in runs:
         print(f"klcost: {run.path}", flush=True)

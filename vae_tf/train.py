@@ -39,7 +39,8 @@ def build_parser():
     files.add_argument("--out", default=None, metavar="DIR",
                        help="run directory to write (default: runs/<regularizer>-<reduction>-seed<seed>-<time>)")
     files.add_argument("--overwrite", action="store_true",
-                       help="allow writing into an --out directory that already has files")
+                       help="allow writing into an --out directory that already has files: a run directory is "
+                            "emptied first (every file and sub-folder in it is removed)")
     files.add_argument("--resume", default=None, metavar="RUNDIR",
                        help="continue an interrupted run from its last completed epoch, with the settings in "
                             "RUNDIR/config.json (give no other training flags)")
@@ -72,7 +73,13 @@ def main(argv=None) -> int:
         else:
             settings = TrainConfig.from_args(args)
             out = Path(args.out) if args.out is not None else default_out_dir(settings)
-            out = train(settings, out, args.overwrite, verbose, command=["python", "-m", "vae_tf.train", *argv])
+            fresh = not out.exists()
+            try:
+                out = train(settings, out, args.overwrite, verbose, command=["python", "-m", "vae_tf.train", *argv])
+            except BaseException:  # a folder this run made and left empty goes too: "nothing was written" is true
+                if fresh and out.is_dir() and not any(out.iterdir()):
+                    out.rmdir()
+                raise
         print(f"run directory: {out}")
         return 0
 

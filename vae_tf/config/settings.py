@@ -22,7 +22,7 @@ from vae_tf.models import architectures, choices, likelihoods
 from vae_tf.models.checks import value_problem
 
 __all__ = ["COLORS", "DATASET_HELP", "STRATEGIES", "XLA_CHOICES", "TrainConfig", "add_arguments", "changed_settings",
-           "flag", "setting", "title"]
+           "flag", "setting", "setting_problem", "title"]
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 XLA_CHOICES = ("auto", "on", "off")  # --xla
@@ -224,6 +224,13 @@ def _problem(field: dataclasses.Field, value) -> str | None:
     if kind is None:
         return None if isinstance(value, str) else "must be a string"
     return value_problem(value, kind, meta["at_least"], meta["above"], meta.get("at_most"))  # the API's check too
+
+
+def setting_problem(name: str, value) -> str | None:
+    """Why `value` is not allowed for the setting `name` (its type and range, as the flag checks it), or
+    None; None too for a name that is no setting (a run's config.json may hold settings of another version)."""
+    fields = {field.name: field for field in dataclasses.fields(TrainConfig)}
+    return _problem(fields[name], value) if name in fields else None
 
 
 def flag(name: str) -> str:
