@@ -119,7 +119,7 @@ class Run:
                 f"{path} is not a finished vae_tf run directory (missing {', '.join(missing)}); "
                 f"{how_to_finish(path)}."
             )
-        config = read_config(path)
+        config = check_config(read_config(path), path / "config.json", finished=True)
         summary = check_summary(_read_json(path / "summary.json"), path / "summary.json")
         return cls(path, config, summary)
 

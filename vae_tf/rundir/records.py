@@ -40,13 +40,16 @@ def _kind(path, field, value, kinds, what: str, optional=True):
         refuse(path, field, value, f"must be {what}")
 
 
-def check_config(config: dict, path) -> dict:
+def check_config(config: dict, path, finished: bool = False) -> dict:
     """config.json's fields (the format is checked by `reading.read_config`): each setting by its
-    `TrainConfig` rule, the data's record, the device, the versions, the command. Returns `config`."""
+    `TrainConfig` rule, the data's record, the device, the versions, the command. Returns `config`.
+
+    `finished`: the settings must be there (a finished run's); a run cut short may lack them.
+    """
     settings = config.get("config")
-    if not isinstance(settings, dict):
+    if not isinstance(settings, dict) and (finished or "config" in config):
         refuse(path, "config", settings, "must be an object of the run's settings")
-    for name, value in settings.items():
+    for name, value in (settings or {}).items():
         problem = setting_problem(name, value)
         if problem:
             refuse(path, f"config.{name}", value, problem)
