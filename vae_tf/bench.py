@@ -31,6 +31,9 @@ from vae_tf.models import architectures
 BENCHMARKS = {"phases": bench_phases, "cache": bench_cache, "workers": bench_workers, "step": bench_step,
               "paths": bench_paths}
 MODES = tuple(BENCHMARKS)
+# flag -> the modes it acts in (`step` times the report's step on Fashion-MNIST: no --dataset, no --architecture)
+ACTS_IN = {"dataset": ("phases", "cache", "workers", "paths"), "architecture": ("phases", "cache", "workers", "paths"),
+           "baseline": ("phases",), "runs": ("phases", "cache", "workers", "step")}
 
 
 def main(argv=None) -> int:
@@ -75,6 +78,11 @@ def work(args) -> int:
 
     import contextlib
     import os
+
+    for name, modes in ACTS_IN.items():  # one rule: a flag that cannot act in this mode is refused
+        if getattr(args, name) != build_parser().get_default(name) and args.mode not in modes:
+            raise cli.UsageError(f"--{name} cannot act in `bench {args.mode}`: it needs one of the modes "
+                                 f"{', '.join(modes)}; drop --{name}.")
 
     from vae_tf.rundir import output_file, write_json
 

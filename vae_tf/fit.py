@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vae_tf.core import cli
+from vae_tf.core.errors import NonFiniteLoss
 
 # The experiment, and the names old code imports from here (`from vae_tf import fit; fit.fit_gaussian(...)`).
 # TensorFlow is imported when a fit runs, not when the command parses its flags.
@@ -37,6 +38,8 @@ from vae_tf.kl.fitting import (  # noqa: F401
     grid_loss,
     target_log_density,
 )
+
+TABLE_SETS = ("loss", "mu0", "sigma0", "frames", "no_gif")  # the flags --table sets itself or has no use for
 
 
 def build_parser():
@@ -87,18 +90,21 @@ def _outputs(args) -> tuple[Path, tuple[str, ...]]:
 def work(args) -> int:
     from vae_tf import rundir
 
+    for name in TABLE_SETS if args.table else ():  # --table runs every loss from its own starts
+        if getattr(args, name) != build_parser().get_default(name):
+            flag = "--" + name.replace("_", "-")
+            raise cli.UsageError(f"{flag} cannot act with --table (it runs every loss from (mu0, sigma0) = (0, 1) "
+                                 f"and (5, 1), and draws no figure); drop {flag}, or drop --table.")
     out, names = _outputs(args)
     with rundir.outputs(out, names, args.overwrite) as written:  # one writer; every file of the fit, or none
-        if args.table:
-            _write_table(args, written)
-        else:
-            _write_fit(args, written)
+        failed = _write_table(args, written) if args.table else _write_fit(args, written)
     print("wrote " + ", ".join(str(path) for path in written.written))
-    return 0
+    return _failed(failed, out)
 
 
-def _write_table(args, out) -> None:
-    """Every loss from both starts: table.md and table.json into `out` (a `vae_tf.rundir.Outputs`)."""
+def _write_table(args, out) -> list:
+    """Every loss from both starts: table.md and table.json into `out` (a `vae_tf.rundir.Outputs`); the fits
+    whose loss went non-finite."""
     from vae_tf import rundir
 
     results = []
@@ -111,10 +117,12 @@ def _write_table(args, out) -> None:
     print(table)
     rundir.write_text(out / "table.md", table + "\n")
     rundir.write_json(out / "table.json", [r.summary() for r in results])
+    return [r for r in results if r.non_finite]
 
 
-def _write_fit(args, out) -> None:
-    """One fit: fit.png, fit.gif, history.csv and result.json into `out` (a `vae_tf.rundir.Outputs`)."""
+def _write_fit(args, out) -> list:
+    """One fit: fit.png, fit.gif, history.csv and result.json into `out` (a `vae_tf.rundir.Outputs`); [the fit]
+    if its loss went non-finite, else []."""
     from vae_tf import plots, rundir
 
     result = fit_gaussian(args.loss, args.mu0, args.sigma0, args.steps, args.learning_rate,
@@ -132,6 +140,16 @@ def _write_fit(args, out) -> None:
         f"final: loss {result.final_loss:.6g}  mu {result.final_mu:.4f}  sigma {result.final_sigma:.4f}"
         + (f"  (stopped early after {result.steps_done} steps)" if result.stopped_early else "")
     )
+    return [result] if result.non_finite else []
+
+
+def _failed(results, out) -> int:
+    """0, or `NonFiniteLoss` when a fit's loss went NaN or infinite (its outputs show it up to that step)."""
+    if results:
+        raise NonFiniteLoss(f"{results[0].message}; {out} shows the fit up to that step (result.json's "
+                            "non-finite numbers are null); start nearer the target (--mu0, --sigma0) or lower "
+                            "--learning-rate.")
+    return 0
 
 
 def main(argv=None) -> int:

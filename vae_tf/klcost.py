@@ -74,6 +74,11 @@ def work(args) -> int:
             points = {Path(point["run"]).resolve(): point for point in report["points"]}
             k, limit = report["k"], report["test_images"]
         x = load_run_data(runs[0], test_limit=limit).x_test  # the runs' own test images (the first run's data)
+        for run in runs:  # the variance is measured on batches of the run's batch size: at least one, before any work
+            if len(x) < run.settings["batch_size"]:
+                raise cli.UsageError(f"{run.path}: {len(x)} test images make no batch of its batch size "
+                                     f"{run.settings['batch_size']}; give --test-limit {run.settings['batch_size']} "
+                                     "or more (or drop it).")
         rows = []
         for run in runs:
             print(f"klcost: {run.path}", flush=True)

@@ -41,7 +41,8 @@ def build_parser():
     files.add_argument("--out", default=None, metavar="DIR",
                        help="run directory to write (default: runs/<regularizer>-<reduction>-seed<seed>-<time>)")
     files.add_argument("--overwrite", action="store_true",
-                       help="allow writing into an --out directory that already has files")
+                       help="allow writing into an --out directory that already has files: a run directory is "
+                            "emptied first (every file and sub-folder in it is removed)")
     files.add_argument("--resume", default=None, metavar="RUNDIR",
                        help="continue an interrupted run from its last completed epoch, with the settings in "
                             "RUNDIR/config.json (give no other training flags)")

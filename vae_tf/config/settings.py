@@ -4,7 +4,8 @@ Each setting is one field of `TrainConfig`, declared with `setting(...)`: its de
 text, its allowed values. The command-line flags (`add_arguments`), the reading of them
 (`TrainConfig.from_args`), the checks (`__post_init__`) and config.json (`to_dict`/`from_dict`)
 are all derived from the fields. To add a setting, add a field here and use it where it acts
-(for a model setting: `VAE.__init__` in model.py, which receives every field marked `model=True`).
+(for a model setting: `VAE.__init__` in model.py, which receives every field marked `model=True`);
+if it acts only with another setting, add its row to `vae_tf.config.needs.NEEDS`.
 
 This module imports no TensorFlow, so that every command parses its flags in a blink.
 """
@@ -15,11 +16,13 @@ import argparse
 import dataclasses
 from dataclasses import dataclass
 
+from vae_tf.config.needs import inert_setting
 from vae_tf.core.cli import SEED_RANGE, number
 from vae_tf.models import architectures, choices, likelihoods
+from vae_tf.models.checks import value_problem
 
 __all__ = ["COLORS", "DATASET_HELP", "STRATEGIES", "XLA_CHOICES", "TrainConfig", "add_arguments", "changed_settings",
-           "flag", "setting", "title"]
+           "flag", "setting", "setting_problem", "title"]
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 XLA_CHOICES = ("auto", "on", "off")  # --xla
@@ -129,8 +132,9 @@ class TrainConfig:
                                    group="KL schedule", model=True, kind=float, above=0, metavar="E")
     cycles: int = setting(4, "cycles of the cyclical schedule over the whole training", group="KL schedule",
                           model=True, kind=int, at_least=1, metavar="M")
-    ramp_fraction: float = setting(0.5, "share of each cycle over which the cyclical schedule ramps beta up",
-                                   group="KL schedule", model=True, kind=float, above=0, metavar="R")
+    ramp_fraction: float = setting(0.5, "share of each cycle over which the cyclical schedule ramps beta up "
+                                   "(0 < R <= 1)",
+                                   group="KL schedule", model=True, kind=float, above=0, at_most=1, metavar="R")
     free_bits: float = setting(0.0, "free bits (Kingma et al. 2016): the KL term becomes sum_d max(LAMBDA, KL_d), "
                                "KL_d the batch mean of dimension d's KL, in nats (with another posterior, prior or "
                                "estimator, whose KL does not split by dimension: max(D * LAMBDA, KL), one group of all "
@@ -180,16 +184,9 @@ class TrainConfig:
             raise ValueError(f"test_fraction={self.test_fraction!r}: must be less than 1 (a share of the images).")
         if self.devices is not None and self.strategy != "mirrored":
             raise ValueError("devices are only used by strategy='mirrored'.")
-        for name in ("free_bits", "capacity"):  # they reshape the KL term: without one they cannot act
-            if getattr(self, name) and self.regularizer != "kl":
-                raise ValueError(f"{name}={getattr(self, name)!r} acts on the KL term only, and regularizer="
-                                 f"{self.regularizer!r} has none: drop {flag(name)}, or use --regularizer kl.")
-        if self.gaussian_variance is not None and self.likelihood != "gaussian":  # i29: a setting that cannot act
-            raise ValueError(f"gaussian_variance={self.gaussian_variance!r} acts on --likelihood gaussian only: drop "
-                             "--gaussian-variance, or add --likelihood gaussian.")
         if self.gaussian_variance is not None:
             likelihoods.parse_variance(self.gaussian_variance)
-        problem = choices.kl_settings_problem(self)
+        problem = inert_setting(self) or choices.kl_settings_problem(self)  # a setting that cannot act: needs.py
         if problem:
             raise ValueError(problem)
 
@@ -234,21 +231,16 @@ def _problem(field: dataclasses.Field, value) -> str | None:
     kind = meta["kind"]
     if kind is bool:
         return None if isinstance(value, bool) else "must be True or False"
-    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-        return "must be an integer"
-    if kind is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        return "must be a number"
     if kind is None:
         return None if isinstance(value, str) else "must be a string"
-    if not value == value or value in (float("inf"), float("-inf")):
-        return "must be finite"
-    if meta["at_least"] is not None and value < meta["at_least"]:
-        return f"must be at least {meta['at_least']}"
-    if meta["above"] is not None and not value > meta["above"]:
-        return f"must be greater than {meta['above']}"
-    if meta.get("at_most") is not None and value > meta["at_most"]:
-        return f"must be at most {meta['at_most']}"
-    return None
+    return value_problem(value, kind, meta["at_least"], meta["above"], meta.get("at_most"))  # the API's check too
+
+
+def setting_problem(name: str, value) -> str | None:
+    """Why `value` is not allowed for the setting `name` (its type and range, as the flag checks it), or
+    None; None too for a name that is no setting (a run's config.json may hold settings of another version)."""
+    fields = {field.name: field for field in dataclasses.fields(TrainConfig)}
+    return _problem(fields[name], value) if name in fields else None
 
 
 def flag(name: str) -> str:

@@ -2,6 +2,8 @@
 
 - `spec`: a data set's description (`DataSpec`, `DataSource`), the image checks and conversions.
 - `idx`: the IDX files of Fashion-MNIST and MNIST: where they are (offline first), reading and checking them.
+- `checks`: a source's arrays checked (images' layout and storage, labels) and its classes (the labels that occur).
+- `folders`: the `folder:DIR` rule: which files are images, of which class and split (nothing dropped silently).
 - `sources`: the registry of data sources (`fashion_mnist`, `mnist`, `digits`, `npz:`, `folder:`) and the one
   loader every command uses (`load_data`, `load_run_data`).
 

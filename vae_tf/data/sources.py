@@ -10,7 +10,8 @@
                     (N, H, W) or (N, H, W, C) with C = 1 or 3, uint8 0..255 or floats in [0, 1]
     folder:DIR      image files (PNG, JPEG, ...) in one sub-folder per class, or all in DIR (no
                     labels); DIR/train and DIR/test if both exist, else a fixed split (seed 0) of
-                    --test-fraction; --image-size H W resizes, --color grayscale|rgb converts
+                    --test-fraction; --image-size H W resizes, --color grayscale|rgb converts (the
+                    rule, loose images refused: vae_tf/data/folders.py)
 
 How values enter the model: the loader holds images as (N, H, W, C) uint8 0..255 whenever the
 source's values are exactly 256 levels (IDX files, uint8 npz and image files, and float npz
@@ -37,6 +38,7 @@ Reading needs no TensorFlow (Pillow reads the folders).
 from __future__ import annotations
 
 import sys
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,14 +47,15 @@ import numpy as np
 
 from vae_tf.core.errors import DataError, DataNotFoundError
 from vae_tf.core.memory import check_fits
+from vae_tf.data.checks import check_labels, images_of, occurring_classes, stored_as
+from vae_tf.data.folders import IMAGE_SUFFIXES, _image_files, split_folders  # noqa: F401  (their old home)
 from vae_tf.data.idx import FASHION_MNIST, MNIST, IdxCollection, locate, read_split
 from vae_tf.data.spec import DataSpec, fingerprint
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 COLORS = ("grayscale", "rgb")
+DEFAULT_TEST_FRACTION = 0.1  # --test-fraction's default (TrainConfig.test_fraction)
 SPLIT_SEED = 0  # the folder source's train/test split: the same for every run (and every --seed)
 DIGITS_TRAIN = 1500  # digits: the first 1,500 images train, the last 297 test
-UINT8_TOLERANCE = 1e-3  # float values within 0.001 of k/255 (in units of 1/255) are the uint8 k
 FASHION_MNIST_SHAPE = (28, 28, 1)  # the image shape of a run from before data sources
 
 
@@ -164,6 +167,9 @@ def _given_path(source: str, argument: str, kind: str, hint: str = "") -> Path:
     """
     path = Path(argument).expanduser()
     if not (path.is_file() if kind == "file" else path.is_dir()):
+        what = "a directory, not a file" if path.is_dir() else "a file, not a directory" if path.exists() else None
+        if what:
+            raise DataError(f"--dataset {source}:{argument}: {path} is {what}{hint}.")
         raise DataNotFoundError(f"--dataset {source}:{argument}: no such {kind} {path}{hint}.")
     return path
 
@@ -173,8 +179,7 @@ def _idx(collection: IdxCollection, options: dict) -> Arrays:
     x_train, y_train = read_split(where.directory, "train", collection)
     x_test, y_test = read_split(where.directory, "test", collection)
     return Arrays(x_train[..., None], y_train, x_test[..., None], y_test, collection.class_names,
-                  str(Path(where.directory).resolve()),
-                  where.kind)
+                  str(Path(where.directory).resolve()), where.kind)
 
 
 @register("fashion_mnist", "Fashion-MNIST, 60,000 + 10,000 greyscale 28 x 28 (the report's; --data-dir to "
@@ -206,74 +211,58 @@ def read_digits(argument, options) -> Arrays:
           "(N, H, W, C), uint8 or floats in [0, 1]", argument="FILE")
 def read_npz(argument, options) -> Arrays:
     path = _given_path("npz", argument, "file", "; give the path of a .npz file")
+    if not zipfile.is_zipfile(path):  # numpy's own message would suggest allow_pickle: not the problem
+        raise DataError(f"{path} is not a .npz file (a zip archive of .npy arrays); write it with "
+                        "numpy.savez(path, x_train=..., x_test=...).")
     try:
         with np.load(path, allow_pickle=False) as arrays:
             found = {name: arrays[name] for name in arrays.files}
-    except Exception as error:  # not a zip, a damaged member, a pickled object: one line naming the file
+    except Exception as error:  # a damaged member, a pickled object: one line naming the file
         raise DataError(f"{path} is not a readable .npz file ({type(error).__name__}: {error}); "
                         "write it with numpy.savez(path, x_train=..., x_test=...).") from None
     for name in ("x_train", "x_test"):
         if name not in found:
             raise DataError(f"{path} has no array {name!r} (it has {', '.join(sorted(found)) or 'none'}); "
                             "write it with numpy.savez(path, x_train=..., x_test=...).")
-    x_train = _images_of(found["x_train"], f"{path}: x_train")
-    x_test = _images_of(found["x_test"], f"{path}: x_test")
-    y_train = _labels_of(found.get("y_train"), len(x_train), f"{path}: y_train")
-    y_test = _labels_of(found.get("y_test"), len(x_test), f"{path}: y_test")
+    # The labels first: nothing (class names, images) is built from labels not yet checked.
+    y_train = check_labels(found.get("y_train"), len(found["x_train"]), f"{path}: y_train")
+    y_test = check_labels(found.get("y_test"), len(found["x_test"]), f"{path}: y_test")
     if (y_train is None) != (y_test is None):
         raise DataError(f"{path} has labels for one split only; give both y_train and y_test, or neither.")
-    class_names = None
-    if "class_names" in found:
-        class_names = tuple(str(name) for name in np.asarray(found["class_names"]).ravel())
-    elif y_train is not None:
-        class_names = tuple(str(k) for k in range(int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1))
-    if class_names is not None and y_train is not None:
-        top = int(max(y_train.max(initial=0), y_test.max(initial=0)))
-        if top >= len(class_names):
-            raise DataError(f"{path}: label {top} but only {len(class_names)} class_names.")
+    x_train = images_of(found["x_train"], f"{path}: x_train")
+    x_test = images_of(found["x_test"], f"{path}: x_test")
+    names = found.get("class_names")
+    class_names = None if names is None else tuple(str(name) for name in np.asarray(names).ravel())
+    if y_train is not None:
+        y_train, y_test, class_names = occurring_classes(y_train, y_test, class_names, str(path))
     return Arrays(x_train, y_train, x_test, y_test, class_names, str(path.resolve()), "file")
 
 
-def _images_of(array: np.ndarray, name: str) -> np.ndarray:
-    """(N, H, W) or (N, H, W, C) images -> (N, H, W, C), C in (1, 3); values checked later."""
-    if array.ndim == 3:
-        array = array[..., None]
-    if array.ndim != 4 or array.shape[-1] not in (1, 3):
-        raise DataError(f"{name} has shape {array.shape}; images must be (N, H, W) or (N, H, W, C) "
-                        "with C = 1 (greyscale) or 3 (RGB).")
-    return array
-
-
-def _labels_of(labels, count: int, name: str) -> np.ndarray | None:
-    if labels is None:
-        return None
-    labels = np.asarray(labels)
-    if labels.shape != (count,) or not np.issubdtype(labels.dtype, np.integer) or (count and labels.min() < 0):
-        raise DataError(f"{name} must be {count} integer labels >= 0 (one per image); got shape {labels.shape}, "
-                        f"dtype {labels.dtype}.")
-    return labels
-
-
 @register("folder", "image files (PNG, JPEG, ...) in one sub-folder per class, or all in DIR (no labels); "
-          "DIR/train and DIR/test if present, else a fixed split of --test-fraction", argument="DIR")
+          "DIR/train and DIR/test if present, else a fixed split of --test-fraction; loose images beside class "
+          "sub-folders are refused", argument="DIR")
 def read_folder(argument, options) -> Arrays:
     root = _given_path("folder", argument, "directory")
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        train_files, class_names = _image_files(root / "train")
-        test_files, test_classes = _image_files(root / "test")
+    train_dir, test_dir = split_folders(root)  # the folder rule: vae_tf/data/folders.py
+    fraction = options.get("test_fraction", DEFAULT_TEST_FRACTION)
+    if test_dir is not None:
+        if fraction != DEFAULT_TEST_FRACTION:
+            raise DataError(f"--test-fraction {fraction:g} cannot act: {root} has train/ and test/, which are its "
+                            "split; drop --test-fraction, or merge them into one folder.")
+        train_files, class_names = _image_files(train_dir)
+        test_files, test_classes = _image_files(test_dir)
         if (class_names is None) != (test_classes is None) or (
                 class_names is not None and not set(test_classes) <= set(class_names)):
-            raise DataError(f"{root}/test has classes {test_classes} but {root}/train has {class_names}; "
+            raise DataError(f"{test_dir} has classes {test_classes} but {train_dir} has {class_names}; "
                             "give the test images the training images' class sub-folders.")
         if class_names is not None:
             test_files = [(path, class_names.index(test_classes[label])) for path, label in test_files]
         files = train_files + test_files
         test_rows = np.arange(len(train_files), len(files))
     else:
-        files, class_names = _image_files(root)
-        fraction = options.get("test_fraction", 0.1)
+        files, class_names = _image_files(train_dir)
         if len(files) < 2:
-            raise DataError(f"{root} holds {len(files)} image; a train/test split needs at least 2.")
+            raise DataError(f"{train_dir} holds {len(files)} image; a train/test split needs at least 2.")
         count = min(len(files) - 1, max(1, round(fraction * len(files))))
         test_rows = np.sort(np.random.default_rng(SPLIT_SEED).permutation(len(files))[:count])
     images = _read_images(files, options.get("image_size"), options.get("color"), root)
@@ -284,26 +273,6 @@ def read_folder(argument, options) -> Arrays:
     return Arrays(images[~is_test], _rows(labels, ~is_test), images[is_test], _rows(labels, is_test),
                   None if class_names is None else tuple(class_names), str(root.resolve()), "folder",
                   train_files=tuple(names[~is_test]), test_files=tuple(names[is_test]))
-
-
-def _image_files(directory: Path) -> tuple[list[tuple[Path, int]], list[str] | None]:
-    """(file, class index) pairs in sorted order, and the class names (None: no class sub-folders)."""
-    def images_in(folder: Path) -> list[Path]:
-        return sorted(path for path in folder.iterdir()
-                      if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES)
-
-    classes = sorted(path.name for path in directory.iterdir() if path.is_dir() and not path.name.startswith("."))
-    if classes:
-        files = [(path, index) for index, name in enumerate(classes) for path in images_in(directory / name)]
-        names = classes
-    else:
-        files = [(path, 0) for path in images_in(directory)]
-        names = None
-    if not files:
-        where = f"{directory} or its sub-folders" if classes else str(directory)
-        raise DataError(f"no image files ({', '.join(IMAGE_SUFFIXES[:3])}, ...) in {where}; "
-                        "give a folder of images, or of class sub-folders holding them.")
-    return files, names
 
 
 def _read_images(files, image_size, color, root: Path) -> np.ndarray:
@@ -350,31 +319,6 @@ def _read_images(files, image_size, color, root: Path) -> np.ndarray:
 
 # --- one loader ---------------------------------------------------------------------------------
 
-def _storage(images: np.ndarray, name: str) -> tuple[np.ndarray, str]:
-    """Images as the loader holds them (see the module docstring): uint8, or float32 in [0, 1]."""
-    if images.dtype == np.uint8:
-        return images, "uint8 0..255, scaled by 1/255 in the model"
-    if np.issubdtype(images.dtype, np.integer) or images.dtype == bool:
-        low, high = (int(images.min()), int(images.max())) if images.size else (0, 0)
-        if low < 0 or high > 255:
-            raise DataError(f"{name} hold integers in {low}..{high}; integer images must be in 0..255 "
-                            "(or give floats in [0, 1]).")
-        return images.astype(np.uint8), "integers 0..255, held as uint8, scaled by 1/255 in the model"
-    if not np.issubdtype(images.dtype, np.floating):
-        raise DataError(f"{name} have dtype {images.dtype}; images must be uint8 0..255 or floats in [0, 1].")
-    if not np.isfinite(images).all():
-        raise DataError(f"{name} hold NaN or infinite values; images must be floats in [0, 1].")
-    low, high = (float(images.min()), float(images.max())) if images.size else (0.0, 0.0)
-    if low < 0 or high > 1:
-        raise DataError(f"{name} hold values in [{low:.4g}, {high:.4g}]; float images must lie in [0, 1] "
-                        "(divide uint8 pixels by 255, or store them as uint8).")
-    levels = images.astype(np.float64) * 255
-    rounded = np.round(levels)
-    if np.abs(levels - rounded).max(initial=0) <= UINT8_TOLERANCE:
-        return rounded.astype(np.uint8), "floats k/255 in [0, 1], held as uint8 k, scaled by 1/255 in the model"
-    return images.astype(np.float32), "floats in [0, 1], held as float32"
-
-
 def load_data(dataset: str = "fashion_mnist", *, data_dir=None, image_size=None, color=None,
               test_fraction: float = 0.1, limit: int | None = None, test_limit: int | None = None,
               download: bool = True) -> Data:
@@ -406,8 +350,10 @@ def load_data(dataset: str = "fashion_mnist", *, data_dir=None, image_size=None,
                "download": download}
     arrays = source.read(argument, options)
     where = arrays.path or source.name
-    x_train, stored = _storage(arrays.x_train, f"{where}: the training images")
-    x_test, stored_test = _storage(arrays.x_test, f"{where}: the test images")
+    check_labels(arrays.y_train, len(arrays.x_train), f"{where}: the training labels")  # every source's
+    check_labels(arrays.y_test, len(arrays.x_test), f"{where}: the test labels")
+    x_train, stored = stored_as(arrays.x_train, f"{where}: the training images")
+    x_test, stored_test = stored_as(arrays.x_test, f"{where}: the test images")
     if x_train.dtype != x_test.dtype:  # one exact split and one not: both as float32
         x_train, x_test = (x.astype(np.float32) / (255.0 if x.dtype == np.uint8 else 1.0) for x in (x_train, x_test))
         stored = "floats in [0, 1], held as float32"
@@ -430,8 +376,7 @@ def load_data(dataset: str = "fashion_mnist", *, data_dir=None, image_size=None,
                 _rows(arrays.test_files, slice(test_limit)))
 
 
-def _rows(labels, rows):
-    """labels[rows], or None for data without labels."""
+def _rows(labels, rows):  # labels[rows], or None for data without labels
     return None if labels is None else labels[rows]
 
 

@@ -114,6 +114,7 @@ class FitResult:
     mu: np.ndarray
     sigma: np.ndarray
     message: str = ""
+    non_finite: bool = False  # the loss or a gradient went NaN or infinite (the fit stopped before that step)
 
     @property
     def stopped_early(self) -> bool:
@@ -132,8 +133,8 @@ class FitResult:
         return float(self.loss[-1])
 
     def summary(self) -> dict:
-        """JSON-ready setup and final state (no per-step arrays)."""
-        return {
+        """JSON-ready setup and final state (no per-step arrays); a non-finite number is None (JSON null)."""
+        return {key: None if isinstance(value, float) and not math.isfinite(value) else value for key, value in {
             "loss": self.loss_name,
             "mu0": self.mu0,
             "sigma0": self.sigma0,
@@ -144,8 +145,9 @@ class FitResult:
             "final_sigma": self.final_sigma,
             "final_loss": self.final_loss,
             "stopped_early": self.stopped_early,
+            "non_finite": self.non_finite,
             "message": self.message,
-        }
+        }.items()}
 
 
 # Adam's constants: Keras' defaults (keras.optimizers.Adam), which tests/test_fit.py checks.
@@ -240,7 +242,7 @@ def fit_gaussian(
     learning_rate: float = DEFAULT_LEARNING_RATE,
     *,
     print_every: int | None = None,
-    out=sys.stdout,
+    out=None,
 ) -> FitResult:
     """Fit Q = N(mu, sigma) to the two-peaked target by Adam on `loss`.
 
@@ -254,7 +256,7 @@ def fit_gaussian(
       steps: Adam steps, >= 1.
       learning_rate: Adam's learning rate, > 0 (Keras' Adam: betas 0.9, 0.999, epsilon 1e-7).
       print_every: print step, loss, mu and sigma every this many steps (None: silent).
-      out: where to print.
+      out: where to print (default: sys.stdout at the call).
 
     Returns:
       `FitResult` with the per-step history.
@@ -263,6 +265,8 @@ def fit_gaussian(
       ValueError: unknown loss, non-finite mu0, sigma0 <= 0, steps < 1, learning_rate <= 0.
     """
     import tensorflow as tf
+
+    out = sys.stdout if out is None else out  # the stream of now, not of import time (a test's capture)
 
     mu0, sigma0, learning_rate = float(mu0), float(sigma0), float(learning_rate)
     _check_setup(loss, mu0, sigma0, steps, learning_rate)
@@ -324,6 +328,7 @@ def fit_gaussian(
         mu=np.asarray(mu_hist, dtype=np.float64),
         sigma=np.asarray(sigma_hist, dtype=np.float64),
         message=message,
+        non_finite=status == _NOT_FINITE,
     )
 
 

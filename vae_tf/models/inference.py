@@ -16,6 +16,7 @@ import tensorflow as tf
 from vae_tf.data import REPORT_SHAPE, check_images
 from vae_tf.kl import kl_analytic, kl_sample_mean
 from vae_tf.models import architectures, likelihoods
+from vae_tf.models.checks import check_batch_size, check_codes, check_not_empty
 from vae_tf.models.posteriors import reparameterize
 
 # Images per batch when encoding or decoding many at once (memory: 4096 x P floats).
@@ -138,6 +139,7 @@ class Inference:
           x: images (N, H, W, C), (N, H, W) when C = 1, or (N, P); uint8 or floats in [0, 1].
           batch_size: images per call of the encoder.
         """
+        batch_size, x = check_batch_size(batch_size), check_not_empty(x)
         parts = [self.encoder(as_pixels(x[start:start + batch_size], self.image_shape), training=False)
                  for start in range(0, len(x), batch_size)]
         return tuple(np.concatenate([np.asarray(part[i]) for part in parts]) for i in range(2))
@@ -161,6 +163,7 @@ class Inference:
         `samples` draws per image (seeded by `seed`)."""
         if self.posterior_name != "iaf":
             return self.encode(x, batch_size)[0]
+        batch_size, x = check_batch_size(batch_size), check_not_empty(x)
         parts = []
         for start in range(0, len(x), batch_size):
             params = self.posterior_params(as_pixels(x[start:start + batch_size], self.image_shape))
@@ -180,7 +183,7 @@ class Inference:
           batch_size: codes per call of the decoder.
           logits: return the decoder's logits instead, flattened (N, P).
         """
-        z = np.asarray(z, dtype=np.float32)
+        batch_size, z = check_batch_size(batch_size), check_codes(z, self.latent_dim)  # as encode checks images
         if logits:
             step = self.decode_logits
         elif self.likelihood_name == "continuous_bernoulli":

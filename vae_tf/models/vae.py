@@ -24,8 +24,9 @@ Usage:
 
 The model's parts live beside it: `vae_tf.models.sampling` (the `Sampling` layer),
 `vae_tf.models.inference` (the NumPy many-images methods and the distributions, a mixin) and
-`vae_tf.models.replicas` (the step under `tf.distribute`, a mixin). Its old names (`Sampling`, `as_pixels`,
-`pixel_likelihood`, `reparameterize`, ...) are still importable from here.
+`vae_tf.models.replicas` (the step under `tf.distribute`, a mixin); `vae_tf.models.checks` checks
+its settings as the command line does. Its old names (`Sampling`, `as_pixels`, `pixel_likelihood`,
+`reparameterize`, ...) are still importable from here.
 
 The model says what one training step does (`VAE.train_step`). How steps are grouped into the
 calls of `fit` is training's: a VAE built by `vae_tf.training.engine.build_vae` runs several steps
@@ -44,6 +45,7 @@ import tensorflow as tf
 
 from vae_tf.data import REPORT_SHAPE, check_images
 from vae_tf.models import architectures, likelihoods
+from vae_tf.models.checks import check_model_settings
 from vae_tf.models.choices import KL_ESTIMATORS, POSTERIORS, PRIORS, REDUCTIONS, REGULARIZERS, kl_settings_problem
 from vae_tf.models.gaussian import build_variance
 from vae_tf.models.inference import BATCH, Inference, as_pixels, pixel_likelihood
@@ -139,9 +141,7 @@ class VAE(Inference, ReplicaStep, keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        image_shape = tuple(int(size) for size in image_shape)
-        if len(image_shape) != 3 or min(image_shape) < 1:
-            raise ValueError(f"image_shape={image_shape!r}: give (H, W, C), three positive sizes.")
+        image_shape = check_model_settings(locals())  # every argument by name, as the command line checks them
         # What get_config saves, and `vae_tf.config.settings.TrainConfig.model_settings()` fills in.
         self.settings = {"latent_dim": int(latent_dim), "hidden_units": int(hidden_units),
                          "architecture": check_choice("architecture", architecture, architectures.NAMES),

@@ -18,6 +18,7 @@ import numpy as np
 
 from vae_tf.core.errors import RunDirError
 from vae_tf.rundir.layout import CHECKPOINT, FORMAT, FORMAT_VERSION, RUN_FILES, SNAPSHOTS
+from vae_tf.rundir.records import check_config, check_model, check_summary
 
 DAMAGED = "the file is damaged; train the run again (`python -m vae_tf.train --out DIR --overwrite`)"
 
@@ -90,7 +91,7 @@ def read_config(path) -> dict:
             f"{config_path} is format {found.get('format')!r} version {found.get('format_version')!r}; "
             f"this vae_tf reads {FORMAT!r} version {FORMAT_VERSION}. Retrain the run with this version."
         )
-    return config
+    return check_config(config, config_path)  # every field by type and range (records.py)
 
 
 @dataclass
@@ -118,12 +119,8 @@ class Run:
                 f"{path} is not a finished vae_tf run directory (missing {', '.join(missing)}); "
                 f"{how_to_finish(path)}."
             )
-        config = read_config(path)
-        if not isinstance(config.get("config"), dict):
-            raise RunDirError(f"{path / 'config.json'} has no \"config\" object (the run's settings); {DAMAGED}.")
-        summary = _read_json(path / "summary.json")
-        if not isinstance(summary.get("final"), dict):
-            raise RunDirError(f"{path / 'summary.json'} has no \"final\" metrics; {DAMAGED}.")
+        config = check_config(read_config(path), path / "config.json", finished=True)
+        summary = check_summary(_read_json(path / "summary.json"), path / "summary.json")
         return cls(path, config, summary)
 
     def _once(self, name, read):
@@ -175,7 +172,12 @@ class Run:
 
     def model(self):
         """model.keras, checked (`load_model`)."""
-        return self._once("model", lambda: load_model(self.path / "model.keras"))
+        def read():
+            model = load_model(self.path / "model.keras")
+            check_model(model, self.config, self.path / "model.keras")  # the model the other files describe
+            return model
+
+        return self._once("model", read)
 
     def check(self) -> Run:
         """Read every file of the run now (each is checked, and kept for later), so that a command fails
@@ -230,6 +232,9 @@ def check_keras_archive(path) -> Path:
       RunDirError: the file is missing, empty, or not a complete zip archive.
     """
     path = Path(path)
+    if path.is_dir():
+        raise RunDirError(f"{path} is a directory, not a model file; pass the .keras file in it, e.g. "
+                          f"{path / 'model.keras'} (a run's model), or open the run: vae_tf.Run.open({str(path)!r}).")
     if not path.is_file():
         raise RunDirError(f"{path} is missing; {DAMAGED}.")
     if path.stat().st_size == 0:

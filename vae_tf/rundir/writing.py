@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -32,7 +33,8 @@ from vae_tf.rundir.layout import (
 )
 from vae_tf.rundir.locks import Lock, lock
 from vae_tf.rundir.outputs import _make_directories, _remove_made
-from vae_tf.rundir.reading import DAMAGED, _read_json, check_keras_archive, load_model, read_config, read_npz
+from vae_tf.rundir.reading import _read_json, check_keras_archive, load_model, read_config, read_npz
+from vae_tf.rundir.records import check_state
 
 
 class RunWriter:
@@ -236,10 +238,7 @@ def _checkpoint_state(path: Path) -> dict:
         raise RunDirError(f"--resume {path}: no completed epoch was checkpointed ({state_path} is missing); "
                           "start the run again instead (`python -m vae_tf.train --out "
                           f"{path} --overwrite` and its settings).")
-    state = _read_json(state_path)
-    if not (isinstance(state.get("epochs_done"), int) and isinstance(state.get("model"), str)
-            and isinstance(state.get("history"), list)):
-        raise RunDirError(f"{state_path} lacks epochs_done, model or history; {DAMAGED}.")
+    state = check_state(_read_json(state_path), state_path)  # every field by type and range (records.py)
     check_keras_archive(path / CHECKPOINT / state["model"])
     return state
 
@@ -270,6 +269,11 @@ def _clear_run(directory: Path) -> None:
     whole = is_run_directory(directory)
     ordered = ["summary.json", "config.json"]
     entries = sorted(_entries(directory), key=lambda entry: ordered.index(entry.name) if entry.name in ordered else 2)
+    others = [entry.name + "/" * entry.is_dir() for entry in entries if entry.name not in (*RUN_FILES, CHECKPOINT,
+                                                                                       SNAPSHOTS, TENSORBOARD)]
+    if whole and others:  # said, not only documented: these are not the run's own files
+        print(f"note: --overwrite empties the run directory {directory}, with its other entries too: "
+              f"{', '.join(others[:5])}{' ...' if len(others) > 5 else ''}", file=sys.stderr)
     for entry in entries:
         if not whole and entry.name not in (*RUN_FILES, CHECKPOINT, SNAPSHOTS, TENSORBOARD):
             continue

@@ -84,7 +84,10 @@ def read_tf_config(text: str | None = None) -> ClusterTask:
     if task_type not in ("worker", "chief") or not isinstance(addresses, list):
         raise ValueError(f"$TF_CONFIG task type {task_type!r} is not a training job of its cluster "
                          f"({', '.join(map(repr, cluster))}); use \"worker\".")
-    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(addresses):
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise ValueError(f"$TF_CONFIG task index {index!r} is not an integer; write it without quotes, e.g. "
+                         '"index": 0.')
+    if not 0 <= index < len(addresses):
         raise ValueError(f"$TF_CONFIG task index {index!r} is out of range: the cluster has {len(addresses)} "
                          f"{task_type} address{'es' if len(addresses) != 1 else ''}, so use 0 to "
                          f"{len(addresses) - 1}.")
