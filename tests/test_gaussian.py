@@ -77,7 +77,8 @@ def test_gaussian_log_probabilities_are_tfps_normal_in_every_variance_mode(mode)
 def test_the_gaussian_variance_flag_is_refused_without_the_gaussian_likelihood_or_with_a_bad_value(refused):
     from vae_tf.train import main
 
-    refused(main, ["--gaussian-variance", "0.1", "--out", "/tmp/never"], "acts on --likelihood gaussian only")
+    refused(main, ["--gaussian-variance", "0.1", "--out", "/tmp/never"],
+            "--gaussian-variance 0.1 cannot act: it needs --likelihood gaussian")
     refused(main, ["--likelihood", "gaussian", "--gaussian-variance", "-1", "--out", "/tmp/never"],
             "give learned, optimal, or sigma^2 as a number > 0")
     with pytest.raises(ValueError, match="sigma\\^2 as a number > 0"):
