@@ -344,6 +344,20 @@ def _read_images(files, image_size, color, root: Path) -> np.ndarray:
     return stacked[..., None] if stacked.ndim == 3 else stacked
 
 
+@register("shards", "NumPy array shards written by python -m vae_tf.data pack, streamed (docs/data.md)",
+          argument="DIR")
+def read_shards(argument, options) -> Arrays:
+    from vae_tf.data.shards import read_arrays  # read whole here; training streams them (vae_tf.data.streaming)
+    return Arrays(**read_arrays(argument, options))
+
+
+@register("tfds", "a TensorFlow Datasets data set prepared in --data-dir, NAME or NAME:SPLIT (docs/data.md)",
+          argument="NAME")
+def read_tfds(argument, options) -> Arrays:
+    from vae_tf.data.tfds_source import read_arrays  # read whole here; larger ones stream (vae_tf.data.streaming)
+    return Arrays(**read_arrays(argument, options))
+
+
 # --- one loader ---------------------------------------------------------------------------------
 
 def _storage(images: np.ndarray, name: str) -> tuple[np.ndarray, str]:
