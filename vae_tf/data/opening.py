@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from vae_tf.core.errors import DataError
-from vae_tf.data.streaming import memory_budget, refusal
+from vae_tf.data.streaming import Stream, memory_budget, refusal
 
 
 def open_data(dataset: str = "fashion_mnist", *, data_dir=None, image_size=None, color=None,
@@ -95,3 +95,28 @@ def held_data(stream, test_images: int | None = None):
     labels = stream.labels.get("test")
     return Data(np.zeros((0, *stream.spec.image_shape), stream.spec.dtype), stream.labels.get("train"), x_test,
                 None if labels is None else labels[:len(x_test)], stream.spec)
+
+
+def load_run_test_data(run, *, data_dir=None, test_limit: int | None = None):
+    """The data of `run` for the commands that analyse it (evaluate, plot), with memory bounded by the test split.
+
+    As `vae_tf.data.sources.load_run_data`, except for a run trained on a streamed data set
+    (config.json's "data" -> "stream"): its stream is opened again and only the first `test_limit`
+    test images (all: None) are read, with the labels; no training image is (`held_data`).
+    """
+    from vae_tf.data.sources import load_run_data, reread
+
+    record = run.config.get("data") or {}
+    if not (record.get("stream") or {}).get("streamed"):
+        return load_run_data(run, data_dir=data_dir, test_limit=test_limit)
+    settings = dict(run.settings)
+    settings["dataset"] = reread(record.get("name"), record.get("path")) or settings.get("dataset")
+    if record.get("name") == "tfds":  # its argument is a name, not the path recorded
+        settings["dataset"] = run.settings["dataset"]
+    stream = open_config_data(settings, data_dir=data_dir, download=False)
+    if not isinstance(stream, Stream):  # it fits the budget now: read whole, as any source
+        return load_run_data(run, data_dir=data_dir, test_limit=test_limit)
+    if tuple(stream.spec.image_shape) != tuple(record["image_shape"]):
+        raise DataError(f"{run.path}: trained on {record['source']} images of shape {tuple(record['image_shape'])}, "
+                        f"but {stream.spec.source} now gives {stream.spec.image_shape}; restore the run's data.")
+    return held_data(stream, test_limit)

@@ -27,7 +27,7 @@ from vae_tf.core.errors import DataError
 from vae_tf.data.spec import DataSpec
 
 UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
-CHUNK_BYTES = 64 * 2**20  # `Stream.chunks`: images per chunk so that a chunk holds about this much
+CHUNK_BYTES = 4 * 2**20  # `Stream.chunks`: images per chunk so that a chunk holds about this much
 
 
 def parse_size(text: str, flag: str = "--data-memory") -> int:

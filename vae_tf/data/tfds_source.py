@@ -8,7 +8,7 @@ directory); TFDS reads it from its files, its builder code need not be installed
 (its names are the class names).
 
 Read whole (`read_arrays`) when the images fit `--data-memory`, else streamed (`TfdsStream`): TFDS'
-own `tf.data` pipeline, each epoch shuffled through a buffer of about 64 MiB of images, seeded by
+own `tf.data` pipeline, each epoch shuffled through a buffer of about 32 MiB of images, seeded by
 (seed, epoch); the buffer bounds both the memory and how far an image can move.
 """
 
@@ -20,9 +20,10 @@ import numpy as np
 
 from vae_tf.core.errors import DataError, DataNotFoundError
 from vae_tf.data.spec import DataSpec
-from vae_tf.data.streaming import CHUNK_BYTES, Stream, describe_bytes
+from vae_tf.data.streaming import Stream, describe_bytes
 
 TEST_SPLIT = "test"
+SHUFFLE_BYTES = 32 * 2**20  # the streamed epoch's shuffle buffer: about this many bytes of images
 
 
 def builder_of(argument: str, data_dir) -> tuple:
@@ -104,7 +105,7 @@ class TfdsStream(Stream):
                 continue
             labels = builder.as_dataset(split=name, shuffle_files=False).map(lambda item: item["label"])
             self.labels[role] = np.concatenate(list(tfds.as_numpy(labels.take(self.counts[role]).batch(65536))))
-        self.buffer = max(1, CHUNK_BYTES // int(np.prod(shape)))
+        self.buffer = max(1, SHUFFLE_BYTES // int(np.prod(shape)))
         digest = hashlib.sha256(f"{info.full_name}:{totals}".encode())
         self.spec = DataSpec(source=dataset, name="tfds", image_shape=shape, class_names=_class_names(builder),
                              dtype="uint8", value_range="uint8 0..255, scaled by 1/255 in the model",

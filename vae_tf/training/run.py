@@ -158,6 +158,10 @@ def _run(settings: TrainConfig, run, verbose: int, command=None, source: str | N
     engine.set_op_determinism(settings.deterministic)
     keras.utils.set_random_seed(settings.seed)
     vae = engine.build_vae(settings, images, strategy, spec.image_shape)
+    if stream is not None:  # a call's images in memory at once: bounded (`streams.CALL_BYTES`)
+        from vae_tf.training.streams import stream_steps_per_call
+
+        vae.steps_per_execution = stream_steps_per_call(settings, stream) or vae.steps_per_execution
     if run.state:
         engine.restore(vae, run.checkpoint_model(), run.state["sampling_state"], strategy)
 

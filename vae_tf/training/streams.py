@@ -19,8 +19,21 @@ import tensorflow as tf
 
 from vae_tf.config import TrainConfig
 from vae_tf.data.streaming import Stream
-from vae_tf.training.engine import call_steps, steps_per_epoch
+from vae_tf.training.engine import call_steps, fast_steps_per_execution, steps_per_epoch
 from vae_tf.training.loops import CALL_BATCHES, CALL_LAST
+
+CALL_BYTES = 16 * 2**20  # at most this many bytes of images per call (the in-memory path's 67 steps of 784 bytes fit)
+
+
+def stream_steps_per_call(config: TrainConfig, stream: Stream) -> int | None:
+    """Steps per call on a stream: the in-memory path's (`call_steps`), fewer if a call's images would
+    exceed `CALL_BYTES` (a divisor of the steps per epoch all the same); None under op determinism."""
+    images = stream.counts["train"]
+    if not call_steps(config, images):
+        return None
+    image_bytes = stream.spec.pixels * np.dtype(stream.spec.dtype).itemsize
+    most = max(1, min(100, CALL_BYTES // (config.batch_size * image_bytes)))
+    return fast_steps_per_execution(steps_per_epoch(images, config.batch_size), most)
 
 
 def stream_problem(stream: Stream, config: TrainConfig) -> str | None:
@@ -38,7 +51,7 @@ def stream_fit_inputs(stream: Stream, config: TrainConfig, first_epoch: int = 0)
     """`fit` keyword arguments feeding epochs `first_epoch` .. `config.epochs - 1` of `stream`'s training split."""
     images = stream.counts["train"]
     steps = steps_per_epoch(images, config.batch_size)
-    per_call = call_steps(config, images) or None
+    per_call = stream_steps_per_call(config, stream)
     pixels = stream.spec.pixels
 
     def one_epoch(epoch):
