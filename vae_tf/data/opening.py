@@ -111,8 +111,6 @@ def load_run_test_data(run, *, data_dir=None, test_limit: int | None = None):
         return load_run_data(run, data_dir=data_dir, test_limit=test_limit)
     settings = dict(run.settings)
     settings["dataset"] = reread(record.get("name"), record.get("path")) or settings.get("dataset")
-    if record.get("name") == "tfds":  # its argument is a name, not the path recorded
-        settings["dataset"] = run.settings["dataset"]
     stream = open_config_data(settings, data_dir=data_dir, download=False)
     if not isinstance(stream, Stream):  # it fits the budget now: read whole, as any source
         return load_run_data(run, data_dir=data_dir, test_limit=test_limit)

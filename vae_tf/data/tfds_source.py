@@ -84,7 +84,8 @@ def read_arrays(argument: str, options: dict) -> dict:
         arrays = tfds.as_numpy(builder.as_dataset(split=name, batch_size=-1, shuffle_files=False))
         found[f"x_{role}"] = arrays["image"]
         found[f"y_{role}"] = arrays["label"].astype(np.int32) if "label" in arrays else None
-    return {**found, "class_names": _class_names(builder), "path": str(builder.data_dir), "found": "tfds"}
+    # No path: a run reads its tfds data again from its settings (--dataset and --data-dir), not from a path.
+    return {**found, "class_names": _class_names(builder), "path": None, "found": "tfds"}
 
 
 class TfdsStream(Stream):
@@ -109,9 +110,9 @@ class TfdsStream(Stream):
         digest = hashlib.sha256(f"{info.full_name}:{totals}".encode())
         self.spec = DataSpec(source=dataset, name="tfds", image_shape=shape, class_names=_class_names(builder),
                              dtype="uint8", value_range="uint8 0..255, scaled by 1/255 in the model",
-                             path=str(builder.data_dir), found="tfds", fingerprint=digest.hexdigest()[:16],
+                             path=None, found="tfds", fingerprint=digest.hexdigest()[:16],
                              train_images=totals["train"], test_images=totals["test"],
-                             options={"tfds": info.full_name})
+                             options={"tfds": info.full_name, "data_dir": str(builder.data_dir)})
         self.shuffle = (f"per epoch: TFDS' records in their stored order through a shuffle buffer of {self.buffer:,} "
                         f"images ({describe_bytes(self.buffer * int(np.prod(shape)))}), seeded by (seed, epoch)")
 
