@@ -2,8 +2,11 @@
 
 - `spec`: a data set's description (`DataSpec`, `DataSource`), the image checks and conversions.
 - `idx`: the IDX files of Fashion-MNIST and MNIST: where they are (offline first), reading and checking them.
-- `sources`: the registry of data sources (`fashion_mnist`, `mnist`, `digits`, `npz:`, `folder:`) and the one
-  loader every command uses (`load_data`, `load_run_data`).
+- `sources`: the registry of data sources (`fashion_mnist`, `mnist`, `digits`, `npz:`, `folder:`, `shards:`,
+  `tfds:`) and the one loader every command uses (`load_data`, `load_run_data`).
+- data bigger than memory: `streaming` (the `--data-memory` budget, the `Stream` form), `opening` (whole or
+  streamed: `open_data`), `shards` and `packing` (the sharded format, `python -m vae_tf.data pack`, which is
+  `__main__`), `folders` (a folder streamed), `tfds_source` (TensorFlow Datasets).
 
 The names are imported on first use (PEP 562): `from vae_tf.data import REPORT_SHAPE` imports
 `spec` alone, not the IDX readers or the sources' registry.
