@@ -15,6 +15,9 @@ from vae_tf.config import TrainConfig
 # Every command: the modules at the top of the package (tests/test_layout.py checks that nothing else is there).
 COMMANDS = tuple(sorted(path.stem for path in (Path(__file__).resolve().parents[1] / "vae_tf").glob("*.py")
                         if path.stem != "__init__"))
+# ... and the commands living in a package (`python -m vae_tf.data` runs vae_tf/data/__main__.py), by module.
+COMMANDS += tuple(sorted(f"{path.parent.name}.__main__"
+                         for path in (Path(__file__).resolve().parents[1] / "vae_tf").glob("*/__main__.py")))
 
 
 def other_value(field: dataclasses.Field):
@@ -153,7 +156,7 @@ def test_a_bad_flag_is_one_line_and_exit_code_2(command, refused):
 
     main = importlib.import_module(f"vae_tf.{command}").main
     # Commands with a required argument name it first; the others name the flag.
-    err = refused(main, ["--no-such-flag"], f"(see python -m vae_tf.{command} --help)")
+    err = refused(main, ["--no-such-flag"], f"(see python -m vae_tf.{command.removesuffix('.__main__')} --help)")
     assert "--no-such-flag" in err or "the following arguments are required" in err
 
 

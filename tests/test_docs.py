@@ -54,8 +54,9 @@ def github_anchors(text: str) -> set[str]:
 
 def command_modules() -> list[str]:
     """Every module that runs as `python -m vae_tf.X`, found by its `__main__` block."""
-    return sorted(path.stem for path in (REPO / "vae_tf").glob("*.py")
-                  if 'if __name__ == "__main__":' in path.read_text(encoding="utf-8"))
+    return sorted([path.stem for path in (REPO / "vae_tf").glob("*.py")
+                   if 'if __name__ == "__main__":' in path.read_text(encoding="utf-8")]
+                  + [path.parent.name for path in (REPO / "vae_tf").glob("*/__main__.py")])  # python -m vae_tf.data
 
 
 PAGES_WITH_CODE = [page for page in PAGES if fenced_blocks(page.read_text(encoding="utf-8"), "python")]

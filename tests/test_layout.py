@@ -93,6 +93,22 @@ def test_the_checker_names_the_cycle_of_three(tmp_path):
                                                             "fake.models.a"]]
 
 
+def test_a_packages_main_is_a_command_of_the_top_rank(tmp_path):
+    """`python -m fake.data` runs fake/data/__main__.py: a command, so it may import any layer (its own
+    package's modules, training), and no layer may import it."""
+    root = write_package(tmp_path / "fake", {
+        "data/__main__.py": "from fake.data import shards\nfrom fake.training import run\n",
+        "data/shards.py": "x = 1\n",
+        "data/reader.py": "from fake.data import __main__\n",
+        "training/run.py": "x = 1\n",
+    })
+    graph = layers.read_graph(root)
+    assert graph.layer_of("fake.data.__main__") == layers.COMMANDS
+    assert layers.layer_problems(graph) == [
+        "fake.data.reader (line 1) imports fake.data.__main__: layer data (rank 1) imports <commands> (rank 7), "
+        "a higher layer"]
+
+
 def test_imports_follow_the_layer_order_without_cycles():
     """vae_tf's own graph: no cycle, no import against `layers.LAYERS`, no module importing its own
     package's __init__, no import of a module that does not exist."""
@@ -144,6 +160,10 @@ def test_the_top_of_the_package_holds_only_commands():
         elif path.name != "__init__.py" and command_shape(path):
             found.append(f"vae_tf/{path.name} is no command: it lacks {' and '.join(command_shape(path))} "
                          f"(a module that is not run as python -m vae_tf.X belongs in a layer)")
+    for path in sorted(PACKAGE.glob("*/__main__.py")):  # `python -m vae_tf.data`: a command inside a package
+        if command_shape(path):
+            found.append(f"vae_tf/{path.parent.name}/__main__.py is no command: it lacks "
+                         f"{' and '.join(command_shape(path))}")
     assert not found, listing(found)
 
 

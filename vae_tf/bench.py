@@ -6,6 +6,7 @@
     python -m vae_tf.bench workers              # two workers pinned to a core each vs one process on both
     python -m vae_tf.bench step                 # the compiled step and its parts on one fixed batch
     python -m vae_tf.bench paths                # the report's training path against the fast one, per epoch
+    python -m vae_tf.bench data                 # in memory, a streamed folder and shards: reading, training, memory
 
 Every run is its own `python -m vae_tf.train` process (or the baseline's), so that its wall time
 and peak memory (os.wait4's ru_maxrss) are the whole process's; runs of the things compared are
@@ -21,6 +22,7 @@ import json
 import sys
 
 from vae_tf.benchmarks.cache import bench_cache
+from vae_tf.benchmarks.data import bench_data
 from vae_tf.benchmarks.paths import PATHS, bench_paths, worker
 from vae_tf.benchmarks.phases import bench_phases
 from vae_tf.benchmarks.step import bench_step
@@ -29,11 +31,12 @@ from vae_tf.core import cli
 from vae_tf.models import architectures
 
 BENCHMARKS = {"phases": bench_phases, "cache": bench_cache, "workers": bench_workers, "step": bench_step,
-              "paths": bench_paths}
+              "paths": bench_paths, "data": bench_data}
 MODES = tuple(BENCHMARKS)
 # flag -> the modes it acts in (`step` times the report's step on Fashion-MNIST: no --dataset, no --architecture)
 ACTS_IN = {"dataset": ("phases", "cache", "workers", "paths"), "architecture": ("phases", "cache", "workers", "paths"),
-           "baseline": ("phases",), "runs": ("phases", "cache", "workers", "step")}
+           "baseline": ("phases",), "runs": ("phases", "cache", "workers", "step", "data"),
+           "images": ("data",), "size": ("data",), "workdir": ("data",)}
 
 
 def main(argv=None) -> int:
@@ -46,7 +49,8 @@ def build_parser():
                         "phase by phase and measures two floors; `cache` compares a cold, a warm and an uncached "
                         "run's first epoch; `workers` two workers pinned to one core each against one process; "
                         "`step` times the compiled step and its parts on a fixed batch; "
-                        "`paths` the report's training path against the fast one, per epoch.")
+                        "`paths` the report's training path against the fast one, per epoch; `data` a synthetic "
+                        "folder read in memory, streamed, and packed into shards.")
     parser.add_argument("mode", nargs="?", choices=MODES, default="phases", help="what to measure")
     parser.add_argument("--epochs", type=cli.number(int, at_least=2), default=None,
                         help="epochs per run (default: 10 for phases, 4 otherwise); at least 2")
@@ -66,6 +70,12 @@ def build_parser():
                              "report's mlp)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the results here")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    parser.add_argument("--images", type=cli.number(int, at_least=20), default=20_000, metavar="N",
+                        help="data: images in the synthetic folder (200000 with --size 64 64: 2.4 GB)")
+    parser.add_argument("--size", type=cli.number(int, at_least=1), nargs=2, default=[32, 32], metavar=("H", "W"),
+                        help="data: the synthetic images' height and width (RGB)")
+    parser.add_argument("--workdir", default=None, metavar="DIR",
+                        help="data: where the folder and shards go, kept and reused (default: a new temporary one)")
     parser.add_argument("--worker", choices=PATHS, help=argparse.SUPPRESS)
     return parser
 
@@ -88,7 +98,7 @@ def work(args) -> int:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.epochs is None:
-        args.epochs = 10 if args.mode == "phases" else 4
+        args.epochs = {"phases": 10, "data": 3}.get(args.mode, 4)
     if args.baseline and not os.path.isfile(args.baseline):
         raise cli.UsageError(f"--baseline {args.baseline}: no such file; give the path of the report's script "
                              "(e.g. report_baseline.py).")

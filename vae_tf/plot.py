@@ -59,12 +59,13 @@ def write_figures(run, out: Path, grid_range=None, grid_size: int = 10, examples
                   data_dir=None, progress=print) -> list[Path]:
     """Draw and save the four figures of `run` (a `vae_tf.rundir.reading.Run`) into `out`; return their paths."""
     from vae_tf import plots
-    from vae_tf.data.sources import class_names_of, load_run_data
+    from vae_tf.data.opening import load_run_test_data
+    from vae_tf.data.sources import class_names_of
     from vae_tf.rundir import write_figure, write_gif
 
     title = run.title
     written = []
-    images = load_run_data(run, data_dir=data_dir, test_limit=examples).x_test  # first: fail before writing
+    images = load_run_test_data(run, data_dir=data_dir, test_limit=examples).x_test  # first: fail before writing
 
     def save(fig, name):
         written.append(write_figure(out / name, fig, DPI))

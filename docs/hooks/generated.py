@@ -40,6 +40,8 @@ def command_modules(repo: Path = REPO) -> list[str]:
         source = (repo / "vae_tf" / f"{module.name}.py")
         if source.is_file() and 'if __name__ == "__main__":' in source.read_text(encoding="utf-8"):
             names.append(module.name)
+        elif module.ispkg and (repo / "vae_tf" / module.name / "__main__.py").is_file():
+            names.append(module.name)  # `python -m vae_tf.data`: a command living in its package's __main__.py
     return sorted(names, key=lambda name: (name != "train", name))
 
 
@@ -52,7 +54,8 @@ def importable() -> None:
 def help_text(name: str) -> str:
     """What `python -m vae_tf.<name> --help` prints, from the module's `build_parser()`."""
     importable()
-    module = importlib.import_module(f"vae_tf.{name}")
+    is_package = (REPO / "vae_tf" / name / "__main__.py").is_file()
+    module = importlib.import_module(f"vae_tf.{name}.__main__" if is_package else f"vae_tf.{name}")
     if not hasattr(module, "build_parser"):
         raise RuntimeError(f"vae_tf/{name}.py runs as a command but has no build_parser(); "
                            "give it one (see vae_tf/cli.py) so that docs/commands.md can show its --help")

@@ -67,14 +67,14 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
       `explained_variance` (`vae_tf.training.explained`: the reconstructions' share of the pixel variance).
       Data without labels have no per-class rows.
     """
-    from vae_tf.data.sources import load_run_data
+    from vae_tf.data.opening import load_run_test_data
 
     vae = run.model()
     if exact and vae.latent_dim != 2:
         raise UsageError(f"--exact integrates over a grid of 2-dimensional z, but {run.path} has latent size "
                          f"{vae.latent_dim}; drop --exact.")
     started = time.time()
-    data = load_run_data(run, data_dir=data_dir, test_limit=limit)
+    data = load_run_test_data(run, data_dir=data_dir, test_limit=limit)  # a streamed run's: the test images only
     x, y, spec = data.x_test, data.y_test, data.spec
     if limit is not None and limit > len(x):  # refused, not recorded as if it had acted
         raise UsageError(f"--limit {limit} is more than the {len(x):,} test images there are; give at most {len(x)}, "

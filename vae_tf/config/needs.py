@@ -27,8 +27,9 @@ NEEDS = {
     "image_size": (_folder, f"{FOLDER} (the other sources have one fixed image size)"),
     "color": (_folder, f"{FOLDER} (the other sources have one fixed colour)"),
     "test_fraction": (_folder, f"{FOLDER} without train/ and test/ (the other sources have a fixed split)"),
-    "data_dir": (lambda c: c.dataset in ("fashion_mnist", "mnist"), "--dataset fashion_mnist or mnist (the "
-                 "IDX collections; npz: and folder: name their own path, digits ships with scikit-learn)"),
+    "data_dir": (lambda c: c.dataset in ("fashion_mnist", "mnist") or c.dataset.startswith("tfds:"),
+                 "--dataset fashion_mnist, mnist or tfds:NAME (the IDX collections and TFDS' prepared data sets; "
+                 "npz:, folder: and shards: name their own path, digits ships with scikit-learn)"),
     "flow_steps": (lambda c: c.posterior == "iaf", "--posterior iaf"),
     "prior_components": (lambda c: c.prior in ("mixture", "vamp"), "--prior mixture or vamp"),
     "xla": (lambda c: c.fast, "the fast path (drop --no-fast: the report's path compiles nothing)"),

@@ -29,8 +29,9 @@ XLA_CHOICES = ("auto", "on", "off")  # --xla
 COLORS = ("grayscale", "rgb")
 # `--dataset`'s help (the registry in vae_tf/data/sources.py, which this module does not import: no NumPy here).
 DATASET_HELP = ("fashion_mnist (the report's), mnist, digits (scikit-learn's 8 x 8), npz:FILE (arrays x_train, x_test, "
-                "optionally y_train, y_test), or folder:DIR (image files, one sub-folder per class or none); "
-                "see docs/data.md")
+                "optionally y_train, y_test), folder:DIR (image files, one sub-folder per class or none), "
+                "shards:DIR (written by python -m vae_tf.data pack, streamed) or tfds:NAME[:SPLIT] (prepared in "
+                "--data-dir); see docs/data.md")
 
 
 def setting(default, help: str, *, group: str = "training", model: bool = False, choices=None, kind=None,
@@ -123,6 +124,10 @@ class TrainConfig:
     test_fraction: float = setting(0.1, "folder:DIR without train/ and test/ sub-folders: the share of images "
                                    "held out as the test split (a fixed split, the same for every --seed)",
                                    group="data", kind=float, above=0, metavar="F")
+    data_memory: str | None = setting(None, "how much memory the images may take, e.g. 200M or 4G: a folder: or tfds: "
+                                      "source larger than this is streamed from disk, any other refused (pack it: "
+                                      "python -m vae_tf.data pack); shards: always stream (default: a quarter of the "
+                                      "machine's memory; docs/data.md)", group="data", optional=True, metavar="SIZE")
     # The KL axis (formulas: vae_tf/models/schedules.py). t = epochs completed, fractions included.
     beta_schedule: str = setting("constant", "how the KL weight grows: constant (beta throughout); linear (beta * "
                                  "min(1, t / --warmup-epochs)); cyclical (Fu et al. 2019: --cycles cycles over the "

@@ -83,9 +83,11 @@ class Graph:
 
     def layer_of(self, module: str) -> str:
         """The layer package of a module: `kl` for `vae_tf.kl.primers` and `vae_tf.kl`, `COMMANDS` for
-        `vae_tf.train` and `vae_tf` itself."""
+        `vae_tf.train`, a package's `__main__` (`vae_tf.data.__main__`) and `vae_tf` itself."""
         parts = module.split(".")
         if len(parts) == 1 or (len(parts) == 2 and self.modules[module].name != "__init__.py"):
+            return COMMANDS
+        if parts[-1] == "__main__":  # a package's `python -m vae_tf.data`: a command living in its package
             return COMMANDS
         return parts[1]
 

@@ -4,8 +4,11 @@
 - `idx`: the IDX files of Fashion-MNIST and MNIST: where they are (offline first), reading and checking them.
 - `checks`: a source's arrays checked (images' layout and storage, labels) and its classes (the labels that occur).
 - `folders`: the `folder:DIR` rule: which files are images, of which class and split (nothing dropped silently).
-- `sources`: the registry of data sources (`fashion_mnist`, `mnist`, `digits`, `npz:`, `folder:`) and the one
-  loader every command uses (`load_data`, `load_run_data`).
+- `sources`: the registry of data sources (`fashion_mnist`, `mnist`, `digits`, `npz:`, `folder:`, `shards:`,
+  `tfds:`) and the one loader every command uses (`load_data`, `load_run_data`).
+- data bigger than memory: `streaming` (the `--data-memory` budget, the `Stream` form), `opening` (whole or
+  streamed: `open_data`), `shards` and `packing` (the sharded format, `python -m vae_tf.data pack`, which is
+  `__main__`), `folder_stream` (a folder streamed), `tfds_source` (TensorFlow Datasets).
 
 The names are imported on first use (PEP 562): `from vae_tf.data import REPORT_SHAPE` imports
 `spec` alone, not the IDX readers or the sources' registry.

@@ -18,9 +18,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from vae_tf.core.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+DEFAULT_TEST_FRACTION = 0.1  # --test-fraction's default (TrainConfig.test_fraction)
+SPLIT_SEED = 0  # the folder source's train/test split: the same for every run (and every --seed)
 RULE = ("folder:DIR takes one sub-folder of images per class, or images with no sub-folders (unlabelled), "
         "optionally under DIR/train and DIR/test; see docs/data.md")
 
@@ -83,3 +87,41 @@ def _image_files(directory: Path) -> tuple[list[tuple[Path, int]], list[str] | N
                             f"put its images in it or remove it ({RULE}).")
         files += [(path, index) for path in images]
     return files, classes
+
+
+def list_folder(root: Path, test_fraction: float = DEFAULT_TEST_FRACTION):
+    """Every image of `folder:root` by the rule above: (files, is_test, class names).
+
+    Returns:
+      files: (path, class index) pairs, the training folder's first; is_test: a bool array, True for
+      the test split's files (DIR/test's, or a fixed share `test_fraction` drawn with `SPLIT_SEED`);
+      the class names, or None for unlabelled images.
+
+    Raises:
+      DataError: the folder breaks the rule, --test-fraction given beside train/ and test/, or fewer
+      than 2 images to split.
+    """
+    train_dir, test_dir = split_folders(root)
+    if test_dir is not None:
+        if test_fraction != DEFAULT_TEST_FRACTION:
+            raise DataError(f"--test-fraction {test_fraction:g} cannot act: {root} has train/ and test/, which are "
+                            "its split; drop --test-fraction, or merge them into one folder.")
+        train_files, class_names = _image_files(train_dir)
+        test_files, test_classes = _image_files(test_dir)
+        if (class_names is None) != (test_classes is None) or (
+                class_names is not None and not set(test_classes) <= set(class_names)):
+            raise DataError(f"{test_dir} has classes {test_classes} but {train_dir} has {class_names}; "
+                            "give the test images the training images' class sub-folders.")
+        if class_names is not None:
+            test_files = [(path, class_names.index(test_classes[label])) for path, label in test_files]
+        files = train_files + test_files
+        test_rows = np.arange(len(train_files), len(files))
+    else:
+        files, class_names = _image_files(train_dir)
+        if len(files) < 2:
+            raise DataError(f"{train_dir} holds {len(files)} image; a train/test split needs at least 2.")
+        count = min(len(files) - 1, max(1, round(test_fraction * len(files))))
+        test_rows = np.sort(np.random.default_rng(SPLIT_SEED).permutation(len(files))[:count])
+    is_test = np.zeros(len(files), dtype=bool)
+    is_test[test_rows] = True
+    return files, is_test, class_names

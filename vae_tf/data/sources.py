@@ -48,13 +48,18 @@ import numpy as np
 from vae_tf.core.errors import DataError, DataNotFoundError
 from vae_tf.core.memory import check_fits
 from vae_tf.data.checks import check_labels, images_of, occurring_classes, stored_as
-from vae_tf.data.folders import IMAGE_SUFFIXES, _image_files, split_folders  # noqa: F401  (their old home)
+from vae_tf.data.folders import (  # noqa: F401  (IMAGE_SUFFIXES, _image_files, SPLIT_SEED: their old home)
+    DEFAULT_TEST_FRACTION,
+    IMAGE_SUFFIXES,
+    SPLIT_SEED,
+    _image_files,
+    list_folder,
+    split_folders,
+)
 from vae_tf.data.idx import FASHION_MNIST, MNIST, IdxCollection, locate, read_split
 from vae_tf.data.spec import DataSpec, fingerprint
 
 COLORS = ("grayscale", "rgb")
-DEFAULT_TEST_FRACTION = 0.1  # --test-fraction's default (TrainConfig.test_fraction)
-SPLIT_SEED = 0  # the folder source's train/test split: the same for every run (and every --seed)
 DIGITS_TRAIN = 1500  # digits: the first 1,500 images train, the last 297 test
 FASHION_MNIST_SHAPE = (28, 28, 1)  # the image shape of a run from before data sources
 
@@ -243,32 +248,9 @@ def read_npz(argument, options) -> Arrays:
           "sub-folders are refused", argument="DIR")
 def read_folder(argument, options) -> Arrays:
     root = _given_path("folder", argument, "directory")
-    train_dir, test_dir = split_folders(root)  # the folder rule: vae_tf/data/folders.py
-    fraction = options.get("test_fraction", DEFAULT_TEST_FRACTION)
-    if test_dir is not None:
-        if fraction != DEFAULT_TEST_FRACTION:
-            raise DataError(f"--test-fraction {fraction:g} cannot act: {root} has train/ and test/, which are its "
-                            "split; drop --test-fraction, or merge them into one folder.")
-        train_files, class_names = _image_files(train_dir)
-        test_files, test_classes = _image_files(test_dir)
-        if (class_names is None) != (test_classes is None) or (
-                class_names is not None and not set(test_classes) <= set(class_names)):
-            raise DataError(f"{test_dir} has classes {test_classes} but {train_dir} has {class_names}; "
-                            "give the test images the training images' class sub-folders.")
-        if class_names is not None:
-            test_files = [(path, class_names.index(test_classes[label])) for path, label in test_files]
-        files = train_files + test_files
-        test_rows = np.arange(len(train_files), len(files))
-    else:
-        files, class_names = _image_files(train_dir)
-        if len(files) < 2:
-            raise DataError(f"{train_dir} holds {len(files)} image; a train/test split needs at least 2.")
-        count = min(len(files) - 1, max(1, round(fraction * len(files))))
-        test_rows = np.sort(np.random.default_rng(SPLIT_SEED).permutation(len(files))[:count])
+    files, is_test, class_names = list_folder(root, options.get("test_fraction", DEFAULT_TEST_FRACTION))
     images = _read_images(files, options.get("image_size"), options.get("color"), root)
     labels = None if class_names is None else np.array([label for _, label in files], dtype=np.int32)
-    is_test = np.zeros(len(files), dtype=bool)
-    is_test[test_rows] = True
     names = np.array([path.relative_to(root).as_posix() for path, _ in files], dtype=object)
     return Arrays(images[~is_test], _rows(labels, ~is_test), images[is_test], _rows(labels, is_test),
                   None if class_names is None else tuple(class_names), str(root.resolve()), "folder",
@@ -315,6 +297,20 @@ def _read_images(files, image_size, color, root: Path) -> np.ndarray:
         arrays.append(np.asarray(image, dtype=np.uint8))
     stacked = np.stack(arrays)
     return stacked[..., None] if stacked.ndim == 3 else stacked
+
+
+@register("shards", "NumPy array shards written by python -m vae_tf.data pack, streamed (docs/data.md)",
+          argument="DIR")
+def read_shards(argument, options) -> Arrays:
+    from vae_tf.data.shards import read_arrays  # read whole here; training streams them (vae_tf.data.streaming)
+    return Arrays(**read_arrays(argument, options))
+
+
+@register("tfds", "a TensorFlow Datasets data set prepared in --data-dir, NAME or NAME:SPLIT (docs/data.md)",
+          argument="NAME")
+def read_tfds(argument, options) -> Arrays:
+    from vae_tf.data.tfds_source import read_arrays  # read whole here; larger ones stream (vae_tf.data.streaming)
+    return Arrays(**read_arrays(argument, options))
 
 
 # --- one loader ---------------------------------------------------------------------------------

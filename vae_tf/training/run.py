@@ -138,47 +138,62 @@ def _train(settings: TrainConfig, run, verbose: int, command, source, strategy, 
 
     from vae_tf.core.errors import NonFiniteLoss
     from vae_tf.data import DataError, flatten_images
-    from vae_tf.data.sources import load_config_data
+    from vae_tf.data.opening import held_data, open_config_data
+    from vae_tf.data.streaming import Stream
     from vae_tf.kl.diagnostics import latent_diagnostics
     from vae_tf.training import engine
     from vae_tf.training.agreement import check_agreement, data_fingerprint
     from vae_tf.training.callbacks import EpochCheckpoint, EpochTimer, ObeyInterrupt, StopOnNonFiniteLoss
     from vae_tf.training.distributed import weights_fingerprint
-    from vae_tf.training.explained import report_explained
+    from vae_tf.training.explained import PCA_IMAGES, report_explained
     from vae_tf.training.monitor import watchers
 
     phases.mark("building")
-    data = load_config_data(settings if source is None else {**settings.to_dict(), "dataset": source})
+    data = open_config_data({**settings.to_dict(), **({} if source is None else {"dataset": source})})
+    stream = data if isinstance(data, Stream) else None  # too large for memory: read as training goes
+    if stream is not None:
+        from vae_tf.training.streams import stream_problem
+
+        if problem := stream_problem(stream, settings):
+            raise cli.UsageError(problem)
+        data = held_data(stream, TEST_IMAGES_HELD)  # the training images stay on disk; the first test images
     spec, y, x_test, y_test = data.spec, data.y_train, data.x_test, data.y_test
-    if settings.limit is not None and len(data.x_train) < settings.limit:  # refused, not recorded as if it acted
-        raise cli.UsageError(f"--limit {settings.limit} is more than the {len(data.x_train):,} training images of "
-                             f"{spec.source}; give at most {len(data.x_train)}, or drop --limit to use them all.")
-    if len(data.x_train) < settings.batch_size:
-        raise DataError(f"{spec.source}: {len(data.x_train):,} training images, fewer than one batch of "
-                        f"{settings.batch_size}; give --batch-size {len(data.x_train)} or less, or more images.")
-    x = flatten_images(data.x_train)  # (N, P): the model's layout
-    settings, defaults = choose(settings, given, len(x))  # off the report's setup: defaults that learn
+    images = len(data.x_train) if stream is None else stream.counts["train"]
+    if settings.limit is not None and images < settings.limit:  # refused, not recorded as if it acted
+        raise cli.UsageError(f"--limit {settings.limit} is more than the {images:,} training images of "
+                             f"{spec.source}; give at most {images}, or drop --limit to use them all.")
+    if images < settings.batch_size:
+        raise DataError(f"{spec.source}: {images:,} training images, fewer than one batch of "
+                        f"{settings.batch_size}; give --batch-size {images} or less, or more images.")
+    x = flatten_images(data.x_train) if stream is None else None  # (N, P): the model's layout
+    settings, defaults = choose(settings, given, images)  # off the report's setup: defaults that learn
     if settings.strategy == "multiworker":  # every worker has the chief's settings and data, or all stop here
-        check_agreement(settings, data_fingerprint(x, y))
+        check_agreement(settings, data_fingerprint(x, y))  # (a stream is refused under a cluster: stream_problem)
     del data  # from here on `x` holds the training images, the only copy
-    if settings.fast:
+    if settings.fast and stream is None:
         x = engine.training_images(x)  # the fast path keeps one copy of the images: a tensor
     phases.mark("data")
     device = engine.describe_device()
     height, width, channels = spec.image_shape
     audit = loss_audit(settings.regularizer, settings.reduction, settings.beta, settings.batch_size,
-                       height * width * channels, len(x), settings.beta_schedule)
-    print(f"vae_tf: {len(x):,} training images ({height}x{width}x{channels}) of {spec.source} from "
+                       height * width * channels, images, settings.beta_schedule)
+    print(f"vae_tf: {images:,} training images ({height}x{width}x{channels}) of {spec.source} from "
           f"{spec.path or spec.found} ({spec.found}); training on {device}{engine.describe_replicas(strategy)}"
+          + ("; streamed" if stream is not None else "")
           + (f"; resuming after epoch {run.epochs_done}" if run.state else "") + f"; {describe(audit)}"
           + "".join(f"; {chosen}" for chosen in [describe_defaults(defaults)] if chosen), flush=True)
     if not run.state:
         run.write_config(settings.to_dict(), device=device, versions=engine.library_versions(), command=command,
-                         data=spec.to_dict(), loss_audit=audit, defaults=defaults)
+                         data=spec.to_dict() if stream is None else {**spec.to_dict(), "stream": stream.record()},
+                         loss_audit=audit, defaults=defaults)
 
     engine.set_op_determinism(settings.deterministic)
     keras.utils.set_random_seed(settings.seed)
-    vae = engine.build_vae(settings, len(x), strategy, spec.image_shape)
+    vae = engine.build_vae(settings, images, strategy, spec.image_shape)
+    if stream is not None:  # a call's images in memory at once: bounded (`streams.CALL_BYTES`)
+        from vae_tf.training.streams import stream_steps_per_call
+
+        vae.steps_per_execution = stream_steps_per_call(settings, stream) or vae.steps_per_execution
     if run.state:
         engine.restore(vae, run.checkpoint_model(), run.state["sampling_state"], strategy)
 
@@ -189,7 +204,7 @@ def _train(settings: TrainConfig, run, verbose: int, command, source, strategy, 
     watchdog = StopOnNonFiniteLoss(vae.steps_per_execution)
     phases.mark("building")
     with stop_if_a_worker_is_lost(settings.strategy, run.home):  # one line, not a hang, if a worker dies
-        vae.fit(**engine.fit_inputs(x, settings, first_epoch, strategy), **validation, epochs=settings.epochs,
+        vae.fit(**fit_inputs(x, stream, settings, first_epoch, strategy), **validation, epochs=settings.epochs,
                 initial_epoch=first_epoch, verbose=verbose,
                 callbacks=[ObeyInterrupt(interrupt_taken), timer, watchdog, *watching, checkpoint])
     if interrupt_taken():  # handled, and lost, after the last batch: the run is not finished
@@ -204,14 +219,36 @@ def _train(settings: TrainConfig, run, verbose: int, command, source, strategy, 
         print(f"final weights fingerprint: {weights_fingerprint(vae.get_weights())}", flush=True)
     phases.mark("finishing")
     diagnostics = latent_diagnostics(*vae.encode(x_test), seed=settings.seed)
-    explained = report_explained(vae, x_test, x, settings.to_dict())  # how well it learned, printed
+    seen = x if stream is None else flatten_images(stream.head("train", PCA_IMAGES))  # the PCA baseline's images
+    explained = report_explained(vae, x_test, seen, settings.to_dict())  # how well it learned, printed
     phases.mark("diagnostics")
     if interrupt_taken():  # taken, and lost, since: stop before the run is marked finished
         raise KeyboardInterrupt
-    home = run.finish(vae, checkpoint.history, vae.sample_codes(x, settings.seed), y,
+    codes = vae.sample_codes(x, settings.seed) if stream is None else stream_codes(vae, stream, settings.seed)
+    home = run.finish(vae, checkpoint.history, codes, y,
                       snapshots.arrays() if snapshots else None, device=device, diagnostics=diagnostics,
                       wall_seconds=time.time() - started, resumed_after_epoch=first_epoch or None,
                       loss_audit=audit, explained_variance=explained)
     phases.mark("finishing")
     run.add_to_summary(phases=phases.as_dict())
     return home
+
+
+TEST_IMAGES_HELD = 10_000  # a streamed data set: the test images held for validation, snapshots and diagnostics
+
+
+def fit_inputs(x, stream, settings, first_epoch, strategy) -> dict:
+    """`fit`'s inputs: the in-memory images' (`engine.fit_inputs`), or the stream's."""
+    from vae_tf.training import engine
+
+    if stream is None:
+        return engine.fit_inputs(x, settings, first_epoch, strategy)
+    from vae_tf.training.streams import stream_fit_inputs
+
+    return stream_fit_inputs(stream, settings, first_epoch)
+
+
+def stream_codes(vae, stream, seed: int) -> dict:
+    from vae_tf.training.streams import stream_codes as codes
+
+    return codes(vae, stream, seed)
