@@ -68,13 +68,15 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
       Data without labels have no per-class rows.
     """
     from vae_tf.data.opening import load_run_test_data
+    from vae_tf.training.explained import PCA_IMAGES
 
     vae = run.model()
     if exact and vae.latent_dim != 2:
         raise UsageError(f"--exact integrates over a grid of 2-dimensional z, but {run.path} has latent size "
                          f"{vae.latent_dim}; drop --exact.")
     started = time.time()
-    data = load_run_test_data(run, data_dir=data_dir, test_limit=limit)  # a streamed run's: the test images only
+    # A streamed run's: the test images, and the first training images for the PCA baseline (bounded).
+    data = load_run_test_data(run, data_dir=data_dir, test_limit=limit, train_images=PCA_IMAGES)
     x, y, spec = data.x_test, data.y_test, data.spec
     if limit is not None and limit > len(x):  # refused, not recorded as if it had acted
         raise UsageError(f"--limit {limit} is more than the {len(x):,} test images there are; give at most {len(x)}, "

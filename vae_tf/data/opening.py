@@ -86,23 +86,25 @@ def open_config_data(settings: dict, *, limit=None, data_dir=None, download: boo
                      data_memory=settings.get("data_memory"), download=download)
 
 
-def held_data(stream, test_images: int | None = None):
-    """A `vae_tf.data.sources.Data` of what a streamed data set keeps in memory: no training images (an empty
-    array), the training labels, and the first `test_images` test images (all: None) with their labels."""
+def held_data(stream, test_images: int | None = None, train_images: int = 0):
+    """A `vae_tf.data.sources.Data` of what a streamed data set keeps in memory: the first `train_images`
+    training images (none by default: an empty array; a bounded sample, e.g. for a PCA baseline), the
+    training labels, and the first `test_images` test images (all: None) with their labels."""
     from vae_tf.data.sources import Data
 
     x_test = stream.head("test", stream.counts["test"] if test_images is None else test_images)
     labels = stream.labels.get("test")
-    return Data(np.zeros((0, *stream.spec.image_shape), stream.spec.dtype), stream.labels.get("train"), x_test,
+    return Data(stream.head("train", min(train_images, stream.counts["train"])), stream.labels.get("train"), x_test,
                 None if labels is None else labels[:len(x_test)], stream.spec)
 
 
-def load_run_test_data(run, *, data_dir=None, test_limit: int | None = None):
+def load_run_test_data(run, *, data_dir=None, test_limit: int | None = None, train_images: int = 0):
     """The data of `run` for the commands that analyse it (evaluate, plot), with memory bounded by the test split.
 
     As `vae_tf.data.sources.load_run_data`, except for a run trained on a streamed data set
     (config.json's "data" -> "stream"): its stream is opened again and only the first `test_limit`
-    test images (all: None) are read, with the labels; no training image is (`held_data`).
+    test images (all: None) are read, with the labels, and the first `train_images` training images
+    (`held_data`).
     """
     from vae_tf.data.sources import load_run_data, reread
 
@@ -117,4 +119,4 @@ def load_run_test_data(run, *, data_dir=None, test_limit: int | None = None):
     if tuple(stream.spec.image_shape) != tuple(record["image_shape"]):
         raise DataError(f"{run.path}: trained on {record['source']} images of shape {tuple(record['image_shape'])}, "
                         f"but {stream.spec.source} now gives {stream.spec.image_shape}; restore the run's data.")
-    return held_data(stream, test_limit)
+    return held_data(stream, test_limit, train_images)
