@@ -1,6 +1,7 @@
 """A command's outputs are one unit, written by one process at a time (`vae_tf.rundir.outputs`).
 
-Every command that writes (plot, explore, sweep, compare, evaluate, compress, klcost, fit, bench)
+Every command that writes (plot, explore, sweep, compare, evaluate, compress, klcost, fit, bench,
+encode, generate, reconstruct, interpolate, traverse, score, export, ppca, `python -m vae_tf.data pack`)
 holds its output folder's lock, so a second one writing there is refused in one line naming the
 folder and the holder; a full disk (an ENOSPC from the write) leaves nothing of the command's, and
 the same command then runs without --overwrite. A size that cannot be held in memory, a path the
@@ -15,7 +16,28 @@ from pathlib import Path
 
 import pytest
 
-from vae_tf import bench, compare, compress, evaluate, explore, fit, klcost, plot, sweep, train
+from vae_tf import (
+    bench,
+    compare,
+    compress,
+    encode,
+    evaluate,
+    explore,
+    export,
+    fit,
+    generate,
+    interpolate,
+    klcost,
+    plot,
+    ppca,
+    reconstruct,
+    score,
+    sweep,
+    train,
+    traverse,
+)
+from vae_tf.data import __main__ as data_command
+from vae_tf.data import packing
 from vae_tf.rundir import OUTPUTS_SCRATCH, RunBusy, files, lock, outputs, write_json, write_text
 
 
@@ -35,22 +57,25 @@ def three_runs(tiny_run, tmp_path_factory):
 
 @pytest.fixture
 def full_disk(monkeypatch):
-    """`full_disk(after)`: every atomic write after the first `after` fails with ENOSPC, as on a full disk."""
-    real = files._atomic_write
+    """`full_disk(after)`: every atomic write after the first `after` fails with ENOSPC, as on a full disk
+    (rundir's writes, and the shards `python -m vae_tf.data pack` writes)."""
+    real = {module: getattr(module, name) for module, name in ((files, "_atomic_write"), (packing, "_save"))}
 
     def arm(after: int):
         count = [0]
 
-        def write(path, *args, **kwargs):
-            count[0] += 1
-            if count[0] > after:
-                raise OSError(errno.ENOSPC, "No space left on device", str(path))
-            return real(path, *args, **kwargs)
+        def failing(real_write):
+            def write(path, *args, **kwargs):
+                count[0] += 1
+                if count[0] > after:
+                    raise OSError(errno.ENOSPC, "No space left on device", str(path))
+                return real_write(path, *args, **kwargs)
+            return write
 
-        monkeypatch.setattr(files, "_atomic_write", write)
+        monkeypatch.setattr(files, "_atomic_write", failing(real[files]))
+        monkeypatch.setattr(packing, "_save", failing(real[packing]))
 
     yield arm
-    monkeypatch.setattr(files, "_atomic_write", real)
 
 
 def _commands(tiny_run, three_runs, out: Path):
@@ -68,19 +93,47 @@ def _commands(tiny_run, three_runs, out: Path):
         "fit": (fit.main, ["--loss", "mse", "--steps", "20", "--frames", "2", "--out", str(out)], 1,
                 ["fit.png", "fit.gif", "history.csv", "result.json"]),
         "bench": (bench.main, ["step", "--json", str(out / "bench.json")], 0, ["bench.json"]),
+        "encode": (encode.main, [run, "--limit", "20", "--out", str(out / "codes.npz")], 0, ["codes.npz"]),
+        "generate": (generate.main, [run, "--n", "2", "--out", str(out)], 2,
+                     ["0000.png", "0001.png", "codes.npz", "grid.png"]),
+        "reconstruct": (reconstruct.main, [run, "--n", "2", "--out", str(out / "r.png")], 0, ["r.png"]),
+        "interpolate": (interpolate.main, [run, "--from", "0", "--to", "1", "--steps", "2", "--out",
+                                           str(out / "walk.gif")], 0, ["walk.gif"]),
+        "traverse": (traverse.main, [run, "--dims", "0", "--steps", "2", "--out", str(out / "t.png")], 0, ["t.png"]),
+        "score": (score.main, [run, "--k", "2", "--limit", "20", "--verbose", "0", "--out", str(out / "s.csv")], 0,
+                  ["s.csv"]),
+        "export": (export.main, [run, "--format", "savedmodel", "--out", str(out)], 0,
+                   ["encoder", "decoder", "export.json"]),
+        "ppca": (ppca.main, [run, "--out", str(out)], 1, ["ppca.json", "ppca.png"]),
+        "pack": (data_command.main, ["pack", "digits", "--out", str(out)], 2,
+                 ["index.json", "train-00000.npy", "train-00000-labels.npy", "test-00000.npy"]),
     }
 
 
-COMMANDS = ("plot", "explore", "compare", "sweep", "evaluate", "compress", "klcost", "fit", "bench")
+COMMANDS = ("plot", "explore", "compare", "sweep", "evaluate", "compress", "klcost", "fit", "bench", "encode",
+            "generate", "reconstruct", "interpolate", "traverse", "score", "export", "ppca", "pack")
 
 
 @pytest.fixture
 def quick_bench(monkeypatch):
-    """`bench step` and `compress` without their slow measurements (their output files are what these tests
-    are about)."""
+    """`bench step`, `compress`, `export` and `ppca` without their slow work (their output files are what these
+    tests are about; ppca's comparison also needs a linear Gaussian run)."""
+    from matplotlib.figure import Figure
+
+    from vae_tf.analysis import export as exporting
+    from vae_tf.analysis import ppca as comparing
+
+    class Exported:  # Keras' `Model.export`, as fast as a file
+        def export(self, path, format, verbose):
+            Path(path, "saved_model.pb").write_bytes(b"model")
+
     monkeypatch.setitem(bench.BENCHMARKS, "step", lambda args: {"mode": "step", "seconds": 1.0})
     monkeypatch.setattr(compress, "compression_report", lambda run, data_dir=None: {"ratio": 1.0})
     monkeypatch.setattr(compress, "format_table", lambda report: "| ratio | 1.0 |")
+    monkeypatch.setattr(exporting, "export_models", lambda vae: (Exported(), Exported()))
+    monkeypatch.setattr(comparing, "compare_run", lambda run, data_dir=None: {"variance": 1.0})
+    monkeypatch.setattr(comparing, "figure", lambda result: Figure(figsize=(1, 1)))
+    monkeypatch.setattr(comparing, "format_comparison", lambda result: "variance 1.0")
 
 
 @pytest.mark.parametrize("name", COMMANDS)

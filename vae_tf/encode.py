@@ -50,7 +50,7 @@ def work(args) -> int:
         result = use.encode(run, args.dataset, args.split, args.limit, args.seed, args.data_dir)
         write_codes(out, result["codes"], result["labels"], result["files"])
     count, dims = result["codes"]["z_mean"].shape
-    print(f"wrote {out}: {count:,} images of {result['source']}, {', '.join(result['codes'])} ({dims} dimensions) "
+    print(f"wrote {args.out}: {count:,} images of {result['source']}, {', '.join(result['codes'])} ({dims} dimensions) "
           f"({time.perf_counter() - started:.0f} s)")
     return 0
 

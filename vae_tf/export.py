@@ -39,12 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def work(args) -> int:
     from vae_tf.analysis.export import check_installed, export_run
-    from vae_tf.rundir import Run, writing_into
+    from vae_tf.rundir import Run
 
     check_installed(args.format)  # before the model is loaded: a missing package is said at once
     run = Run.open(args.rundir)
-    with writing_into(args.out):  # one writer at a time, should DIR be a run directory
-        written = export_run(run, args.format, args.out, overwrite=args.overwrite, verbose=1)
+    written = export_run(run, args.format, args.out, overwrite=args.overwrite, verbose=1)  # one writer; all or none
     for part in ("encoder", "decoder"):
         entry = written[part]
         print(f"  {entry['file']}: {_shapes(entry['inputs'])} -> {_shapes(entry['outputs'])}")
@@ -57,7 +56,7 @@ def _shapes(specs: dict) -> str:
 
 
 def main(argv=None) -> int:
-    return cli.run(build_parser(), argv, work, interrupted="interrupted; the artifacts written so far are whole")
+    return cli.run(build_parser(), argv, work, interrupted="interrupted; nothing written")
 
 
 if __name__ == "__main__":

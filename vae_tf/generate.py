@@ -43,23 +43,23 @@ def work(args) -> int:
     from pathlib import Path
 
     from vae_tf.analysis import use
-    from vae_tf.analysis.use_outputs import claim_images, write_images
-    from vae_tf.rundir import writing_into
+    from vae_tf.analysis.use_outputs import images_output, write_images
 
-    with writing_into(Path(args.out).parent if Path(args.out).suffix else args.out):
-        run = use.open_run(args.rundir)
-        claim_images(args.out, args.n, args.overwrite)
+    run = use.open_run(args.rundir)  # a wrong RUNDIR is refused before anything is made
+    out = Path(args.out)
+    with images_output(out, args.n, args.overwrite) as written:  # one writer; every image or none
         print(f"drawing {args.n:,} images from the {run.settings.get('prior', 'standard_normal')} prior ...",
               flush=True)
         z, images = use.generate(run, args.n, args.temperature, args.seed, args.sample)
         what = "draws from p(x|z)" if args.sample else "E[x|z]"
-        write_images(args.out, images, f"{run.title}: {args.n} {what}, temperature {args.temperature:g}, "
-                                       f"seed {args.seed}", codes=z)
+        write_images(written / out.name if out.suffix else written.scratch, images,
+                     f"{run.title}: {args.n} {what}, temperature {args.temperature:g}, seed {args.seed}", codes=z,
+                     progress=written.progress)
     return 0
 
 
 def main(argv=None) -> int:
-    return cli.run(build_parser(), argv, work, interrupted="interrupted; the files written so far are complete")
+    return cli.run(build_parser(), argv, work, interrupted="interrupted; nothing written")
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def work(args) -> int:
         result = use.interpolate(run, args.start, args.end, args.steps, args.path, args.data_dir)
         start, end = result["labels"]
         write_path(out, result, f"{run.title}: {args.path} path from {start} to {end}, {args.steps} steps")
-    print(f"wrote {out}: {args.steps} images on the {args.path} path from {start} to {end}")
+    print(f"wrote {args.out}: {args.steps} images on the {args.path} path from {start} to {end}")
     return 0
 
 

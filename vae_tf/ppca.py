@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from vae_tf.core import cli
 
@@ -35,13 +36,12 @@ def work(args) -> int:
     from vae_tf import rundir
     from vae_tf.analysis.ppca import PPCA_FILES, compare_run, figure, format_comparison
 
-    out = args.out if args.out is not None else args.rundir
-    with rundir.writing_into(out):  # one writer per directory
-        run = rundir.Run.open(args.rundir)
-        out = rundir.claim(out, PPCA_FILES, args.overwrite)
+    run = rundir.Run.open(args.rundir)  # a wrong RUNDIR is refused before anything is made
+    out = Path(args.out if args.out is not None else args.rundir)
+    with rundir.outputs(out, PPCA_FILES, args.overwrite) as written:  # one writer per folder; both files or none
         result = compare_run(run, data_dir=args.data_dir)
-        rundir.write_json(out / PPCA_FILES[0], result)
-        rundir.write_figure(out / PPCA_FILES[1], figure(result))
+        rundir.write_json(written / PPCA_FILES[0], result)
+        rundir.write_figure(written / PPCA_FILES[1], figure(result))
     print(format_comparison(result))
     print(f"wrote {out / PPCA_FILES[0]} and {out / PPCA_FILES[1]}")
     return 0

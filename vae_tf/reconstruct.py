@@ -43,7 +43,7 @@ def work(args) -> int:
         figure = plots.reconstructions(images, decoded, title=f"{run.title}: {source} {args.split} images (top), "
                                                               "decoded from E_q[z|x] (bottom)")
         write_figure(out, figure, plots.DPI)
-    print(f"wrote {out}: {len(images)} images and their reconstructions")
+    print(f"wrote {args.out}: {len(images)} images and their reconstructions")
     return 0
 
 

@@ -50,15 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def work(args) -> int:
     from vae_tf.analysis.scoring import score_run
-    from vae_tf.rundir import Run, claim_file, write_csv, writing_into
+    from vae_tf.rundir import Run, output_file, write_csv
 
-    with writing_into(Path(args.out).parent):  # one writer at a time, should FILE be in a run directory
-        run = Run.open(args.rundir)
-        claim_file(args.out, args.overwrite, flag="--out")
+    run = Run.open(args.rundir)  # a wrong RUNDIR is refused before anything is made
+    path = Path(args.out)
+    with output_file(path, args.overwrite, "--out") as written:  # one writer per folder; the file or nothing
         found = score_run(run, args.dataset, split=args.split, k=args.k, seed=args.seed, limit=args.limit,
                           reference=args.reference, data_dir=args.data_dir, verbose=args.verbose)
-        path = claim_file(args.out, args.overwrite, flag="--out")  # again: another process may have written it
-        write_csv(path, found["rows"])
+        write_csv(written / path.name, found["rows"])
     means = found["means"]
     print(f"{found['images']:,} images of {found['source']}: mean -ELBO {means['neg_elbo_nats']:.2f} nats "
           f"({means['neg_elbo_bits_per_dim']:.4f} bits/dim), -IWAE_{found['k']} {means['neg_iwae_nats']:.2f} nats "

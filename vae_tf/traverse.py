@@ -70,7 +70,7 @@ def work(args) -> int:
                                 f"{run.title}: each row walks one dimension, the others held at {held}")
         write_figure(out, figure, plots.DPI)
     active = int(walk["active"].sum())
-    print(f"wrote {out}: {len(walk['dims'])} dimensions ({active} active) x {args.steps} steps")
+    print(f"wrote {args.out}: {len(walk['dims'])} dimensions ({active} active) x {args.steps} steps")
     return 0
 
 

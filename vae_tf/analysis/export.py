@@ -181,7 +181,8 @@ def export_run(run, format: str, out, *, overwrite: bool = False, verbose: int =
       run: a `vae_tf.rundir.reading.Run`.
       format: one of `FORMATS`.
       out: the directory to write (created; its artifacts and export.json are never replaced
-        without `overwrite`).
+        without `overwrite`). Its lock is held while writing (`vae_tf.rundir.outputs`): a second writer is
+        refused, and the artifacts and export.json appear together when all are written, or none does.
       overwrite: replace artifacts already there.
       verbose: 1 prints a line per artifact.
 
@@ -191,28 +192,30 @@ def export_run(run, format: str, out, *, overwrite: bool = False, verbose: int =
     Raises:
       UsageError: the format's writer is not installed (`check_installed`).
       RunDirError: `out` holds the artifacts and `overwrite` is False.
+      RunBusy: another process is writing into `out`.
     """
-    from vae_tf.rundir import claim, write_directory, write_json, write_with
+    from vae_tf.rundir import outputs, write_directory, write_json, write_with
 
     check_installed(format)
     names = artifact_names(format)
-    out = claim(out, [*names.values(), EXPORT_FILE], overwrite)
-    vae = run.model()
-    models = dict(zip(("encoder", "decoder"), export_models(vae)))
-    for part, model in models.items():
-        if verbose:
-            print(f"vae_tf.export: writing the {part} as {format}: {out / names[part]}", flush=True)
-        keras_format = FORMATS[format]["keras"]
+    with outputs(out, [*names.values(), EXPORT_FILE], overwrite) as written:  # one writer; every artifact or none
+        vae = run.model()
+        models = dict(zip(("encoder", "decoder"), export_models(vae)))
+        for part, model in models.items():
+            if verbose:
+                print(f"vae_tf.export: writing the {part} as {format}: {written.final(written / names[part])}",
+                      flush=True)
+            keras_format = FORMATS[format]["keras"]
 
-        def write(path, model=model, keras_format=keras_format):
-            with warnings.catch_warnings():  # tf2onnx's own FutureWarning of NumPy 2, not the user's business
-                warnings.simplefilter("ignore", FutureWarning)
-                model.export(path, format=keras_format, verbose=False)
+            def write(path, model=model, keras_format=keras_format):
+                with warnings.catch_warnings():  # tf2onnx's own FutureWarning of NumPy 2, not the user's business
+                    warnings.simplefilter("ignore", FutureWarning)
+                    model.export(path, format=keras_format, verbose=False)
 
-        if FORMATS[format]["suffix"]:
-            write_with(out / names[part], write, suffix=FORMATS[format]["suffix"])
-        else:
-            write_directory(out / names[part], write)
-    described = describe(vae, run, format)
-    write_json(out / EXPORT_FILE, described)
+            if FORMATS[format]["suffix"]:
+                write_with(written / names[part], write, suffix=FORMATS[format]["suffix"])
+            else:
+                write_directory(written / names[part], write)
+        described = describe(vae, run, format)
+        write_json(written / EXPORT_FILE, described)
     return described

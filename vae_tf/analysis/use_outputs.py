@@ -1,9 +1,11 @@
-"""What the commands that use a trained run write, each file claimed first (never replaced without
---overwrite) and written atomically (`vae_tf.rundir`).
+"""What the commands that use a trained run write, through `vae_tf.rundir.outputs`: one writer per output
+folder, nothing replaced without --overwrite, all of a command's files or none.
 
-    out = claim_output("codes.csv", CODE_SUFFIXES, overwrite=False)     # refuses another suffix, an existing file
-    written = write_images(out_dir_or_png, images, title=..., codes=z)  # grid.png, or one PNG per image
-    write_path(out_png_or_gif, result, title=...)                       # an interpolation: strip or animation
+    with run_and_output(rundir, "codes.csv", CODE_SUFFIXES) as (run, path):  # refuses another suffix, a file there
+        write_codes(path, ...)                                # codes.csv appears when the block ends, or nothing does
+    with images_output(out_dir_or_png, count) as written:     # grid.png, or one PNG per image
+        write_images(written / name_or_scratch, images, title=..., codes=z, progress=written.progress)
+    write_path(path, result, title=...)                       # an interpolation: strip or animation
 
 The arrays come from `vae_tf.analysis.use`; the figures from `vae_tf.plots.samples`.
 """
@@ -37,14 +39,21 @@ def add_output_flags(parser, metavar: str, what: str) -> None:
 
 @contextlib.contextmanager
 def run_and_output(rundir, out, suffixes, overwrite: bool = False):
-    """Open the run `rundir` and claim the output file `out` (`claim_output`), holding the lock of `out`'s
-    directory if it is a run directory (one writer at a time): yields (the `Run`, the output's Path)."""
-    from vae_tf.analysis.use import open_run
-    from vae_tf.rundir import writing_into
+    """Open the run `rundir` and take the output file `out` (one of `suffixes`) through `vae_tf.rundir.output_file`:
+    its folder's lock (one writer at a time) and a scratch folder, the file moved in only when the block ends
+    without an error. Yields (the `Run`, the path to write the output to); print `out` itself afterwards.
 
-    with writing_into(Path(out).parent):
-        run = open_run(rundir)
-        yield run, claim_output(out, suffixes, overwrite)
+    Raises:
+      UseError: `out` ends in another suffix. RunDirError: `out` exists (without `overwrite`) or is a directory.
+      RunBusy: another process is writing into `out`'s folder.
+    """
+    from vae_tf.analysis.use import open_run
+    from vae_tf.rundir import output_file
+
+    check_suffix(out, suffixes)
+    run = open_run(rundir)  # a wrong RUNDIR is refused before anything is made
+    with output_file(out, overwrite, "--out") as written:
+        yield run, written / Path(out).name
 
 
 def is_file_output(out, suffixes) -> bool:
@@ -52,17 +61,15 @@ def is_file_output(out, suffixes) -> bool:
     return Path(out).suffix.lower() in suffixes
 
 
-def claim_output(out, suffixes, overwrite: bool = False, flag: str = "--out") -> Path:
-    """Claim the output file `out`, which must end in one of `suffixes` (e.g. (".npz", ".csv")).
+def check_suffix(out, suffixes, flag: str = "--out") -> Path:
+    """`out` as a Path, which must end in one of `suffixes` (e.g. (".npz", ".csv")).
 
     Raises:
-      UseError: another suffix. RunDirError: `out` exists (without `overwrite`) or is a directory.
+      UseError: another suffix.
     """
-    from vae_tf.rundir import claim_file
-
     if not is_file_output(out, suffixes):
         raise UseError(f"{flag} {out}: give a file ending in {' or '.join(suffixes)}.")
-    return claim_file(out, overwrite, flag)
+    return Path(out)
 
 
 def image_names(count: int) -> list[str]:
@@ -71,19 +78,25 @@ def image_names(count: int) -> list[str]:
     return [f"{index:0{width}d}.png" for index in range(count)]
 
 
-def claim_images(out, count: int, overwrite: bool = False) -> Path:
-    """Claim `out` for `write_images`: a .png file, or a directory for `count` PNGs, grid.png and codes.npz."""
-    from vae_tf.rundir import claim, claim_file
+def images_output(out, count: int, overwrite: bool = False):
+    """`vae_tf.rundir.outputs` for `write_images`: a .png file, or a directory for `count` PNGs, grid.png and
+    codes.npz (all of them appear, or none). Use it as `with images_output(...) as written:` and write to
+    `written / Path(out).name` (a .png) or `written.scratch` (a directory).
+
+    Raises:
+      UseError: `out` has a suffix other than .png. RunDirError: it would replace files without `overwrite`.
+    """
+    from vae_tf.rundir import output_file, outputs
 
     if Path(out).suffix:
         if Path(out).suffix.lower() != ".png":
             raise UseError(f"--out {out}: give a directory (one PNG per image) or a file ending in .png (a grid).")
-        return claim_file(out, overwrite, "--out")
-    return claim(out, [*image_names(count), GRID, CODES], overwrite, "--out")
+        return output_file(out, overwrite, "--out")
+    return outputs(out, [*image_names(count), GRID, CODES], overwrite, "--out")
 
 
 def write_images(out, images, title: str = "", codes=None, progress=print) -> list[Path]:
-    """Images (N, H, W, C) in [0, 1] into `out` (claimed by `claim_images`): a grid figure if it is a .png,
+    """Images (N, H, W, C) in [0, 1] into `out` (`images_output`'s): a grid figure if it is a .png,
     else a directory of one PNG per image at the data's size and colour, its grid.png and `codes` as codes.npz."""
     from vae_tf.plots.common import DPI
     from vae_tf.plots.samples import image_grid, png_bytes

@@ -49,13 +49,22 @@ def build_parser() -> argparse.ArgumentParser:
 def work(args) -> int:
     from vae_tf.data.packing import pack
     from vae_tf.data.streaming import describe_bytes, parse_size
-    from vae_tf.rundir import claim
+    from vae_tf.rundir import outputs
 
     shard_bytes = parse_size(args.shard_size, "--shard-size")
-    out = claim(args.out, None, args.overwrite)
-    index = pack(args.source, out, data_dir=args.data_dir, image_size=args.image_size, color=args.color,
-                 test_fraction=args.test_fraction, data_memory=args.data_memory, shard_bytes=shard_bytes,
-                 keep_order=args.keep_order)
+    with outputs(args.out, None, args.overwrite) as written:  # one writer per --out; all the shards or none
+        def progress(line):  # a shard written into the scratch folder, named by where it will be
+            line = line.replace(str(written.scratch), str(written.directory))
+            print(line.replace("wrote ", "packed ", 1), flush=True)
+
+        index = pack(args.source, written.scratch, data_dir=args.data_dir, image_size=args.image_size,
+                     color=args.color, test_fraction=args.test_fraction, data_memory=args.data_memory,
+                     shard_bytes=shard_bytes, keep_order=args.keep_order, progress=progress)
+        kept = {shard[key] for split in index["splits"].values() for shard in split["shards"]
+                for key in ("file", "labels")}
+        for old in written.directory.glob("*.npy"):  # --overwrite: an earlier pack's shards these do not replace
+            if old.name not in kept:
+                old.unlink()
     splits = index["splits"]
     size = sum(split["images"] for split in splits.values()) * math.prod(index["image_shape"])
     print(f"packed {args.source}: {splits['train']['images']:,} training and {splits['test']['images']:,} test images "

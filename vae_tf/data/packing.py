@@ -2,7 +2,8 @@
 
 The source is read as training would read it (`vae_tf.data.opening.open_data`: whole if it fits
 `--data-memory`, else streamed) and written a shard at a time; index.json is written last, so
-that a directory without it is an unfinished pack.
+that a directory without it is an unfinished pack. The command packs into a scratch folder holding
+--out's lock (`vae_tf.rundir.outputs`): its shards and index.json appear together, or none does.
 """
 
 from __future__ import annotations
