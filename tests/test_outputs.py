@@ -302,3 +302,15 @@ def test_a_run_that_fails_before_writing_leaves_no_empty_out_folder(tmp_path, re
     refused(train.main, ["--dataset", "digits", "--limit", "100", "--epochs", "1", "--out", str(out)],
             "fewer than one batch of 128")
     assert not (tmp_path / "new").exists()
+
+
+def test_a_pack_over_an_older_one_leaves_only_its_own_shards(tmp_path, capsys):
+    out = tmp_path / "shards"
+    assert data_command.main(["pack", "digits", "--out", str(out), "--shard-size", "40K"]) == 0
+    assert f"packed {out / 'train-00009.npy'} (60 images" in capsys.readouterr().out  # named where it ends up
+    assert data_command.main(["pack", "digits", "--out", str(out), "--overwrite"]) == 0
+    index = json.loads((out / "index.json").read_text())
+    shards = [shard for split in index["splits"].values() for shard in split["shards"]]
+    listed = {shard[key] for shard in shards for key in ("file", "labels")}
+    assert {path.name for path in out.iterdir()} == {"index.json", *listed}  # the older pack's ten shards are gone
+    assert len(listed) == 4  # a shard and its labels for each split
