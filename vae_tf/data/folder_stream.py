@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from vae_tf.core.errors import DataError
+from vae_tf.core.memory import check_fits
 from vae_tf.data.folders import DEFAULT_TEST_FRACTION, list_folder
 from vae_tf.data.sources import _given_path, _read_images
 from vae_tf.data.spec import DataSpec
@@ -110,6 +111,10 @@ class FolderStream(Stream):
     @classmethod
     def open(cls, argument: str, options: dict, limit: int | None = None, dataset: str | None = None):
         root, files, labels, names, shape, color = cls._listed(argument, options)
+        if options.get("image_size"):  # one read's images, decoded and resized (held twice): refused up front
+            held = min(FILES_PER_READ, len(files["train"]) + len(files["test"]))
+            check_fits(2 * held * int(np.prod(shape)), f"--image-size {shape[0]} {shape[1]} ({held:,} images)",
+                       "choose a smaller one", DataError)
         stream = cls(root, files, labels, names, shape, color, options, dataset or f"folder:{argument}")
         return stream.reordered("train", np.arange(min(limit or len(files["train"]), len(files["train"]))))
 
