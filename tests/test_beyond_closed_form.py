@@ -184,8 +184,9 @@ def settings_for(posterior, prior, **more):
     from vae_tf.config import TrainConfig
 
     estimator = "analytic" if config.analytic_kl_problem(posterior, prior) is None else "monte_carlo"
+    learned_prior = {"prior_components": 3} if prior in ("mixture", "vamp") else {}  # else it cannot act
     return TrainConfig(posterior=posterior, prior=prior, kl_estimator=estimator,
-                       kl_samples=1 if estimator == "analytic" else 2, prior_components=3, flow_steps=2, **more)
+                       kl_samples=1 if estimator == "analytic" else 2, flow_steps=2, **learned_prior, **more)
 
 
 @pytest.mark.parametrize("posterior, prior", COMBINATIONS)

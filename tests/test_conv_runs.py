@@ -13,7 +13,8 @@ from vae_tf.rundir import RUN_FILES, read_history
 
 # 1001 images in batches of 128: 8 steps per epoch, the last of 105 images split 53 + 52 on two replicas.
 CONV = ["--architecture", "conv", "--filters", "4", "--hidden-units", "16", "--latent-dim", "4",
-        "--likelihood", "binarized", "--limit", "1001", "--validation", "--snapshots", "--verbose", "2"]
+        "--likelihood", "binarized", "--limit", "1001", "--validation", "--snapshots", "--verbose", "2",
+        "--learning-rate", "1e-4", "--reduction", "report"]  # the report's loss, as before defaults were chosen
 
 
 def train_cli(*args):

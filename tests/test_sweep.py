@@ -139,7 +139,7 @@ def test_make_figures_puts_two_sweeps_on_one_plane_and_refuses_mixed_likelihoods
     fig = plots.rate_distortion_curves({"mlp": mlp, "conv": report["points"]})
     curves = [line for line in fig.axes[0].lines if line.get_marker() == "o"]
     assert [len(line.get_xdata()) for line in curves] == [len(mlp), len(report["points"])]
-    assert [text.get_text() for text in fig.axes[0].get_legend().get_texts()] == ["mlp", "conv"]
+    assert [text.get_text() for text in fig.legends[0].get_texts()] == ["mlp", "conv"]  # beside the plane
     report["likelihood"] = "binarized"
     (conv / "rd.json").write_text(json.dumps(report))
     refused(make_figures.main, argv, "different likelihoods")
