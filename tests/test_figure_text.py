@@ -1,13 +1,16 @@
 """Every figure the commands draw keeps its text on the canvas, with the longest settings there are.
 
-Each figure of `vae_tf.plots` is drawn as its command draws it (`plot`, `compare`, `sweep`, `fit`,
-TensorBoard's images, docs/make_figures.py), with a run title naming every setting that differs from
+Each figure of `vae_tf.plots` is drawn as its command draws it (`plot`, `compare`, `sweep`, `fit`, `generate`,
+`reconstruct`, `interpolate`, `traverse`, `ppca`, TensorBoard's images, docs/make_figures.py and
+docs/make_linear_vae.py), with a run title naming every setting that differs from
 the report's, long class names and long legend entries; then every title, label, tick label and
 legend entry must lie inside the figure: Text.get_window_extent(renderer) within fig.bbox.
 """
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from types import SimpleNamespace
 
 import matplotlib
@@ -17,7 +20,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.text import Annotation
 
 from vae_tf import plots
+from vae_tf.analysis import ppca
 from vae_tf.config import title
+from vae_tf.plots import samples
 
 # The longest run title: every setting `title` names, each away from the report's value.
 LONG = title({"regularizer": "mse", "architecture": "conv", "likelihood": "continuous_bernoulli", "reduction": "elbo",
@@ -75,6 +80,42 @@ def histogram_results():
                                   kl=0.5678, units="nats") for name in ("B", "C")}
 
 
+PHOTO = "holiday photo of the harbour at dusk, taken from the old lighthouse.png"  # a long --from/--to file name
+
+
+def ppca_result(latent_dim=64):
+    """What `vae_tf.analysis.ppca.figure` reads of `compare`'s result, for the latent size 64."""
+    eigenvalues = 10.0 / np.arange(1, 2 * latent_dim + 1)
+    kl = RNG.uniform(0, 3, latent_dim)
+    return {"latent_dim": latent_dim, "variance": 0.123456, "eigenvalues": eigenvalues.tolist(),
+            "kl_per_dimension": kl.tolist(), "predicted_kl": np.sort(kl)[::-1][:40].tolist(),
+            "active_units": 40, "ppca": {"above": 40}}
+
+
+def traversal(rows=16, steps=9):
+    """A traversal of `rows` dimensions x `steps` values, labelled as `traverse` labels them."""
+    images = decode(RNG.normal(size=(rows * steps, 16))).reshape(rows, steps, 32, 32, 3)
+    labels = [f"z[{dim}]  KL {kl:.2f}" for dim, kl in zip(range(50, 50 + rows), RNG.uniform(0, 12, rows))]
+    return samples.traversal_grid(images, np.linspace(-3.0, 3.0, steps), labels, np.arange(rows) % 3 == 2,
+                                  f"{LONG}: each row walks one dimension, the others held at test image 9999's code")
+
+
+def linear_vae_script():
+    """docs/make_linear_vae.py, the script of docs/linear-vae.md's figures, as a module."""
+    spec = importlib.util.spec_from_file_location("make_linear_vae", Path(__file__).parents[1] / "docs" /
+                                                  "make_linear_vae.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def sigma_sweeps():
+    """What `sigma_figure` reads of two sigma^2 sweeps: their rd.json points and the fixed sigma^2 they swept at."""
+    points = [{"beta": beta, "rate": 40 / beta, "distortion": 200 + 10 * beta, "active_units": min(64, int(16 / beta))}
+              for beta in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)]
+    return {"linear": (points, 0.012345), "mlp": (points, 0.012345)}
+
+
 FIGURES = {
     # python -m vae_tf.plot (and TensorBoard's images)
     "latent_scatter": lambda: plots.latent_scatter(Z, Y, title=f"{LONG}: sampled codes z of 54,000 training images",
@@ -110,6 +151,27 @@ FIGURES = {
                                            GRID, np.exp(-GRID ** 2 / 2) / 2.5),
     "histograms": lambda: plots.histograms(histogram_results()),
     "forward_reverse": lambda: plots.forward_reverse(landscape(), GRID, np.exp(-GRID ** 2 / 2) / 2.5),
+    # python -m vae_tf.generate, reconstruct, interpolate, traverse
+    "image_grid": lambda: samples.image_grid(decode(Z[:64]), title=f"{LONG}: 64 draws from p(x|z), temperature 0.75, "
+                                                                   "seed 123456"),
+    "image_grid, few": lambda: samples.image_grid(decode(Z[:2]), title=f"{LONG}: 2 E[x|z], temperature 1, seed 0"),
+    "image_grid, one row of grey": lambda: samples.image_grid(decode(Z[:12])[..., :1], columns=12, title=LONG),
+    "reconstructions, of a folder": lambda: plots.reconstructions(
+        decode(Z[:10]), decode(Z[10:20]), title=f"{LONG}: /data/photos/of/the/harbour test images (top), decoded "
+                                                "from E_q[z|x] (bottom)"),
+    "interpolation_strip": lambda: samples.interpolation_strip(
+        decode(Z[:12]), (decode(Z[:1])[0], decode(Z[1:2])[0]),
+        f"{LONG}: slerp path from {PHOTO} to test 9999, 12 steps", (PHOTO, "test 9999")),
+    "interpolation_strip, short": lambda: samples.interpolation_strip(
+        decode(Z[:2]), (decode(Z[:1])[0], decode(Z[1:2])[0]), f"{LONG}: linear path from {PHOTO} to {PHOTO}, 2 steps",
+        (PHOTO, PHOTO)),
+    "interpolation_strip, no ends": lambda: samples.interpolation_strip(decode(Z[:3]), title=LONG),
+    "traversal_grid": lambda: traversal(),
+    "traversal_grid, one dimension, two steps": lambda: traversal(1, 2),
+    # python -m vae_tf.ppca (and docs/make_linear_vae.py)
+    "ppca figure": lambda: ppca.figure(ppca_result()),
+    "ppca figure, latent size 2": lambda: ppca.figure(ppca_result(2)),
+    "linear_vae_sigma": lambda: linear_vae_script().sigma_figure(sigma_sweeps(), 10.0 / np.arange(1, 129), 64),
 }
 
 
@@ -123,7 +185,7 @@ def text_outside(fig) -> list[str]:
     hidden = set()  # tick labels of ticks outside the view and annotations outside their axes are not drawn
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
-            drawn = set(map(id, axis._update_ticks()))
+            drawn = set(map(id, axis._update_ticks())) if ax.axison else set()  # set_axis_off: no ticks drawn
             hidden |= {id(label) for tick in axis.get_major_ticks() + axis.get_minor_ticks() if id(tick) not in drawn
                        for label in (tick.label1, tick.label2)}
     for text in fig.findobj(matplotlib.text.Text):

@@ -20,6 +20,9 @@ DPI = 90
 
 _ORDINALS = ("first", "second")
 
+# The narrowest figure with a run's title (inches): narrower, its lines would be a word or two.
+TITLED_WIDTH = 4.5
+
 
 # The width of an average character of matplotlib's default font (DejaVu Sans), in ems: a little more than
 # its mean, so that a wrapped line of capitals and digits still fits.
@@ -41,6 +44,23 @@ def set_title(ax, text: str, fontsize=None) -> None:
     """`ax.set_title(text)`, wrapped to the width of `ax` (its place in the figure before layout)."""
     width = ax.get_position().width * ax.get_figure().get_figwidth()
     ax.set_title(wrapped(text, width, fontsize), fontsize=fontsize)
+
+
+def titled_figure(width: float, height: float, title: str):
+    """A constrained-layout Figure of `width` x `height` inches plus room for `title`, and its one axes: (Figure,
+    Axes). The title is the figure's, wrapped to its width (a run's title can be long); the figure is at least
+    TITLED_WIDTH inches wide when there is one, so that its lines stay a few words long."""
+    from matplotlib.figure import Figure
+
+    width = max(width, TITLED_WIDTH) if title else width
+    lines = wrapped(title, 0.95 * width).count("\n") + 1 if title else 0
+    fig = Figure(figsize=(width, height + 0.25 * lines), layout="constrained")
+    # Anchored under the title: a centred image axes with spare height (one short row) can leave constrained
+    # layout too little room for its x labels, which then fall off the bottom.
+    ax = fig.add_subplot(anchor="N")
+    if title:
+        suptitle(fig, title)
+    return fig, ax
 
 
 def suptitle(fig, text: str) -> None:

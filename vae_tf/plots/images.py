@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 from matplotlib.figure import Figure
 
-from vae_tf.plots.common import latent_axis_labels, set_title, wrapped
+from vae_tf.plots.common import latent_axis_labels, set_title, titled_figure, wrapped
 from vae_tf.plots.grids import grid_codes
 
 
@@ -132,11 +132,8 @@ def reconstructions(images, reconstructed, title: str = "", image_shape=None) ->
     height, width = images.shape[1:3]
     mosaic = tile_images(np.concatenate([images, reconstructed]), 2, count)
     figure_width = 0.8 * count * min(2.0, max(0.5, width / height)) + 0.9
-    extra = 0.25 * wrapped(title, figure_width - 0.9).count("\n")  # room for a title of several lines
-    fig = Figure(figsize=(figure_width, 2.3 + extra), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = titled_figure(figure_width, 2.3, title)
     show_mosaic(ax, mosaic)
     ax.set_xticks([])
     ax.set_yticks([(height - 1) / 2, height + (height - 1) / 2], ["input", "output"])
-    set_title(ax, title)
     return fig

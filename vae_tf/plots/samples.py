@@ -12,22 +12,12 @@ Nothing here writes files or imports TensorFlow.
 from __future__ import annotations
 
 import io
-import textwrap
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from vae_tf.plots.common import titled_figure, wrapped
 from vae_tf.plots.images import image_batch, show_mosaic, tile_images
-
-
-def titled_figure(width: float, height: float, title: str) -> tuple[Figure, object]:
-    """A figure of `width` x `height` inches plus room for `title`, wrapped to its width (a run's title can be
-    long), and its one axes with that title."""
-    lines = textwrap.wrap(title, max(30, int(width * 9))) or [""]
-    fig = Figure(figsize=(width, height + 0.22 * (len(lines) - 1)), layout="constrained")
-    ax = fig.add_subplot()
-    ax.set_title("\n".join(lines))
-    return fig, ax
 
 
 def to_uint8(images) -> np.ndarray:
@@ -98,7 +88,14 @@ def interpolation_strip(images, ends=None, title: str = "", labels=None) -> Figu
         gap = np.ones((1, height, max(2, width // 4), channels))
         row = [first, gap, images, gap, last]
     strip = np.concatenate([np.concatenate(list(part), axis=1) for part in row], axis=1)
-    fig, ax = titled_figure(min(14.0, 0.9 * strip.shape[1] / height + 0.4), 1.9, title)
+    figure_width = min(14.0, 0.9 * strip.shape[1] / height + 0.4)
+    lines = 0
+    if ends is not None and labels is not None:
+        # Each end's label (a file name can be long) wrapped to its image's width, so that it stays on the canvas.
+        image_inches = (figure_width - 0.4) * width / strip.shape[1]
+        labels = [wrapped(label, max(0.8, image_inches), "medium") for label in labels]
+        lines = max(label.count("\n") for label in labels)
+    fig, ax = titled_figure(figure_width, 1.9 + 0.2 * lines, title)
     show_mosaic(ax, strip[..., 0] if channels == 1 else strip)
     ax.set_yticks([])
     if ends is not None and labels is not None:
