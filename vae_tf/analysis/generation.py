@@ -113,28 +113,21 @@ def traversal_codes(base, dims, low: float, high: float, steps: int) -> np.ndarr
 def read_image_files(paths, image_shape) -> np.ndarray:
     """Image files as images of a run's `image_shape` (H, W, C): converted to its colour, resized to its size.
 
-    As a folder source's files are read for a run (Pillow; bilinear resizing). Returns uint8 (N, H, W, C).
+    Read exactly as a folder source's files are read for a run (`vae_tf.data.sources._read_images`: Pillow,
+    16-bit greyscale to 8 bits, bilinear resizing). Returns uint8 (N, H, W, C).
 
     Raises:
       DataNotFoundError: a file does not exist. DataError: one is not a readable image.
     """
     from pathlib import Path
 
-    from PIL import Image
-
-    from vae_tf.core.errors import DataError, DataNotFoundError
+    from vae_tf.core.errors import DataNotFoundError
+    from vae_tf.data.sources import _read_images
 
     height, width, channels = image_shape
-    images = []
-    for path in map(Path, paths):
+    paths = [Path(path) for path in paths]
+    for path in paths:
         if not path.is_file():
             raise DataNotFoundError(f"{path}: no such image file; give a test index or the path of an image.")
-        try:
-            with Image.open(path) as image:
-                image = image.convert("RGB" if channels == 3 else "L")
-        except Exception as error:  # Pillow raises several kinds for a file that is not an image
-            raise DataError(f"{path} is not a readable image ({type(error).__name__}: {error}); "
-                            "give a PNG, JPEG, ... file.") from None
-        image = image.resize((width, height), Image.Resampling.BILINEAR)
-        images.append(np.asarray(image, dtype=np.uint8).reshape(height, width, channels))
-    return np.stack(images)
+    return _read_images([(path, 0) for path in paths], (height, width), "rgb" if channels == 3 else "grayscale",
+                        paths[0].parent)
