@@ -7,6 +7,7 @@ split of `--test-fraction`); each image is decoded, converted and resized by the
 reading runs inside a `tf.data` pipeline: batches of 64 file names decoded in parallel
 (`num_parallel_calls=AUTOTUNE`, `deterministic=True`) and prefetched. Each epoch visits the files
 in a permutation drawn from (seed, epoch): a full shuffle, whose memory is the list of file names.
+Under a cluster each worker reads its own stretch of that permutation (`rows`), and no other file.
 
 Without `--image-size` or `--color`, every file's header is read once first (size and mode), as
 the in-memory path does, to know the image shape. The fingerprint is of the listing (the files'
@@ -127,12 +128,14 @@ class FolderStream(Stream):
         copy.counts = {**self.counts, split: len(order)}
         return copy
 
-    def epoch_blocks(self, split: str, seed: int | None, epoch: int = 0):
+    def epoch_blocks(self, split: str, seed: int | None, epoch: int = 0, rows: tuple[int, int] | None = None):
         import tensorflow as tf
 
         paths = np.array([str(path) for path in self.files[split]])
         if seed is not None:
             paths = paths[tf.random.experimental.stateless_shuffle(tf.range(len(paths)), seed=[seed, epoch]).numpy()]
+        if rows is not None:  # a worker's stretch of the epoch's permutation: only its files are read
+            paths = paths[rows[0]:rows[1]]
         root, size, color = self.root, self.image_size, self.color
 
         def read(names):

@@ -115,33 +115,55 @@ class ShardStream(Stream):
         return (max((count for shards in self.shards.values() for _, count in shards), default=0) * self.spec.pixels
                 * np.dtype(self.spec.dtype).itemsize)
 
-    def epoch_blocks(self, split: str, seed: int | None, epoch: int = 0):
+    def epoch_parts(self, split: str, seed: int | None, epoch: int = 0, rows: tuple[int, int] | None = None) -> list:
+        """The shards an epoch reads, in its order: (shard number, path, images, first, end) each, where
+        first .. end - 1 are the positions it keeps of the shard's own permutation (all of it but at the
+        ends of `rows`). The shards' order is drawn from (seed, epoch), the same for every worker."""
         import tensorflow as tf
 
         shards = self.shards[split]
-        count = len(shards)
-        order = np.arange(count)
+        order = np.arange(len(shards))
         if seed is not None:
-            order = tf.random.experimental.stateless_shuffle(tf.range(count), seed=[seed, -1 - epoch]).numpy()
+            order = tf.random.experimental.stateless_shuffle(tf.range(len(shards)), seed=[seed, -1 - epoch]).numpy()
+        start, end = rows if rows is not None else (0, self.counts[split])
+        parts, before = [], 0
+        for number in order:
+            path, images = shards[number]
+            first, last = max(start - before, 0), min(end - before, images)
+            if first < last:
+                parts.append((int(number), path, images, first, last))
+            before += images
+        return parts
+
+    def reading(self, split: str, seed: int | None, epoch: int, rows: tuple[int, int]) -> list[str]:
+        return [Path(path).name + ("" if (first, end) == (0, images) else f" [{first}:{end}]")
+                for _, path, images, first, end in self.epoch_parts(split, seed, epoch, rows)]
+
+    def epoch_blocks(self, split: str, seed: int | None, epoch: int = 0, rows: tuple[int, int] | None = None):
+        import tensorflow as tf
+
+        count = len(self.shards[split])
+        parts = self.epoch_parts(split, seed, epoch, rows)
         shape = self.spec.image_shape
 
-        def load(path, images):
-            return np.load(path.decode(), mmap_mode="r")[:images].copy()
+        def load(path, kept):  # only the kept images' rows are read (a memory map), in the kept order
+            stored = np.sort(kept)
+            array = np.load(path.decode(), mmap_mode="r")[stored]
+            return array[np.searchsorted(stored, kept)]
 
-        def block(number, path, images):
-            array = tf.numpy_function(load, [path, images], tf.as_dtype(self.spec.dtype), stateful=False)
-            array = tf.ensure_shape(array, (None, *shape))
-            if seed is None:
-                return array
-            within = tf.random.experimental.stateless_shuffle(
-                tf.range(tf.shape(array)[0]), seed=tf.stack([tf.constant(seed, tf.int64), epoch * count + number]))
-            return tf.gather(array, within)
+        def block(number, path, images, first, end):
+            within = tf.range(images)
+            if seed is not None:
+                within = tf.random.experimental.stateless_shuffle(
+                    within, seed=tf.stack([tf.constant(seed, tf.int64), epoch * count + number]))
+            array = tf.numpy_function(load, [path, within[first:end]], tf.as_dtype(self.spec.dtype), stateful=False)
+            return tf.ensure_shape(array, (None, *shape))
 
-        numbers = tf.constant(order, tf.int64)
-        paths = tf.constant([shards[i][0] for i in order])
-        counts = tf.constant([shards[i][1] for i in order], tf.int64)
-        return tf.data.Dataset.from_tensor_slices((numbers, paths, counts)).map(
-            block, num_parallel_calls=2, deterministic=True).prefetch(1)
+        columns = list(zip(*parts)) or [[], [], [], [], []]
+        slices = tuple(tf.constant(column, dtype) for column, dtype in
+                       zip(columns, (tf.int64, tf.string, tf.int64, tf.int64, tf.int64), strict=True))
+        blocks = tf.data.Dataset.from_tensor_slices(slices).map(block, num_parallel_calls=2, deterministic=True)
+        return blocks.prefetch(1)
 
 
 def npz_members(path) -> dict:

@@ -92,10 +92,19 @@ class Stream:
     labels: dict
     shuffle: str
 
-    def epoch_blocks(self, split: str, seed: int | None, epoch: int = 0):
+    def epoch_blocks(self, split: str, seed: int | None, epoch: int = 0, rows: tuple[int, int] | None = None):
         """A `tf.data.Dataset` of image blocks (n, H, W, C) of `spec.dtype`, all of `split` once: in an order
-        drawn from (seed, epoch), or the stored order for `seed=None`."""
+        drawn from (seed, epoch), or the stored order for `seed=None`.
+
+        `rows` = (start, end): only the images at positions start .. end - 1 of that order (a worker's
+        stretch of the epoch, `vae_tf.training.streams.worker_rows`), read without reading the others
+        (but for the parts of at most two shards at the stretch's ends). None: all of them.
+        """
         raise NotImplementedError
+
+    def reading(self, split: str, seed: int | None, epoch: int, rows: tuple[int, int]) -> list[str]:
+        """What `epoch_blocks(split, seed, epoch, rows)` reads, in words (config.json records a cluster's)."""
+        return [f"images {rows[0]:,} .. {rows[1] - 1:,} of the epoch's order of {self.counts[split]:,}"]
 
     def chunks(self, split: str, limit: int | None = None, size: int | None = None):
         """The first `limit` images of `split` (all: None) in the stored order, as (images, labels) numpy

@@ -4,10 +4,11 @@ Every worker of a `--strategy multiworker` cluster runs its own command; if two 
 different settings (`--epochs 2` and `--epochs 3`, another `--limit`) or different data, their
 collectives would stop matching and the cluster would hang. So once the cluster has formed and
 the data are read, `check_agreement` has each worker publish its settings and its training
-data's fingerprint (`data_fingerprint`) in the key-value store of TensorFlow's coordination
-service; the chief compares every worker's with its own and publishes the verdict, which every
-worker then reads: all go on, or all stop with the same line, e.g. `the workers of the cluster do
-not agree: worker 1 has --epochs 3, the chief --epochs 2; ...`.
+data's fingerprint (`data_fingerprint`; a stream's, without reading its pixels: `stream_fingerprint`)
+in the key-value store of TensorFlow's coordination service; the chief compares every worker's
+with its own and publishes the verdict, which every worker then reads: all go on, or all stop
+with the same line, e.g. `the workers of the cluster do not agree: worker 1 has --epochs 3, the
+chief --epochs 2; ...`.
 
 Compared: every `TrainConfig` field except `data_dir` and the path of a file or folder source
 (the same data may live elsewhere on each machine; the fingerprint compares the data themselves).
@@ -35,6 +36,19 @@ def data_fingerprint(x, y=None) -> dict:
     if y is not None:
         digest.update(np.ascontiguousarray(y).tobytes())
     return {"images": int(len(x)), "shape": list(np.shape(x)[1:]), "sha256": digest.hexdigest()[:16]}
+
+
+def stream_fingerprint(stream) -> dict:
+    """A streamed data set in brief, as `data_fingerprint` gives an array's, without reading its pixels: the
+    stream's spec fingerprint (of its shards' index, or of a folder's listing) and a hash of its labels."""
+    import numpy as np
+
+    digest = hashlib.sha256(str(stream.spec.fingerprint).encode())
+    labels = stream.labels.get("train")
+    if labels is not None:
+        digest.update(np.ascontiguousarray(labels).tobytes())
+    return {"images": int(stream.counts["train"]), "shape": [int(stream.spec.pixels)],
+            "sha256": digest.hexdigest()[:16]}
 
 
 def compared_settings(settings: TrainConfig) -> dict:

@@ -142,7 +142,7 @@ def _train(settings: TrainConfig, run, verbose: int, command, source, strategy, 
     from vae_tf.data.streaming import Stream
     from vae_tf.kl.diagnostics import latent_diagnostics
     from vae_tf.training import engine
-    from vae_tf.training.agreement import check_agreement, data_fingerprint
+    from vae_tf.training.agreement import check_agreement, data_fingerprint, stream_fingerprint
     from vae_tf.training.callbacks import EpochCheckpoint, EpochTimer, ObeyInterrupt, StopOnNonFiniteLoss
     from vae_tf.training.distributed import weights_fingerprint
     from vae_tf.training.explained import PCA_IMAGES, report_explained
@@ -168,7 +168,7 @@ def _train(settings: TrainConfig, run, verbose: int, command, source, strategy, 
     x = flatten_images(data.x_train) if stream is None else None  # (N, P): the model's layout
     settings, defaults = choose(settings, given, images)  # off the report's setup: defaults that learn
     if settings.strategy == "multiworker":  # every worker has the chief's settings and data, or all stop here
-        check_agreement(settings, data_fingerprint(x, y))  # (a stream is refused under a cluster: stream_problem)
+        check_agreement(settings, data_fingerprint(x, y) if stream is None else stream_fingerprint(stream))
     del data  # from here on `x` holds the training images, the only copy
     if settings.fast and stream is None:
         x = engine.training_images(x)  # the fast path keeps one copy of the images: a tensor
@@ -184,7 +184,8 @@ def _train(settings: TrainConfig, run, verbose: int, command, source, strategy, 
           + "".join(f"; {chosen}" for chosen in [describe_defaults(defaults)] if chosen), flush=True)
     if not run.state:
         run.write_config(settings.to_dict(), device=device, versions=engine.library_versions(), command=command,
-                         data=spec.to_dict() if stream is None else {**spec.to_dict(), "stream": stream.record()},
+                         data=spec.to_dict() if stream is None else {**spec.to_dict(), "stream": stream_record(
+                             stream, settings, strategy)},
                          loss_audit=audit, defaults=defaults)
 
     engine.set_op_determinism(settings.deterministic)
@@ -193,7 +194,7 @@ def _train(settings: TrainConfig, run, verbose: int, command, source, strategy, 
     if stream is not None:  # a call's images in memory at once: bounded (`streams.CALL_BYTES`)
         from vae_tf.training.streams import stream_steps_per_call
 
-        vae.steps_per_execution = stream_steps_per_call(settings, stream) or vae.steps_per_execution
+        vae.steps_per_execution = stream_steps_per_call(settings, stream, strategy) or vae.steps_per_execution
     if run.state:
         engine.restore(vae, run.checkpoint_model(), run.state["sampling_state"], strategy)
 
@@ -245,7 +246,14 @@ def fit_inputs(x, stream, settings, first_epoch, strategy) -> dict:
         return engine.fit_inputs(x, settings, first_epoch, strategy)
     from vae_tf.training.streams import stream_fit_inputs
 
-    return stream_fit_inputs(stream, settings, first_epoch)
+    return stream_fit_inputs(stream, settings, first_epoch, strategy)
+
+
+def stream_record(stream, settings, strategy) -> dict:
+    """config.json's "data" -> "stream": the stream's record and how training reads it (`streams.training_record`)."""
+    from vae_tf.training.streams import training_record
+
+    return {**stream.record(), **training_record(stream, settings, strategy)}
 
 
 def stream_codes(vae, stream, seed: int) -> dict:
