@@ -5,6 +5,7 @@ The cluster runs real `python -m vae_tf.train` processes on localhost, as tests/
 """
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,8 +17,9 @@ from vae_tf.config import TrainConfig
 from vae_tf.data.opening import open_data
 from vae_tf.rundir import Run, load_model
 from vae_tf.train import main
+from vae_tf.training.agreement import stream_fingerprint
 from vae_tf.training.distributed import weights_fingerprint
-from vae_tf.training.streams import pipeline_share, stream_fit_inputs
+from vae_tf.training.streams import pipeline_share, stream_fit_inputs, stream_problem
 
 # 1,001 digits in batches of 64: 16 steps an epoch, the last of 41 images split 20 + 21 between two replicas.
 RUN = ["--limit", "1001", "--batch-size", "64", "--epochs", "2", "--verbose", "2"]
@@ -109,3 +111,15 @@ def test_a_resumed_stream_gives_the_uninterrupted_runs_batches(shards, fast):
         assert all(np.array_equal(a, b) for a, b in zip(mine, theirs, strict=True))
     if not fast:
         assert resumed[0][0].dtype == np.float64 and 0 <= resumed[0][0].min() and resumed[0][0].max() <= 1
+
+
+def test_workers_agree_on_a_stream_by_its_fingerprint_and_tfds_is_packed_for_a_cluster(shards, tmp_path):
+    ours = stream_fingerprint(open_data(f"shards:{shards}"))
+    assert ours == stream_fingerprint(open_data(f"shards:{shards}")) and ours["images"] == 1500
+    reordered = packed("digits", tmp_path / "reordered", keep_order=True)  # the same images, other shards
+    assert stream_fingerprint(open_data(f"shards:{reordered}"))["sha256"] != ours["sha256"]
+
+    tfds = SimpleNamespace(spec=SimpleNamespace(name="tfds", source="tfds:beans"))
+    problem = stream_problem(tfds, TrainConfig(dataset="tfds:beans", strategy="multiworker"))
+    assert "python -m vae_tf.data pack tfds:beans --out DIR" in problem and "shards:DIR" in problem
+    assert stream_problem(tfds, TrainConfig(dataset="tfds:beans", strategy="mirrored")) is None

@@ -18,7 +18,9 @@ writes them as the source has them. The test images keep the source's order.
 shuffle's memory is one shard, its randomness a full permutation within each shard and of the
 shards' order (two images of one shard always land in the same stretch of an epoch). With one
 shard this is exactly the in-memory path's per-epoch permutation. Shards are loaded two at a time,
-in parallel, and prefetched, so memory holds a few shards, whatever the data set's size.
+in parallel, and prefetched, so memory holds a few shards, whatever the data set's size. Under a
+cluster each worker reads its own stretch of that order (`epoch_blocks(..., rows=...)`): the shards
+inside it, and only its rows of a shard it shares with the next worker.
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ images are cut into batches exactly as the in-memory path cuts its permutation. 
 own pipeline (`Stream.epoch_blocks(split, seed, epoch)`), so a run resumed after epoch e sees the
 batches an uninterrupted one would. Memory: the stream's own (a few shards, or a shuffle
 buffer), plus two calls' images in flight.
+
+`--no-fast` takes the stream's batches as float64 in [0, 1] (`as_input`), one a step. Under a
+strategy of several replicas (`distributed_stream`) each worker reads only its own stretch of each
+epoch's order (`pipeline_share`), cut into its replicas' shares of every step's global batch.
 """
 
 from __future__ import annotations
