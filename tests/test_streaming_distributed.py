@@ -22,7 +22,7 @@ from vae_tf.training.distributed import weights_fingerprint
 from vae_tf.training.streams import pipeline_share, stream_fit_inputs, stream_problem
 
 # 1,001 digits in batches of 64: 16 steps an epoch, the last of 41 images split 20 + 21 between two replicas.
-RUN = ["--limit", "1001", "--batch-size", "64", "--epochs", "2", "--verbose", "2"]
+RUN = ["--limit", "1001", "--batch-size", "64", "--verbose", "2"]
 
 
 @pytest.fixture(scope="module")
@@ -57,16 +57,24 @@ def test_the_workers_stretches_of_an_epoch_cover_it_once_and_run_equal_steps(sha
             assert np.array_equal(np.concatenate(parts), whole_epoch(stream, epoch))
 
 
-def test_two_workers_each_read_their_own_shards_and_end_with_equal_weights(shards, tmp_path):
+@pytest.fixture(scope="module")
+def uninterrupted(shards, tmp_path_factory):
+    """A cluster's run of two epochs: the chief's run directory and both workers' stdout."""
+    tmp_path = tmp_path_factory.mktemp("cluster")
     chief_out, other_out = tmp_path / "chief" / "run", tmp_path / "other" / "run"
-    workers = start_cluster(lambda i: ["--dataset", f"shards:{shards}", *RUN, "--strategy", "multiworker",
-                                       "--out", str(chief_out if i == 0 else other_out)], tmp_path)
+    workers = start_cluster(lambda i: ["--dataset", f"shards:{shards}", *RUN, "--epochs", "2", "--strategy",
+                                       "multiworker", "--out", str(chief_out if i == 0 else other_out)], tmp_path)
     (code0, out0, err0), (code1, out1, err1) = finish(workers[0]), finish(workers[1])
     assert (code0, code1) == (0, 0), (err0[-3000:], err1[-3000:])
+    assert not other_out.parent.exists()
+    return chief_out, out0, out1
+
+
+def test_two_workers_each_read_their_own_shards_and_end_with_equal_weights(shards, uninterrupted):
+    chief_out, out0, out1 = uninterrupted
     assert "; streamed" in out0.splitlines()[0] and ", 2 replicas" in out0.splitlines()[0]
     assert fingerprint_printed(out0) == fingerprint_printed(out1) != []
     assert fingerprint_printed(out0) == [weights_fingerprint(load_model(chief_out / "model.keras").get_weights())]
-    assert not other_out.parent.exists()
 
     # What each worker read in the first epoch: its own shards; one shard is cut between the two, each
     # reading its own rows of it; together every shard once (1,001 images: 12 shards of 80 and 41 of a 13th).
@@ -81,10 +89,11 @@ def test_two_workers_each_read_their_own_shards_and_end_with_equal_weights(shard
 
 
 def test_mirrored_replicas_on_a_stream_train_what_one_device_trains(shards, tmp_path):
-    mirrored = start(["--dataset", f"shards:{shards}", *RUN, "--strategy", "mirrored", "--devices", "/cpu:0",
-                      "/cpu:1", "--out", str(tmp_path / "mirrored")], tmp_path)
+    two = ["--dataset", f"shards:{shards}", *RUN, "--epochs", "2"]
+    mirrored = start([*two, "--strategy", "mirrored", "--devices", "/cpu:0", "/cpu:1",
+                      "--out", str(tmp_path / "mirrored")], tmp_path)
     # The report's Keras path on the stream: its batches are the stream's, as float64 in [0, 1].
-    assert main(["--dataset", f"shards:{shards}", *RUN, "--no-fast", "--out", str(tmp_path / "no-fast")]) == 0
+    assert main([*two, "--no-fast", "--out", str(tmp_path / "no-fast")]) == 0
     alone = Run.open(tmp_path / "no-fast")
     assert "--no-fast" in alone.config["data"]["stream"]["batches"]
     code, stdout, stderr = finish(mirrored)

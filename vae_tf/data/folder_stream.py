@@ -128,6 +128,9 @@ class FolderStream(Stream):
         copy.counts = {**self.counts, split: len(order)}
         return copy
 
+    def reading(self, split: str, seed: int | None, epoch: int, rows: tuple[int, int]) -> list[str]:
+        return [f"files {rows[0]:,} .. {rows[1] - 1:,} of the epoch's permutation of {self.counts[split]:,}"]
+
     def epoch_blocks(self, split: str, seed: int | None, epoch: int = 0, rows: tuple[int, int] | None = None):
         import tensorflow as tf
 
