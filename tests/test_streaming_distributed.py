@@ -50,6 +50,12 @@ def test_the_workers_stretches_of_an_epoch_cover_it_once_and_run_equal_steps(sha
         (first, first_sizes), (second, second_sizes) = shares
         assert first[0] == 0 and first[1] == second[0] and second[1] == images  # consecutive, covering the epoch
         assert len(first_sizes) == len(second_sizes) == -(-images // 16)  # the same steps on both workers
+        steps = [16] * (len(first_sizes) - 1) + [images - 16 * (len(first_sizes) - 1)]
+        assert [a + b for a, b in zip(first_sizes, second_sizes, strict=True)] == steps  # each step's batch, cut in two
+        # A worker of two replicas (of four) reads what its two replicas would read as two workers.
+        assert pipeline_share(images, 16, 4, 2, 2) == (
+            (pipeline_share(images, 16, 4, 2, 1)[0][0], pipeline_share(images, 16, 4, 3, 1)[0][1]),
+            [a + b for a, b in zip(pipeline_share(images, 16, 4, 2, 1)[1], pipeline_share(images, 16, 4, 3, 1)[1])])
         for epoch in (0, 1):
             # Worker 0's stretch, then worker 1's: exactly the one-process epoch, a function of (seed, epoch).
             parts = [whole_epoch(stream, epoch, rows) for rows, _ in shares]
