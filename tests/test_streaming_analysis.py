@@ -12,6 +12,7 @@ import shutil
 import numpy as np
 import pytest
 
+from vae_tf import compress as compress_command
 from vae_tf import encode as encode_command
 from vae_tf import interpolate as interpolate_command
 from vae_tf import plot as plot_command
@@ -163,3 +164,16 @@ def test_reconstruct_interpolate_traverse_and_plot_a_streamed_run(streamed, smal
                        (plot_command.main, ["--out", str(tmp_path / "figures")])]:
         assert main([str(run.path), *argv]) == 0
     assert (tmp_path / "r.png").is_file() and (tmp_path / "figures" / "reconstructions.png").is_file()
+
+
+def test_a_command_that_reads_the_data_whole_refuses_a_streamed_run_too_large_for_it(streamed, tmp_path, refused):
+    run, _, _ = streamed
+    tight = in_memory_copy(run, tmp_path / "tight")  # the run as trained under --data-memory 20K: digits need 449 KiB
+    config = json.loads((tight.path / "config.json").read_text())
+    config["data"]["stream"] = run.config["data"]["stream"]
+    config["config"]["data_memory"] = "20K"
+    (tight.path / "config.json").write_text(json.dumps(config))
+    refused(compress_command.main, [str(tight.path), "--out", str(tmp_path / "out")],
+            f"{tight.path}: compress reads every image of the run's data into memory, 449 KiB, more than "
+            "--data-memory 20K it streamed under; use compress on a run trained on data that fits")
+    assert not (tmp_path / "out").exists()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from vae_tf.core.errors import DataError
-from vae_tf.data.streaming import Stream, memory_budget, refusal
+from vae_tf.data.streaming import Stream, budget_words, describe_bytes, memory_budget, refusal
 
 
 def open_data(dataset: str = "fashion_mnist", *, data_dir=None, image_size=None, color=None,
@@ -117,6 +117,27 @@ def load_run_test_data(run, *, data_dir=None, test_limit: int | None = None, tra
     if stream is None:
         return load_run_data(run, data_dir=data_dir, test_limit=test_limit)
     return held_data(stream, test_limit, train_images)
+
+
+def check_whole_fits(run, command: str) -> None:
+    """Refuse, in one line, a command that reads every image of `run`'s data into memory when the run was trained
+    streamed and its images need more than its --data-memory (rather than being killed for lack of memory).
+
+    Raises:
+      DataError: naming the run, the command, what its images need and the budget.
+    """
+    record = run.config.get("data") or {}
+    stream = record.get("stream") or {}
+    if not stream.get("streamed"):
+        return
+    data_memory = run.settings.get("data_memory")
+    need = ((stream.get("train_images", 0) + stream.get("test_images", 0)) * int(np.prod(record["image_shape"]))
+            * np.dtype(record.get("dtype", "uint8")).itemsize)
+    if need > memory_budget(data_memory):
+        raise DataError(f"{run.path}: {command} reads every image of the run's data into memory, "
+                        f"{describe_bytes(need)}, more than {budget_words(data_memory)} it streamed under; "
+                        f"use {command} on a run trained on data that fits (e.g. --limit N), or "
+                        "evaluate, encode and score, which stream.")
 
 
 def open_run_stream(run, dataset: str | None = None, *, data_dir=None) -> Stream | None:
