@@ -55,7 +55,7 @@ def work(args) -> int:
     from pathlib import Path
 
     from vae_tf.analysis.sweeps import read_report
-    from vae_tf.data.sources import load_run_data
+    from vae_tf.data.opening import load_run_test_data
     from vae_tf.rundir import Run, output_file, write_json
 
     if args.combinations:
@@ -73,7 +73,7 @@ def work(args) -> int:
             report = read_report(args.sweep)
             points = {Path(point["run"]).resolve(): point for point in report["points"]}
             k, limit = report["k"], report["test_images"]
-        x = load_run_data(runs[0], test_limit=limit).x_test  # the runs' own test images (the first run's data)
+        x = load_run_test_data(runs[0], test_limit=limit).x_test  # the runs' own test images (the first run's data)
         for run in runs:  # the variance is measured on batches of the run's batch size: at least one, before any work
             if len(x) < run.settings["batch_size"]:
                 raise cli.UsageError(f"{run.path}: {len(x)} test images make no batch of its batch size "

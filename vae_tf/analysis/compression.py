@@ -216,8 +216,10 @@ def compression_report(run, data_dir=None, progress=print) -> dict:
       float32 and float16 codes and for PCA) and what it was computed from.
     """
     from vae_tf.data import flatten_images, to_unit
+    from vae_tf.data.opening import check_whole_fits
     from vae_tf.data.sources import load_run_data
 
+    check_whole_fits(run, "compress")
     settings = run.settings
     latent_dim = settings["latent_dim"]
     n = int(run.summary["train_images"])

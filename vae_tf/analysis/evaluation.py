@@ -67,7 +67,8 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
       `explained_variance` (`vae_tf.training.explained`: the reconstructions' share of the pixel variance).
       Data without labels have no per-class rows.
     """
-    from vae_tf.data.opening import load_run_test_data
+    from vae_tf.data.opening import open_run_stream, split_chunks, split_count
+    from vae_tf.data.sources import load_run_data
     from vae_tf.training.explained import PCA_IMAGES
 
     vae = run.model()
@@ -75,49 +76,40 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
         raise UsageError(f"--exact integrates over a grid of 2-dimensional z, but {run.path} has latent size "
                          f"{vae.latent_dim}; drop --exact.")
     started = time.time()
-    # A streamed run's: the test images, and the first training images for the PCA baseline (bounded).
-    data = load_run_test_data(run, data_dir=data_dir, test_limit=limit, train_images=PCA_IMAGES)
-    x, y, spec = data.x_test, data.y_test, data.spec
-    if limit is not None and limit > len(x):  # refused, not recorded as if it had acted
-        raise UsageError(f"--limit {limit} is more than the {len(x):,} test images there are; give at most {len(x)}, "
+    # A streamed run's test images are read chunk by chunk (Stream.chunks), never all at once.
+    data = open_run_stream(run, data_dir=data_dir) or load_run_data(run, data_dir=data_dir, test_limit=limit)
+    spec, count = data.spec, split_count(data, "test")
+    if limit is not None and limit > count:  # refused, not recorded as if it had acted
+        raise UsageError(f"--limit {limit} is more than the {count:,} test images there are; give at most {count}, "
                          "or drop --limit to evaluate all of them.")
+    count = split_count(data, "test", limit)
     dims = spec.pixels
+    if verbose:
+        print(f"vae_tf.evaluate: {run.path} ({run.title}) on {count:,} test images of {spec.source} "
+              f"({' x '.join(map(str, spec.image_shape))}), K = {k}", flush=True)
+    measured = measure_chunks(vae, split_chunks(data, "test", limit), count, k, exact=exact, seed=seed,
+                              grid_extent=grid_extent, grid_points=grid_points, images_per_chunk=images_per_chunk,
+                              samples_per_chunk=samples_per_chunk, verbose=verbose)
+    per_image, y, seconds = measured["per_image"], measured["labels"], measured["seconds"]
     class_names = spec.class_names if spec.class_names is not None else (
         None if y is None else [str(label) for label in range(int(y.max(initial=0)) + 1)])
-    if verbose:
-        print(f"vae_tf.evaluate: {run.path} ({run.title}) on {len(x):,} test images of {spec.source} "
-              f"({' x '.join(map(str, spec.image_shape))}), K = {k}", flush=True)
-
-    sampling_started = time.time()
-    sampled = importance_sampled(vae, x, k, seed=seed, images_per_chunk=images_per_chunk,
-                                 samples_per_chunk=samples_per_chunk, verbose=verbose)
-    per_image = {"neg_elbo": sampled["neg_elbo"], "reconstruction": sampled["reconstruction"],
-                 "kl": sampled["kl"], "neg_iwae": -sampled["iwae"]}
-    rate = rate_description(sampled, k)
-    names = ["neg_elbo", "reconstruction", "kl", "neg_iwae"]
-    seconds = {"importance_sampling": time.time() - sampling_started}
+    names = list(per_image)
     grid_info = None
     if exact:
-        grid_started = time.time()
-        if verbose:
-            print(f"grid: {grid_points} x {grid_points} points on [-{grid_extent:g}, {grid_extent:g}]^2", flush=True)
-        grid = grid_log_marginal(vae, x, extent=grid_extent, points=grid_points, verbose=verbose)
-        per_image["neg_log_px_grid"] = -grid["log_px"]
-        names.append("neg_log_px_grid")
-        difference = np.abs(grid["log_px"] - grid["coarse_log_px"])
+        difference = np.abs(measured["grid"]["log_px"] - measured["grid"]["coarse_log_px"])
         grid_info = {
             "extent": grid_extent,
             "points_per_axis": grid_points,
-            "spacing": grid["spacing"],
+            "spacing": measured["grid"]["spacing"],
             "coarse_grid_difference_nats": {"mean": float(difference.mean()), "max": float(difference.max())},
-            "boundary_mass_max": float(grid["boundary_mass"].max()),
+            "boundary_mass_max": float(measured["grid"]["boundary_mass"].max()),
         }
-        seconds["grid"] = time.time() - grid_started
+    x_explained, x_train = explained_images(data, count, PCA_IMAGES)
     seconds["total"] = time.time() - started
     return {
         "run": str(run.path),
         "settings": run.settings,
-        "test_images": len(x),
+        "test_images": count,
         "limit": limit,
         "k": k,
         "seed": seed,
@@ -132,11 +124,11 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
             for label, name in enumerate(class_names) if np.any(y == label)
         },
         "grid": grid_info,
-        "rate": {**rate, "prior": getattr(vae, "prior_name", "standard_normal"),
+        "rate": {**measured["rate"], "prior": getattr(vae, "prior_name", "standard_normal"),
                  "posterior": getattr(vae, "posterior_name", "diagonal")},
-        "diagnostics": diagnostics_of(vae, x, seed),  # is every latent dimension used?
+        "diagnostics": measured["diagnostics"],  # is every latent dimension used?
         # the share of the pixel variance the reconstructions explain, as at the end of training
-        "explained_variance": explained_of(vae, x, data.x_train[:run.settings.get("limit")], run.settings),
+        "explained_variance": explained_of(vae, x_explained, x_train[:run.settings.get("limit")], run.settings),
         "data": {"source": spec.source, "image_shape": list(spec.image_shape), "dimensions": dims,
                  "path": spec.path, "found": spec.found},
         "seconds": seconds,
@@ -151,24 +143,112 @@ def explained_of(vae, x_test, x_train, settings: dict) -> dict:
     return {**figures, "warning": explained_warning(figures, settings)}
 
 
+def measure_chunks(vae, chunks, count: int, k: int, *, exact: bool = False, seed: int = 0, grid_extent: float = 8.0,
+                   grid_points: int = 801, images_per_chunk: int = 100, samples_per_chunk: int = 500,
+                   verbose: int = 0) -> dict:
+    """The per-image figures of `evaluate_run`, accumulated over chunks of the test images.
+
+    Image i's figures depend on i alone (its draws and binarisation are seeded by its index), so any
+    split into chunks gives the figures of the images taken all at once; memory holds one chunk of
+    images, and a few numbers per image.
+
+    Args:
+      vae: a `vae_tf.VAE`.
+      chunks: (images, labels) pairs in order (labels None for data without them), `count` images in all.
+      k, exact, seed, grid_extent, grid_points, images_per_chunk, samples_per_chunk, verbose: as `evaluate_run`.
+
+    Returns:
+      {"per_image": {name: (count,) nats} of `neg_elbo`, `reconstruction`, `kl`, `neg_iwae` (and
+      `neg_log_px_grid`), "labels": (count,) or None, "rate": `rate_description`, "grid": the
+      concatenated `grid_log_marginal` (or None), "diagnostics": `diagnostics_from`, "seconds"}.
+    """
+    from vae_tf.analysis.bounds import uses_xla
+
+    jit_compile = k * count >= 10**6 and uses_xla(vae)  # as one call on all the images would choose
+    parts, labels, codes, start = [], [], [], 0
+    seconds = {"importance_sampling": 0.0}
+    for x, y in chunks:
+        indices = np.arange(start, start + len(x))
+        chunk_verbose = verbose if len(x) == count else 0  # one bar for the images taken at once, else a line
+        sampling_started = time.time()
+        sampled = importance_sampled(vae, x, k, seed=seed, indices=indices, images_per_chunk=images_per_chunk,
+                                     samples_per_chunk=samples_per_chunk, jit_compile=jit_compile,
+                                     verbose=chunk_verbose)
+        seconds["importance_sampling"] += time.time() - sampling_started
+        if exact:
+            grid_started = time.time()
+            if verbose and start == 0:
+                print(f"grid: {grid_points} x {grid_points} points on [-{grid_extent:g}, {grid_extent:g}]^2",
+                      flush=True)
+            sampled["grid"] = grid_log_marginal(vae, x, extent=grid_extent, points=grid_points,
+                                                verbose=chunk_verbose, indices=indices)
+            seconds["grid"] = seconds.get("grid", 0.0) + time.time() - grid_started
+        parts.append(sampled)
+        labels.append(y)
+        codes.append(latent_codes(vae, x, seed + start))
+        start += len(x)
+        if verbose and not chunk_verbose:
+            print(f"vae_tf.evaluate: {start:,}/{count:,} test images", flush=True)
+    if not parts:
+        raise UsageError("the test split has no images to evaluate.")
+    joined = {name: np.concatenate([part[name] for part in parts]) for name in parts[0] if name != "grid"}
+    per_image = {"neg_elbo": joined["neg_elbo"], "reconstruction": joined["reconstruction"], "kl": joined["kl"],
+                 "neg_iwae": -joined["iwae"]}
+    grid = None
+    if exact:
+        grid = {name: np.concatenate([part["grid"][name] for part in parts])
+                for name in ("log_px", "coarse_log_px", "boundary_mass")}
+        grid["spacing"] = parts[0]["grid"]["spacing"]
+        per_image["neg_log_px_grid"] = -grid["log_px"]
+    return {"per_image": per_image, "labels": None if labels[0] is None else np.concatenate(labels),
+            "rate": rate_description(joined, k), "grid": grid, "seconds": seconds,
+            "diagnostics": diagnostics_from(vae, *(np.concatenate(column) for column in zip(*codes)), seed)}
+
+
+def explained_images(data, count: int, train_images: int) -> tuple[np.ndarray, np.ndarray]:
+    """(test images, training images) `explained_of` measures: for data in memory, the first `count` test images
+    and every training image; for a stream, the first test images `explained_variance` measures (at most
+    `TEST_IMAGES`, fewer when large) and the first `train_images` training images: bounded, not the splits."""
+    from vae_tf.data.streaming import Stream
+    from vae_tf.training.explained import TEST_IMAGES, TEST_VALUES
+
+    if not isinstance(data, Stream):
+        return data.x_test[:count], data.x_train
+    measured = max(1, min(count, TEST_IMAGES, TEST_VALUES // max(1, data.spec.pixels)))
+    return data.head("test", measured), data.head("train", min(train_images, data.counts["train"]))
+
+
+def latent_codes(vae, x, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """(z_mean, z_log_var) of images x, and E_q[z|x] for the posteriors other than the diagonal Gaussian."""
+    z_mean, z_log_var = vae.encode(x)
+    if getattr(vae, "posterior_name", "diagonal") == "diagonal":
+        return z_mean, z_log_var
+    return z_mean, z_log_var, vae.posterior_mean(x, seed=seed)
+
+
 def diagnostics_of(vae, x, seed: int = 0) -> dict:
-    """`vae_tf.kl.diagnostics.latent_diagnostics` of the images x under `vae`'s encoder.
+    """`vae_tf.kl.diagnostics.latent_diagnostics` of the images x under `vae`'s encoder (`diagnostics_from`)."""
+    return diagnostics_from(vae, *latent_codes(vae, x, seed), seed)
+
+
+def diagnostics_from(vae, z_mean, z_log_var, posterior_mean=None, seed: int = 0) -> dict:
+    """`vae_tf.kl.diagnostics.latent_diagnostics` of the codes (N, D) of images under `vae`'s encoder.
 
     The diagnostics assume a diagonal Gaussian posterior. For the others they are those of the
     encoder's diagonal Gaussian N(z_mean, exp(z_log_var)): for the full posterior, its diagonal part
     (the correlations, from another head, are left out); for the IAF, the flow's base distribution.
     The entry `posterior_used` says so, and `active_units_of_the_mean` counts the active units of
-    E_q[z|x] itself (`vae.posterior_mean`: exact for the Gaussians, 64 draws per image for the IAF).
-    With a learned prior the per-dimension KL is still against N(0, 1) (`prior_note` says so).
+    E_q[z|x] itself (`posterior_mean`, `vae.posterior_mean`: exact for the Gaussians, 64 draws per image
+    for the IAF). With a learned prior the per-dimension KL is still against N(0, 1) (`prior_note` says so).
     """
     from vae_tf.kl.diagnostics import active_units, latent_diagnostics
 
-    diagnostics = latent_diagnostics(*vae.encode(x), seed=seed)
+    diagnostics = latent_diagnostics(z_mean, z_log_var, seed=seed)
     name = getattr(vae, "posterior_name", "diagonal")
     if name != "diagonal":
         diagnostics["posterior_used"] = (f"the encoder's diagonal Gaussian N(z_mean, exp(z_log_var)), not the {name} "
                                          "posterior itself (the diagnostics assume a diagonal posterior)")
-        diagnostics["active_units_of_the_mean"] = int(active_units(vae.posterior_mean(x, seed=seed)).sum())
+        diagnostics["active_units_of_the_mean"] = int(active_units(posterior_mean).sum())
     prior = getattr(vae, "prior_name", "standard_normal")
     if prior != "standard_normal":
         diagnostics["prior_note"] = (f"kl and kl_per_dimension here are against N(0, I), not the run's {prior} prior; "

@@ -237,6 +237,7 @@ def compare_run(run, data_dir=None) -> dict:
       UsageError: the run is not a linear Gaussian VAE with the report's posterior and prior (one line).
     """
     from vae_tf.core.errors import UsageError
+    from vae_tf.data.opening import check_whole_fits
     from vae_tf.data.sources import load_run_data
 
     settings = run.settings
@@ -246,5 +247,6 @@ def compare_run(run, data_dir=None) -> dict:
         said = ", ".join(f"{key} {value}" for key, value in wrong.items())
         raise UsageError(f"{run.path} has {said}: the pPCA comparison needs a run trained with --architecture linear "
                          "--likelihood gaussian (diagonal posterior, standard_normal prior).")
+    check_whole_fits(run, "ppca")
     data = load_run_data(run, data_dir=data_dir, limit=settings.get("limit"))
     return {"run": str(run.path), **compare(run.model(), data.x_train)}

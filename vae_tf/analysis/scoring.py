@@ -141,17 +141,38 @@ def score_rows(scores: dict, labels=None, files=None) -> list[dict]:
     return rows
 
 
-def load_images(run, dataset, split: str = "test", limit: int | None = None, data_dir=None):
-    """(x, y, files, spec) of `split` of the `--dataset` value `dataset` (None: the run's own data), the first
-    `limit` images, in the run's image shape (`vae_tf.data.sources.load_data_for_run`)."""
+def scored_images(run, dataset, split: str = "test", limit: int | None = None, *, k: int = 100, seed: int = 0,
+                  data_dir=None, verbose: int = 0) -> dict:
+    """The `score_images` of `split` of the `--dataset` value `dataset` (None: the run's own data), the first
+    `limit` images, in the run's image shape (`vae_tf.data.sources.load_data_for_run`); a streamed one
+    (`vae_tf.data.opening.open_run_stream`) is scored chunk by chunk, only the scores held.
+
+    Returns:
+      {"scores": `score_images`' arrays, "labels": (N,) or None, "files": N names or None, "spec": the data's spec}.
+    """
+    from vae_tf.data.opening import open_run_stream, split_chunks, split_count
     from vae_tf.data.sources import load_data_for_run
 
-    keyword = {"test": "test_limit", "train": "limit"}[split]
-    data = load_data_for_run(run, dataset, data_dir=data_dir, **{keyword: limit})
-    x, y = data.split(split)
-    if len(x) == 0:
+    data = open_run_stream(run, dataset, data_dir=data_dir)
+    if data is None:
+        keyword = {"test": "test_limit", "train": "limit"}[split]
+        data = load_data_for_run(run, dataset, data_dir=data_dir, **{keyword: limit})
+    count = split_count(data, split, limit)
+    if count == 0:
         raise UsageError(f"{dataset or 'the run data'}: its {split} split has no images; give another --split.")
-    return x, y, data.test_files if split == "test" else data.train_files, data.spec
+    if verbose:
+        print(f"vae_tf.score: {count:,} {split} images of {data.spec.source}, K = {k}", flush=True)
+    vae, parts, labels, start = run.model(), [], [], 0
+    for x, y in split_chunks(data, split, limit):  # image i's scores depend on i alone: chunks change nothing
+        parts.append(score_images(vae, x, k, seed=seed, indices=np.arange(start, start + len(x)),
+                                  verbose=verbose if len(x) == count else 0))
+        labels.append(y)
+        start += len(x)
+        if verbose and len(x) < count:
+            print(f"vae_tf.score: {start:,}/{count:,} images", flush=True)
+    files = getattr(data, "test_files" if split == "test" else "train_files", None)
+    return {"scores": {name: np.concatenate([part[name] for part in parts]) for name in parts[0]},
+            "labels": None if labels[0] is None else np.concatenate(labels), "files": files, "spec": data.spec}
 
 
 def score_run(run, dataset=None, *, split: str = "test", k: int = 100, seed: int = 0, limit: int | None = None,
@@ -172,18 +193,17 @@ def score_run(run, dataset=None, *, split: str = "test", k: int = 100, seed: int
       {"rows": scores.csv's rows (`score_rows`), "images": N, "source": ..., "k": k, "auroc": {score: AUROC}
       or None without a reference, "reference_images": its N or None}.
     """
-    vae = run.model()
-    x, y, files, spec = load_images(run, dataset, split, limit, data_dir)
-    if verbose:
-        print(f"vae_tf.score: {len(x):,} {split} images of {spec.source}, K = {k}", flush=True)
-    scores = score_images(vae, x, k, seed=seed, verbose=verbose)
-    found = {"rows": score_rows(scores, y, files), "images": len(x), "source": spec.source, "k": k,
+    scored = scored_images(run, dataset, split, limit, k=k, seed=seed, data_dir=data_dir, verbose=verbose)
+    scores = scored["scores"]
+    found = {"rows": score_rows(scores, scored["labels"], scored["files"]), "images": len(scores["png_bits"]),
+             "source": scored["spec"].source, "k": k,
              "means": {name: float(np.mean(values)) for name, values in scores.items()},
              "auroc": None, "reference_images": None}
     if reference is not None:
-        x_reference = load_images(run, reference, "test", limit, data_dir)[0]
         if verbose:
-            print(f"vae_tf.score: the reference, {len(x_reference):,} test images of {reference}", flush=True)
-        found["auroc"] = aurocs(score_images(vae, x_reference, k, seed=seed, verbose=verbose), scores)
-        found["reference_images"] = len(x_reference)
+            print(f"vae_tf.score: the reference, the test images of {reference}", flush=True)
+        reference_scores = scored_images(run, reference, "test", limit, k=k, seed=seed, data_dir=data_dir,
+                                         verbose=verbose)["scores"]
+        found["auroc"] = aurocs(reference_scores, scores)
+        found["reference_images"] = len(reference_scores["png_bits"])
     return found

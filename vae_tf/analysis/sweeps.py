@@ -274,14 +274,14 @@ def common_data(runs: list, data_dir=None, test_limit=None):
     Raises:
       UsageError: the runs were trained on different data sets.
     """
-    from vae_tf.data.sources import load_run_data
+    from vae_tf.data.opening import load_run_test_data
 
     keys = {_data_key(run): run for run in runs}
     if len(keys) > 1:
         described = "; ".join(f"{run.path}: {key[0]}{':' + key[1] if key[1] else ''} {key[2]}"
                               for key, run in keys.items())
         raise UsageError(f"the runs were trained on different data ({described}); measure runs of one data set.")
-    return load_run_data(runs[0], data_dir=data_dir, test_limit=test_limit)
+    return load_run_test_data(runs[0], data_dir=data_dir, test_limit=test_limit)  # a streamed run's: no train image
 
 
 def measure_all(sweep_runs: dict, extras: list, k: int, test_limit=None, data_dir=None, progress=print):

@@ -60,17 +60,37 @@ def encode(run, dataset: str | None = None, split: str = "test", limit: int | No
       {"codes": `vae_tf.analysis.codes.encode_images`' arrays, "labels": (N,) or None, "files": N names
       relative to the folder (folder sources) or None, "source": the data's `--dataset` value}.
     """
+    from vae_tf.data.opening import open_run_stream
     from vae_tf.data.sources import load_data_for_run
 
     if split not in SPLITS:
         raise UseError(f"--split {split!r}: choose train or test.")
     run = open_run(run)
+    stream = open_run_stream(run, dataset, data_dir=data_dir)
+    if stream is not None:  # streamed: encoded chunk by chunk, only the codes held
+        return {**encode_chunks(run.model(), stream.chunks(split, limit), seed), "files": None,
+                "source": stream.spec.source}
     limits = {"limit": limit} if split == "train" else {"test_limit": limit}
     data = load_data_for_run(run, dataset, data_dir=data_dir, **limits)
     images, labels = data.split(split)
     files = data.train_files if split == "train" else data.test_files
     return {"codes": encode_images(run.model(), images, seed), "labels": labels,
             "files": None if files is None else list(files), "source": data.spec.source}
+
+
+def encode_chunks(vae, chunks, seed: int = 0) -> dict:
+    """{"codes": `encode_images`' arrays, "labels": (N,) or None} of the images of (images, labels) `chunks`, in
+    order, one chunk in memory at a time (the IAF's draws of chunk at image i seeded by `seed` + i, as `encode_images`
+    seeds its batches)."""
+    parts, labels, start = [], [], 0
+    for images, chunk_labels in chunks:
+        parts.append(encode_images(vae, images, seed + start))
+        labels.append(chunk_labels)
+        start += len(images)
+    if not parts:
+        raise UseError("the split has no images to encode; give another --split.")
+    return {"codes": {name: np.concatenate([part[name] for part in parts]) for name in parts[0]},
+            "labels": None if labels[0] is None else np.concatenate(labels)}
 
 
 def generate(run, n: int, temperature: float = 1.0, seed: int = 0, sample: bool = False) -> tuple[np.ndarray, ...]:
@@ -101,6 +121,7 @@ def reconstruct(run, dataset: str | None = None, n: int = 10, split: str = "test
     Returns:
       (images (n, H, W, C) as the data holds them, reconstructions float32 (n, H, W, C) in [0, 1]).
     """
+    from vae_tf.data.opening import open_run_stream
     from vae_tf.data.sources import load_data_for_run
 
     if n < 1:
@@ -108,8 +129,12 @@ def reconstruct(run, dataset: str | None = None, n: int = 10, split: str = "test
     if split not in SPLITS:
         raise UseError(f"--split {split!r}: choose train or test.")
     run = open_run(run)
-    limits = {"limit": n} if split == "train" else {"test_limit": n}
-    images = load_data_for_run(run, dataset, data_dir=data_dir, **limits).split(split)[0]
+    stream = open_run_stream(run, dataset, data_dir=data_dir)
+    if stream is not None:  # streamed: only the first n images are read
+        images = stream.head(split, min(n, stream.counts[split]))
+    else:
+        limits = {"limit": n} if split == "train" else {"test_limit": n}
+        images = load_data_for_run(run, dataset, data_dir=data_dir, **limits).split(split)[0]
     vae = run.model()
     return images, vae.decode(vae.posterior_mean(images))
 
@@ -134,15 +159,13 @@ def pick_images(run, references, data_dir=None) -> tuple[np.ndarray, list[str]]:
     """
     from pathlib import Path
 
-    from vae_tf.data.sources import load_run_data
-
     vae = run.model()
     test = None
     images, labels = [], []
     for reference, flag in references:
         reference = image_reference(reference)
         if isinstance(reference, int):
-            test = load_run_data(run, data_dir=data_dir).x_test if test is None else test
+            test = TestImages(run, data_dir) if test is None else test
             if not 0 <= reference < len(test):
                 raise UseError(f"{flag} {reference}: {run.path} has {len(test):,} test images; give an index from 0 "
                                f"to {len(test) - 1}, or the path of an image file.")
@@ -152,6 +175,30 @@ def pick_images(run, references, data_dir=None) -> tuple[np.ndarray, list[str]]:
         images.append(image.astype(np.float32) / (255.0 if image.dtype == np.uint8 else 1.0))
         labels.append(label)
     return np.stack(images), labels
+
+
+class TestImages:
+    """A run's own test images, read whole if its data is, else streamed: one image or the first few at a time."""
+
+    def __init__(self, run, data_dir=None):
+        from vae_tf.data.opening import open_run_stream
+        from vae_tf.data.sources import load_run_data
+
+        self.stream = open_run_stream(run, data_dir=data_dir)
+        self.images = None if self.stream is not None else load_run_data(run, data_dir=data_dir).x_test
+
+    def __len__(self) -> int:
+        return self.stream.counts["test"] if self.stream is not None else len(self.images)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        """Test image `index` (H, W, C)."""
+        from vae_tf.data.opening import image_at
+
+        return self.images[index] if self.stream is None else image_at(self.stream, "test", index)
+
+    def first(self, count: int) -> np.ndarray:
+        """The first `count` test images (at most all), (N, H, W, C)."""
+        return self.images[:count] if self.stream is None else self.stream.head("test", min(count, len(self)))
 
 
 def interpolate(run, start, end, steps: int = 8, path: str = "linear", data_dir=None) -> dict:
@@ -193,8 +240,6 @@ def traverse(run, dims=None, low: float = -3.0, high: float = 3.0, steps: int = 
       "active": (R,) bool of each row's dimension (`vae_tf.analysis.codes.dimension_usage`, on the
       first `USAGE_IMAGES` test images), "base": (D,) the code held, "at": `at`}.
     """
-    from vae_tf.data.sources import load_run_data
-
     if not low < high:
         raise UseError(f"--range {low:g} {high:g}: LO must be less than HI, e.g. --range -3 3.")
     if steps < 2:
@@ -207,14 +252,14 @@ def traverse(run, dims=None, low: float = -3.0, high: float = 3.0, steps: int = 
         if wrong or not dims:
             raise UseError(f"--dims {' '.join(map(str, dims))}: {run.path} has latent size {vae.latent_dim}; give "
                            f"dimensions from 0 to {vae.latent_dim - 1}.")
-    test = load_run_data(run, data_dir=data_dir).x_test
+    test = TestImages(run, data_dir)
     if at is not None and not 0 <= at < len(test):
         raise UseError(f"--at {at}: {run.path} has {len(test):,} test images; give an index from 0 to "
                        f"{len(test) - 1}, or --at zero.")
-    usage = dimension_usage(vae, test[:USAGE_IMAGES])
+    usage = dimension_usage(vae, test.first(USAGE_IMAGES))
     if dims is None:
         dims = [int(dim) for dim in np.argsort(-usage["kl"], kind="stable")]
-    base = np.zeros(vae.latent_dim, np.float32) if at is None else vae.posterior_mean(test[at:at + 1])[0]
+    base = np.zeros(vae.latent_dim, np.float32) if at is None else vae.posterior_mean(test[at][None])[0]
     codes = traversal_codes(base, dims, low, high, steps)
     images = vae.decode(codes.reshape(-1, vae.latent_dim)).reshape((len(dims), steps, *vae.image_shape))
     return {"images": images, "values": np.linspace(low, high, steps, dtype=np.float32), "dims": np.array(dims),

@@ -27,7 +27,7 @@ def add_images_flags(parser, what: str = "the images") -> None:
     """--dataset SOURCE and --split train|test: which images a command reads (default: the run's own test images)."""
     parser.add_argument("--dataset", metavar="SOURCE", default=None,
                         help=f"{what}: fashion_mnist, mnist, digits, npz:FILE, folder:DIR (a folder is resized and "
-                             "converted to the run's images) (default: the run's own data)")
+                             "converted to the run's images), shards:DIR (streamed) (default: the run's own data)")
     parser.add_argument("--split", choices=("train", "test"), default="test", help="which split of the data")
 
 

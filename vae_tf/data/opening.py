@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from vae_tf.core.errors import DataError
-from vae_tf.data.streaming import Stream, memory_budget, refusal
+from vae_tf.data.streaming import Stream, budget_words, describe_bytes, memory_budget, refusal
 
 
 def open_data(dataset: str = "fashion_mnist", *, data_dir=None, image_size=None, color=None,
@@ -38,15 +38,7 @@ def open_data(dataset: str = "fashion_mnist", *, data_dir=None, image_size=None,
         from vae_tf.data.shards import ShardStream
 
         return ShardStream.open(argument, limit=limit, dataset=dataset)
-    streamer = None
-    if source.name == "folder":
-        from vae_tf.data.folder_stream import FolderStream
-
-        streamer = FolderStream
-    elif source.name == "tfds":
-        from vae_tf.data.tfds_source import TfdsStream
-
-        streamer = TfdsStream
+    streamer = streamer_of(source.name)
     options = {"data_dir": data_dir, "image_size": image_size, "color": color, "test_fraction": test_fraction}
     if streamer is not None:
         need = streamer.need(argument, options)
@@ -58,6 +50,19 @@ def open_data(dataset: str = "fashion_mnist", *, data_dir=None, image_size=None,
             raise DataError(refusal(dataset, need, data_memory))
     return load_data(dataset, data_dir=data_dir, image_size=image_size, color=color, test_fraction=test_fraction,
                      limit=limit, download=download)
+
+
+def streamer_of(name: str):
+    """The `Stream` class that streams the source `name` when it is larger than the budget (folder, tfds), or None."""
+    if name == "folder":
+        from vae_tf.data.folder_stream import FolderStream
+
+        return FolderStream
+    if name == "tfds":
+        from vae_tf.data.tfds_source import TfdsStream
+
+        return TfdsStream
+    return None
 
 
 def in_memory_need(name: str, argument: str | None) -> int:
@@ -99,24 +104,112 @@ def held_data(stream, test_images: int | None = None, train_images: int = 0):
 
 
 def load_run_test_data(run, *, data_dir=None, test_limit: int | None = None, train_images: int = 0):
-    """The data of `run` for the commands that analyse it (evaluate, plot), with memory bounded by the test split.
+    """The data of `run` for the commands that analyse it (plot), with memory bounded by `test_limit`.
 
     As `vae_tf.data.sources.load_run_data`, except for a run trained on a streamed data set
-    (config.json's "data" -> "stream"): its stream is opened again and only the first `test_limit`
-    test images (all: None) are read, with the labels, and the first `train_images` training images
-    (`held_data`).
+    (config.json's "data" -> "stream"): its stream is opened again (`open_run_stream`) and only the
+    first `test_limit` test images (all: None) are read, with the labels, and the first `train_images`
+    training images (`held_data`).
     """
-    from vae_tf.data.sources import load_run_data, reread
+    from vae_tf.data.sources import load_run_data
 
-    record = run.config.get("data") or {}
-    if not (record.get("stream") or {}).get("streamed"):
+    stream = open_run_stream(run, data_dir=data_dir)
+    if stream is None:
         return load_run_data(run, data_dir=data_dir, test_limit=test_limit)
-    settings = dict(run.settings)
-    settings["dataset"] = reread(record.get("name"), record.get("path")) or settings.get("dataset")
-    stream = open_config_data(settings, data_dir=data_dir, download=False)
-    if not isinstance(stream, Stream):  # it fits the budget now: read whole, as any source
-        return load_run_data(run, data_dir=data_dir, test_limit=test_limit)
-    if tuple(stream.spec.image_shape) != tuple(record["image_shape"]):
-        raise DataError(f"{run.path}: trained on {record['source']} images of shape {tuple(record['image_shape'])}, "
-                        f"but {stream.spec.source} now gives {stream.spec.image_shape}; restore the run's data.")
     return held_data(stream, test_limit, train_images)
+
+
+def check_whole_fits(run, command: str) -> None:
+    """Refuse, in one line, a command that reads every image of `run`'s data into memory when the run was trained
+    streamed and its images need more than its --data-memory (rather than being killed for lack of memory).
+
+    Raises:
+      DataError: naming the run, the command, what its images need and the budget.
+    """
+    record = run.config.get("data") or {}
+    stream = record.get("stream") or {}
+    if not stream.get("streamed"):
+        return
+    data_memory = run.settings.get("data_memory")
+    need = ((stream.get("train_images", 0) + stream.get("test_images", 0)) * int(np.prod(record["image_shape"]))
+            * np.dtype(record.get("dtype", "uint8")).itemsize)
+    if need > memory_budget(data_memory):
+        raise DataError(f"{run.path}: {command} reads every image of the run's data into memory, "
+                        f"{describe_bytes(need)}, more than {budget_words(data_memory)} it streamed under; "
+                        f"use {command} on a run trained on data that fits (e.g. --limit N), or "
+                        "evaluate, encode and score, which stream.")
+
+
+def open_run_stream(run, dataset: str | None = None, *, data_dir=None) -> Stream | None:
+    """The `Stream` of the images a command that uses the trained `run` reads, or None when they are read whole.
+
+    Args:
+      run: a `vae_tf.rundir.Run`.
+      dataset: a `--dataset` value, or None for the run's own data.
+      data_dir: as `open_data`.
+
+    Returns:
+      `dataset=None`: the run's own data streamed, if it was trained streamed (config.json's "data" ->
+      "stream") and still needs it; else `dataset` streamed if it streams (`shards:`, or a `folder:`/`tfds:`
+      larger than the run's --data-memory, read in the run's image size and colour); None otherwise
+      (`vae_tf.data.sources.load_run_data` / `load_data_for_run` read it whole).
+
+    Raises:
+      DataError: the stream's images are not of the run's shape (both named).
+    """
+    from vae_tf.data.sources import FASHION_MNIST_SHAPE, parse, reread, run_spec
+
+    settings = dict(run.settings)
+    if dataset is None:
+        record = run.config.get("data") or {}
+        if not (record.get("stream") or {}).get("streamed"):
+            return None
+        settings["dataset"] = reread(record.get("name"), record.get("path")) or settings.get("dataset")
+        stream = open_config_data(settings, data_dir=data_dir, download=False)
+        shape, where = tuple(record["image_shape"]), f"{run.path}: trained on {record['source']} images"
+        fix = "restore the run's data"
+    else:
+        source, argument = parse(dataset)
+        spec = run_spec(run)
+        shape = tuple(spec.image_shape) if spec is not None else FASHION_MNIST_SHAPE
+        options = {"data_dir": data_dir, "image_size": None, "color": None, "test_fraction": 0.1}
+        if source.name == "folder":
+            options.update(image_size=shape[:2], color="rgb" if shape[2] == 3 else "grayscale")
+        streamer = streamer_of(source.name)
+        if source.name != "shards" and (streamer is None or
+                                        streamer.need(argument, options) <= memory_budget(settings.get("data_memory"))):
+            return None
+        stream = open_data(dataset, **options, data_memory=settings.get("data_memory"), download=False)
+        where, fix = f"{dataset}: {run.path} was trained on images", "give images of the run's shape"
+    if not isinstance(stream, Stream):  # it fits the budget now: read whole, as any source
+        return None
+    if tuple(stream.spec.image_shape) != shape:
+        raise DataError(f"{where} of shape {shape}, but {stream.spec.source} gives {tuple(stream.spec.image_shape)}; "
+                        f"{fix}.")
+    return stream
+
+
+def split_chunks(data, split: str, limit: int | None = None):
+    """The first `limit` images of `split` (all: None) of `data`, a `Stream` or an in-memory
+    `vae_tf.data.sources.Data`, as (images, labels) chunks: `Stream.chunks`' for a stream, one for data in memory."""
+    if isinstance(data, Stream):
+        yield from data.chunks(split, limit)
+        return
+    images, labels = data.split(split)
+    yield images[:limit], None if labels is None else labels[:limit]
+
+
+def split_count(data, split: str, limit: int | None = None) -> int:
+    """How many images `split_chunks(data, split, limit)` gives."""
+    count = data.counts[split] if isinstance(data, Stream) else len(data.split(split)[0])
+    return count if limit is None else min(limit, count)
+
+
+def image_at(stream: Stream, split: str, index: int) -> np.ndarray:
+    """Image `index` of `split` of a stream (H, W, C), read chunk by chunk (one chunk held at a time)."""
+    start = 0
+    for images, _ in stream.chunks(split, index + 1):
+        if index < start + len(images):
+            return images[index - start]
+        start += len(images)
+    raise IndexError(f"{split} image {index}: the stream has {stream.counts[split]:,}.")

@@ -29,16 +29,16 @@ PAGE_FORMAT = 1
 
 
 def load_test_images(run, limit: int, data_dir=None) -> dict:
-    """The first `limit` test images of the data `run` was trained on (`vae_tf.data.sources.load_run_data`).
+    """The first `limit` test images of the data `run` was trained on (`vae_tf.data.opening.load_run_test_data`).
 
     Returns:
       {"key": what identifies the data (runs with the same key share the images), "x": uint8
       (N, H*W*C) (what the page shows), "images": the images as loaded (N, H, W, C) (what the model
       encodes), "y": int (N,) or None, "class_names": list or None, "image_shape": [H, W, C]}.
     """
-    from vae_tf.data.sources import load_run_data
+    from vae_tf.data.opening import load_run_test_data
 
-    data = load_run_data(run, data_dir=data_dir, test_limit=limit)
+    data = load_run_test_data(run, data_dir=data_dir, test_limit=limit)  # a streamed run's: only these images
     images, y = data.split("test")
     x = np.asarray(images).reshape(len(images), -1)
     if x.dtype != np.uint8:  # float32 images in [0, 1]: the page stores bytes
