@@ -16,6 +16,7 @@ they are read whole.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import struct
 import zipfile
@@ -138,15 +139,32 @@ class NpzChunks:
             copy.unlink(missing_ok=True)
 
     def _raw(self, split: str, rows) -> np.ndarray:
-        """x_{split}[rows] as stored, through a map dropped before returning (rows: a slice or indices)."""
+        """x_{split}[rows] as stored (rows: a slice of step 1, or indices), read from the file with pread: no
+        map of the file, whose pages would count as the process's memory while it holds them."""
         file, shape, dtype, offset, fortran = self.arrays[split]
-        if not shape[0]:
-            return np.zeros((0, *shape[1:]), dtype)
-        mapped = np.memmap(file, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
-        try:
-            return np.array(mapped[rows])
-        finally:
-            del mapped
+        if fortran:  # column-major (rare): a row is scattered over the file; a map, dropped at once
+            mapped = np.memmap(file, dtype=dtype, mode="r", offset=offset, shape=shape, order="F")
+            try:
+                return np.array(mapped[rows])
+            finally:
+                del mapped
+        indices = np.arange(shape[0])[rows] if isinstance(rows, slice) else np.asarray(rows)
+        out = np.empty((len(indices), *shape[1:]), dtype)
+        row_bytes = out[0].nbytes if len(out) else 0
+        flat = memoryview(out.reshape(-1).view(np.uint8)) if len(out) else None
+        with open(file, "rb", buffering=0) as handle:
+            if isinstance(rows, slice):
+                handle.seek(offset + int(indices[0]) * row_bytes) if len(indices) else None
+                if len(indices) and handle.readinto(flat) != len(flat):
+                    raise DataError(f"{self.path}: x_{split} ends early; the file is truncated.")
+                return out
+            descriptor = handle.fileno()
+            for place in np.argsort(indices, kind="stable"):  # in the file's order: forward reads
+                got = os.preadv(descriptor, [flat[place * row_bytes:(place + 1) * row_bytes]],
+                                offset + int(indices[place]) * row_bytes)
+                if got != row_bytes:
+                    raise DataError(f"{self.path}: x_{split} ends early; the file is truncated.")
+        return out
 
     def _pieces(self, split: str):
         """Slices of x_{split} of about `CHUNK_BYTES` each."""
