@@ -2,9 +2,10 @@
 
 `npz_members` lists an .npz's arrays from their headers. `NpzChunks` reads one whose images do not
 fit `--data-memory`, with memory bounded by the pieces asked for, whatever the file's size: a stored
-(uncompressed) member is memory-mapped where its bytes lie inside the zip file; a compressed one is
-decompressed once, sequentially, into a scratch .npy file beside the output, and memory-mapped there.
-Each piece maps the array afresh and drops the map, so the pages it touched leave the process.
+(uncompressed) member is read where its bytes lie inside the zip file; a compressed one is
+decompressed once, sequentially, into a scratch .npy file beside the output, and read there. Rows
+are read with pread into the piece's own array, not through a map of the file, whose touched pages
+would count as the process's resident memory (they did: 2 GiB for a 2 GiB file).
 
 What it gives is what `vae_tf.data.sources.load_data("npz:FILE")` would hold, a piece at a time: the
 same checks (`vae_tf.data.checks`), the same conversion to uint8 or float32 (`stored_as`, decided
