@@ -1,15 +1,11 @@
 """Data bigger than memory: shards, streamed folders and TFDS, trained with bounded memory (docs/data.md).
 
-The memory test measures what the data costs, not TensorFlow: every training process holds
-hundreds of MiB of runtime whatever the data, and `ulimit -v` counts TensorFlow's reserved virtual
-memory, so a limit on the whole process says nothing about the data. The test instead trains in a
-subprocess on a data set 2.5 times the `--data-memory` it gives, and checks that its peak resident
-memory (os.wait4's ru_maxrss) exceeds that of the same training on a data set 4 times smaller by
-less than the limit: memory that does not grow with the data.
+The claim under a hard memory limit (a data set twice the limit, refused whole, packed and trained
+streamed within it) is tests/test_memory_limit.py's; these tests check what streaming gives: the
+in-memory path's losses and pixels, resuming mid-run, a TFDS source.
 """
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -28,7 +24,7 @@ from vae_tf.data.sources import load_data
 from vae_tf.rundir import Run
 from vae_tf.training.run import train
 
-LIMIT = "20M"  # the --data-memory of the memory test
+LIMIT = "20M"  # the --data-memory of the resume test
 SHAPE = (32, 32, 3)
 
 
@@ -59,24 +55,15 @@ def epochs_done(run_dir):
         return 0
 
 
-def test_a_data_set_larger_than_the_memory_limit_is_refused_whole_and_trains_streamed_under_it(tmp_path, refused):
-    big = random_npz(tmp_path / "big.npz", 15_500)  # 16,000 images of 3,072 bytes: 47 MiB, twice the limit
-    need = 16_000 * int(np.prod(SHAPE))
-    assert need >= 2 * 2**20 * int(LIMIT[:-1])
+def test_a_streamed_run_killed_mid_run_resumes_and_streams_the_remaining_epochs(tmp_path, refused):
+    big = random_npz(tmp_path / "big.npz", 15_500)  # 16,000 images of 3,072 bytes: 47 MiB, over the budget
     refused(train_command.main, ["--dataset", f"npz:{big}", "--data-memory", LIMIT, "--out", str(tmp_path / "no")],
             f"--dataset npz:{big}: its images need 47 MiB in memory, more than --data-memory {LIMIT}; stream them "
             f"instead: python -m vae_tf.data pack npz:{big} --out DIR, then --dataset shards:DIR")
     assert not (tmp_path / "no").exists() or not any((tmp_path / "no").iterdir())
+    shards = packed(f"npz:{big}", tmp_path / "big-shards", shard_bytes=2**20)  # shards of 1 MiB
 
-    # Shards of 1 MiB: the stream holds a few of them, whatever the data set's size.
-    shards = packed(f"npz:{big}", tmp_path / "big-shards", shard_bytes=2**20)
-    small = packed(f"npz:{random_npz(tmp_path / 'small.npz', 4_000, 300)}", tmp_path / "small-shards",
-                   shard_bytes=2**20)
-    baseline = run_process(train_cli("--dataset", f"shards:{small}", "--data-memory", LIMIT, "--epochs", "1",
-                                     "--out", str(tmp_path / "small-run")))
-    assert baseline["returncode"] == 0
-
-    # The large run is killed mid-run and resumed: the resumed process streams the remaining epochs.
+    # Killed mid-run and resumed: the resumed process streams the remaining epochs.
     out = tmp_path / "big-run"
     process = subprocess.Popen(train_cli("--dataset", f"shards:{shards}", "--data-memory", LIMIT,
                                          "--out", str(out)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -84,8 +71,7 @@ def test_a_data_set_larger_than_the_memory_limit_is_refused_whole_and_trains_str
     while epochs_done(out) < 1 and time.time() < deadline and process.poll() is None:
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
-    _, _, usage = os.wait4(process.pid, 0)  # its peak, over a whole streamed epoch and part of the next
-    killed_peak = usage.ru_maxrss / 1024
+    process.wait()
     assert epochs_done(out) == 1, "the kill should land mid-run"
     resumed = run_process([sys.executable, "-m", "vae_tf.train", "--resume", str(out), "--verbose", "0"])
     assert resumed["returncode"] == 0
@@ -94,8 +80,6 @@ def test_a_data_set_larger_than_the_memory_limit_is_refused_whole_and_trains_str
     config = json.loads((out / "config.json").read_text())
     assert config["data"]["stream"]["streamed"] and "permutation" in config["data"]["stream"]["shuffle"]
     assert config["config"]["data_memory"] == LIMIT
-    growth = killed_peak - baseline["peak_rss_mib"]
-    assert growth < int(LIMIT[:-1]), (killed_peak, resumed, baseline)  # the data (47 MiB) never all in memory
     with np.load(out / "latents.npz") as latents:
         latent_dim = config["config"]["latent_dim"]  # off the report's data: chosen (docs/defaults.md)
         assert latents["z"].shape == (15_500, latent_dim) and latents["y"].shape == (15_500,)

@@ -33,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write the training images in the source's order (default: a fixed permutation, seed 0, "
                              "so that every shard holds a mix of the classes)")
     parser.add_argument("--data-memory", default=None, metavar="SIZE",
-                        help="read the source whole if its images fit in SIZE (e.g. 4G), else stream it "
-                             "(default: a quarter of the machine's memory)")
+                        help="read the source whole if its images fit in SIZE (e.g. 4G), else stream it (an "
+                             "npz: a shard at a time) (default: a quarter of the machine's memory)")
     parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help="fashion_mnist and mnist: their IDX files; tfds: the directory TFDS prepared NAME in")
     parser.add_argument("--image-size", type=cli.number(int, at_least=1), nargs=2, default=None, metavar=("H", "W"),
@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def work(args) -> int:
+    import numpy as np
+
     from vae_tf.data.packing import pack
     from vae_tf.data.streaming import describe_bytes, parse_size
     from vae_tf.rundir import outputs
@@ -66,7 +68,8 @@ def work(args) -> int:
             if old.name not in kept:
                 old.unlink()
     splits = index["splits"]
-    size = sum(split["images"] for split in splits.values()) * math.prod(index["image_shape"])
+    size = (sum(split["images"] for split in splits.values()) * math.prod(index["image_shape"])
+            * np.dtype(index["dtype"]).itemsize)  # bytes: uint8 pixels are one each, float32 four
     print(f"packed {args.source}: {splits['train']['images']:,} training and {splits['test']['images']:,} test images "
           f"({describe_bytes(size)}) in {len(splits['train']['shards']) + len(splits['test']['shards'])} shards, "
           f"fingerprint {index['fingerprint']}; train with --dataset shards:{args.out}")

@@ -66,18 +66,19 @@ def streamer_of(name: str):
 
 
 def in_memory_need(name: str, argument: str | None) -> int:
-    """Bytes the images of a source that cannot stream take in memory (read from the file's headers for npz)."""
+    """Bytes the images of a source that cannot stream take in memory (read from the file's headers for npz:
+    the stored arrays, and the float32 copy the loader makes of images that are not uint8)."""
     if name in ("fashion_mnist", "mnist"):
         return 70_000 * 28 * 28
     if name == "npz" and argument:
-        from vae_tf.data.shards import npz_members
+        from vae_tf.data.npz_chunks import npz_members
 
         try:
             members = npz_members(argument)
         except (OSError, ValueError, DataError):
             return 0  # unreadable: the loader says why
-        return sum(int(np.prod(shape)) * dtype.itemsize for name, (shape, dtype) in members.items()
-                   if name in ("x_train", "x_test"))
+        return sum(int(np.prod(shape)) * (dtype.itemsize + (0 if dtype == np.uint8 else 4))
+                   for name, (shape, dtype) in members.items() if name in ("x_train", "x_test"))
     return 0
 
 

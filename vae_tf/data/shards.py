@@ -26,7 +26,6 @@ inside it, and only its rows of a shard it shares with the next worker.
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -167,18 +166,3 @@ class ShardStream(Stream):
         blocks = tf.data.Dataset.from_tensor_slices(slices).map(block, num_parallel_calls=2, deterministic=True)
         return blocks.prefetch(1)
 
-
-def npz_members(path) -> dict:
-    """{array name: (shape, dtype)} of an .npz file, read from its members' headers (no array is read)."""
-    found = {}
-    with zipfile.ZipFile(Path(path).expanduser()) as archive:
-        for name in archive.namelist():
-            if not name.endswith(".npy"):
-                continue
-            with archive.open(name) as member:
-                version = np.lib.format.read_magic(member)
-                reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
-                    np.lib.format.read_array_header_2_0
-                shape, _, dtype = reader(member)
-            found[name[:-4]] = (shape, dtype)
-    return found

@@ -52,17 +52,50 @@ def describe_bytes(count: float) -> str:
 
 
 def machine_memory() -> int:
-    """The machine's physical memory in bytes, or its cgroup's memory limit if that is lower."""
+    """The machine's physical memory in bytes, or the memory limit of this process's own cgroup if that is
+    lower (the lowest limit on its path: a container's, or a `memory.limit_in_bytes` a test sets)."""
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            with open(limit_file, encoding="ascii") as handle:
-                value = handle.read().strip()
-        except OSError:
-            continue
-        if value.isdigit():
-            total = min(total, int(value))
+    for limit in cgroup_limits():
+        total = min(total, limit)
     return total
+
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def cgroup_limits(root: str = CGROUP_ROOT, membership: str = "/proc/self/cgroup") -> list[int]:
+    """The memory limits (bytes) on this process's cgroup path, its own and its ancestors'.
+
+    /proc/self/cgroup names the process's cgroup: a cgroup v1 line "N:memory:/PATH" (the limit in
+    ROOT/memory/PATH/memory.limit_in_bytes) or the v2 line "0::/PATH" (ROOT/PATH/memory.max, or
+    ROOT/unified/PATH/memory.max on a hybrid layout). A path that is not mounted where it is named
+    (a container's own view) falls back to the root's files. "max" and the v1 "unlimited" value
+    (about 2**63) are no limits.
+    """
+    try:
+        with open(membership, encoding="ascii") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        lines = []
+    places = [(f"{root}/memory", "memory.limit_in_bytes", "/"), (root, "memory.max", "/")]
+    for line in lines:
+        number, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if "memory" in controllers.split(","):
+            places.append((f"{root}/memory", "memory.limit_in_bytes", path))
+        elif number == "0" and not controllers:
+            places += [(root, "memory.max", path), (f"{root}/unified", "memory.max", path)]
+    limits = []
+    for mount, name, path in places:
+        parts = [part for part in path.split("/") if part]
+        for depth in range(len(parts) + 1):  # the cgroup and each ancestor: the lowest limit binds
+            try:
+                with open(os.path.join(mount, *parts[:depth], name), encoding="ascii") as handle:
+                    value = handle.read().strip()
+            except OSError:
+                continue
+            if value.isdigit() and int(value) < 2**62:
+                limits.append(int(value))
+    return limits
 
 
 def memory_budget(data_memory: str | None = None) -> int:
@@ -74,7 +107,9 @@ def budget_words(data_memory: str | None) -> str:
     """How messages name the budget: "--data-memory 200M" or "the default --data-memory (5.9 GiB)"."""
     if data_memory:
         return f"--data-memory {data_memory}"
-    return f"the default --data-memory ({describe_bytes(memory_budget(None))}, a quarter of this machine's memory)"
+    limited = min(cgroup_limits(), default=None) == machine_memory()
+    whose = "this process's cgroup memory limit" if limited else "this machine's memory"
+    return f"the default --data-memory ({describe_bytes(memory_budget(None))}, a quarter of {whose})"
 
 
 class Stream:
