@@ -22,6 +22,7 @@ import pytest
 
 from vae_tf.config import TrainConfig
 from vae_tf.config.defaults import ADAM_LEARNING_RATE, LATENT_DIM, TARGET_STEPS, choose, describe, given_settings
+from vae_tf.training import explained
 from vae_tf.training.explained import explained_variance, explained_warning
 
 OLD_RUNS = Path(__file__).resolve().parent / "fixtures" / "runs-d0f4593"
@@ -137,3 +138,14 @@ def test_an_old_run_without_the_record_still_opens(tmp_path):
     run = Run.open(shutil.copytree(OLD_RUNS / "mlp-digits", tmp_path / "old"))
     assert "defaults" not in run.config and run.settings["learning_rate"] > 0
     assert "explained_variance" not in json.loads((run.path / "summary.json").read_text(encoding="utf-8"))
+
+
+def test_the_pca_baseline_of_large_images_is_fitted_on_fewer_of_them(monkeypatch):
+    # Its float64 copies would otherwise grow with the image size: 5,000 images of 64 x 64 x 3 are 2 GB with them.
+    assert explained.pca_images(28 * 28) == explained.PCA_IMAGES == 5000  # Fashion-MNIST: as before
+    assert explained.pca_images(64 * 64 * 3) == 1627
+    fitted = []
+    monkeypatch.setattr(explained, "top_components", lambda rows, count: fitted.append(rows.shape) or rows[:count])
+    explained.pca_baseline(np.zeros((3000, 64 * 64 * 3), np.uint8), np.zeros((2, 64 * 64 * 3), np.uint8), 2)
+    explained.pca_baseline(np.zeros((3000, 28 * 28), np.uint8), np.zeros((2, 28 * 28), np.uint8), 2)
+    assert fitted == [(1627, 64 * 64 * 3), (3000, 28 * 28)]

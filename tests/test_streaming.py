@@ -179,3 +179,13 @@ def test_a_tfds_data_set_built_offline_trains_evaluates_and_plots(tmp_path):
     (tmp_path / "figures").mkdir()
     written = write_figures(run, tmp_path / "figures", progress=lambda line: None)
     assert {path.name for path in written} >= {"latent_scatter.png", "reconstructions.png"}
+
+
+def test_shards_read_whole_carry_the_fingerprint_their_stream_records(tmp_path):
+    # compress and ppca read a shards run's data whole: the run's recorded (stream) fingerprint must
+    # match, or every such command would print that the data "changed since" the run was trained.
+    shards = packed(f"npz:{random_npz(tmp_path / 'small.npz', 300, 100)}", tmp_path / "shards", shard_bytes=200 * 3072)
+    streamed = ShardStream.open(str(shards)).spec
+    whole = load_data(f"shards:{shards}").spec
+    assert len(json.loads((shards / "index.json").read_text())["splits"]["train"]["shards"]) > 1
+    assert whole.fingerprint == streamed.fingerprint

@@ -69,7 +69,7 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
     """
     from vae_tf.data.opening import open_run_stream, split_chunks, split_count
     from vae_tf.data.sources import load_run_data
-    from vae_tf.training.explained import PCA_IMAGES
+    from vae_tf.training.explained import pca_images
 
     vae = run.model()
     if exact and vae.latent_dim != 2:
@@ -104,7 +104,7 @@ def evaluate_run(run, k: int = 1000, *, exact: bool = False, limit: int | None =
             "coarse_grid_difference_nats": {"mean": float(difference.mean()), "max": float(difference.max())},
             "boundary_mass_max": float(measured["grid"]["boundary_mass"].max()),
         }
-    x_explained, x_train = explained_images(data, count, PCA_IMAGES)
+    x_explained, x_train = explained_images(data, count, pca_images(data.spec.pixels))
     seconds["total"] = time.time() - started
     return {
         "run": str(run.path),

@@ -73,7 +73,8 @@ def read_arrays(directory: str, options: dict) -> dict:
         found[f"y_{split}"] = (np.concatenate([np.load(root / shard["labels"]) for shard in shards])
                                if shards and shards[0]["labels"] else None)
     names = index.get("class_names")
-    return {**found, "class_names": None if names is None else tuple(names), "path": str(root), "found": "shards"}
+    return {**found, "class_names": None if names is None else tuple(names), "path": str(root), "found": "shards",
+            "fingerprint": index["fingerprint"]}
 
 
 class ShardStream(Stream):

@@ -78,6 +78,7 @@ class Arrays:
     value_range: str | None = None  # set by sources whose stored values need explaining (digits)
     train_files: tuple[str, ...] | None = None  # file sources: each image's file, relative to `path`
     test_files: tuple[str, ...] | None = None
+    fingerprint: str | None = None  # a source that records its own (shards: index.json's, which its stream gives too)
 
 
 @dataclass(frozen=True)
@@ -361,10 +362,11 @@ def load_data(dataset: str = "fashion_mnist", *, data_dir=None, image_size=None,
     options_used = {key: value for key, value in (("image_size", list(image_size) if image_size else None),
                                                   ("color", color), ("test_fraction", test_fraction))
                     if source.name == "folder"}
+    own = arrays.fingerprint or fingerprint(x_train, arrays.y_train, x_test, arrays.y_test)
     spec = DataSpec(
         source=dataset, name=source.name, image_shape=tuple(int(size) for size in x_train.shape[1:]),
         class_names=arrays.class_names, dtype=str(x_train.dtype), value_range=arrays.value_range or stored,
-        path=arrays.path, found=arrays.found, fingerprint=fingerprint(x_train, arrays.y_train, x_test, arrays.y_test),
+        path=arrays.path, found=arrays.found, fingerprint=own,
         train_images=len(x_train), test_images=len(x_test), options=options_used,
     )
     return Data(x_train[:limit], _rows(arrays.y_train, slice(limit)), x_test[:test_limit],

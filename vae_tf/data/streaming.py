@@ -145,7 +145,7 @@ class Stream:
         """The first `limit` images of `split` (all: None) in the stored order, as (images, labels) numpy
         chunks of `size` images (default: about `CHUNK_BYTES`); labels None for data without them."""
         height, width, channels = self.spec.image_shape
-        size = size or max(1, CHUNK_BYTES // (height * width * channels))
+        size = size or max(1, CHUNK_BYTES // (height * width * channels * np.dtype(self.spec.dtype).itemsize))
         total = self.counts[split] if limit is None else min(limit, self.counts[split])
         labels, buffer, held, start = self.labels.get(split), [], 0, 0
         for block in self.epoch_blocks(split, None).as_numpy_iterator():

@@ -21,7 +21,8 @@ z = z_mean (what reconstructions.png shows). The baselines need no training:
 - mean colour: each image replaced by its own mean colour (one value per channel), the best a
   model that has learned only the brightness and tint of each image can do;
 - PCA: each image projected on the first D principal components of the training images, D the
-  latent size: the best linear code of the same size (fitted on at most `PCA_IMAGES` training images).
+  latent size: the best linear code of the same size (fitted on at most `PCA_IMAGES` training images,
+  fewer for images of more than 4,000 values: `pca_images`).
 
 NumPy only, but for the model's `encode` and `decode`.
 """
@@ -30,7 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 
-PCA_IMAGES = 5000  # training images the PCA baseline is fitted on (a fixed evenly spaced subset beyond that)
+PCA_IMAGES = 5000  # training images the PCA baseline is fitted on (a fixed evenly spaced subset beyond that) ...
+PCA_VALUES = 20_000_000  # ... fewer when they are large: its float64 copies and sketches then stay a few hundred MB
 TEST_IMAGES = 10_000  # test images measured (the first ones), so that the measure stays a few seconds ...
 TEST_VALUES = 20_000_000  # ... and its float64 copies a few hundred MB: fewer images when they are large
 MARGIN = 0.01  # the model must beat the simpler baseline by this share of the variance not to be warned about
@@ -55,11 +57,18 @@ def mean_colour_baseline(images, channels: int) -> np.ndarray:
     return np.broadcast_to(per_channel.mean(axis=1, keepdims=True), per_channel.shape).reshape(rows.shape)
 
 
+def pca_images(values: int) -> int:
+    """Training images the PCA baseline is fitted on, for images of `values` numbers each: `PCA_IMAGES`, or as
+    many as `PCA_VALUES` holds (1,627 of 64 x 64 x 3), so that its memory does not grow with the image size."""
+    return max(1, min(PCA_IMAGES, PCA_VALUES // max(1, values)))
+
+
 def pca_baseline(train, test, components: int) -> np.ndarray:
     """The test images (N, P) projected on the first `components` principal components of `train`."""
     train = np.asarray(train)
-    if len(train) > PCA_IMAGES:
-        train = train[np.linspace(0, len(train) - 1, PCA_IMAGES).astype(int)]
+    fitted = pca_images(train[0].size) if len(train) else 0
+    if len(train) > fitted:
+        train = train[np.linspace(0, len(train) - 1, fitted).astype(int)]
     train = _as_unit_rows(train)
     centre = train.mean(axis=0)
     basis = top_components(train - centre, components)

@@ -145,7 +145,7 @@ def _train(settings: TrainConfig, run, verbose: int, command, source, strategy, 
     from vae_tf.training.agreement import check_agreement, data_fingerprint, stream_fingerprint
     from vae_tf.training.callbacks import EpochCheckpoint, EpochTimer, ObeyInterrupt, StopOnNonFiniteLoss
     from vae_tf.training.distributed import weights_fingerprint
-    from vae_tf.training.explained import PCA_IMAGES, report_explained
+    from vae_tf.training.explained import pca_images, report_explained
     from vae_tf.training.monitor import watchers
 
     phases.mark("building")
@@ -220,7 +220,7 @@ def _train(settings: TrainConfig, run, verbose: int, command, source, strategy, 
         print(f"final weights fingerprint: {weights_fingerprint(vae.get_weights())}", flush=True)
     phases.mark("finishing")
     diagnostics = latent_diagnostics(*vae.encode(x_test), seed=settings.seed)
-    seen = x if stream is None else flatten_images(stream.head("train", PCA_IMAGES))  # the PCA baseline's images
+    seen = x if stream is None else flatten_images(stream.head("train", pca_images(spec.pixels)))  # the PCA's images
     explained = report_explained(vae, x_test, seen, settings.to_dict())  # how well it learned, printed
     phases.mark("diagnostics")
     if interrupt_taken():  # taken, and lost, since: stop before the run is marked finished
