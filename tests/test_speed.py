@@ -128,3 +128,17 @@ def test_the_all_reduce_floor_times_real_all_reduces_between_two_pinned_workers(
     seconds = collective_floor(sorted(os.sched_getaffinity(0))[:2], size=1000, steps=20, result=result)
     assert seconds == result["seconds"] and 0 < seconds < 60
     assert result["sum"] == 2.0  # each of the two workers adds its ones: the all-reduce really ran
+
+
+def test_a_benchmarks_process_peak_is_its_own_not_the_benchmarks():
+    # Python starts commands with vfork, whose exec carries the parent's peak into the child's ru_maxrss:
+    # a benchmark that once held 1 GiB would report 1 GiB for every process it starts after.
+    from vae_tf.benchmarks.processes import run_process
+
+    held = np.ones(2**30 // 8)  # this process's peak: at least 1 GiB
+    del held
+    small = run_process([sys.executable, "-c", "import sys; sys.exit(3)"])
+    large = run_process([sys.executable, "-c", "import numpy as np; a = np.ones(2**28 // 8); a += 1"])
+    assert small["returncode"] == 3 and large["returncode"] == 0
+    assert small["peak_rss_mib"] < 100
+    assert 256 < large["peak_rss_mib"] < 400

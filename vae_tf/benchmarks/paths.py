@@ -34,9 +34,9 @@ def _rss_mib() -> float:
 
 
 def _peak_rss_mib() -> float:
-    import resource
+    from vae_tf.training.phases import peak_rss_mib
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak_rss_mib()
 
 
 def worker(path: str, seed: int, epochs: int, limit: int | None, dataset: str = "fashion_mnist",

@@ -1,7 +1,8 @@
 """Running the things a benchmark compares, each in its own process, and what they share.
 
 `run_process` runs one command to its end and measures its wall time and peak memory
-(os.wait4's ru_maxrss), so that the figures are the whole process's; `train_command` is the
+(os.wait4's ru_maxrss, taken by a small launcher process: see `LAUNCHER`), so that the figures are
+the whole process's; `train_command` is the
 `python -m vae_tf.train` command line of a benchmark's settings; `LOSS_NAMES` the losses every
 benchmark reports. `in_scratch` gives a benchmark its scratch folder in /tmp and removes it when
 the benchmark ends, finished or failed; `failed` is the one-line error of a process that failed.
@@ -34,12 +35,30 @@ def run_process(command: list[str], env: dict | None = None, log=None) -> dict:
 
     out = log if log is not None else subprocess.DEVNULL
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                               env={**os.environ, **(env or {})})
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return {"seconds": time.perf_counter() - start, "peak_rss_mib": usage.ru_maxrss / 1024,
-            "returncode": process.returncode}
+    with tempfile.TemporaryDirectory(prefix="vae_tf-process-") as scratch:
+        figures = Path(scratch) / "figures"
+        process = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(figures), *command], stdout=out,
+                                   stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        process.wait()
+        if not figures.is_file():  # the launcher itself was killed
+            return {"seconds": time.perf_counter() - start, "peak_rss_mib": float("nan"),
+                    "returncode": process.returncode}
+        returncode, peak_kib = (int(value) for value in figures.read_text(encoding="ascii").split())
+    return {"seconds": time.perf_counter() - start, "peak_rss_mib": peak_kib / 1024, "returncode": returncode}
+
+
+# Runs argv[2:] and writes its exit code and peak resident memory (KiB) to argv[1]. os.wait4 straight from a
+# large process would not do: Python starts a command with vfork, and the exec then carries the parent's own
+# peak into the child's ru_maxrss (a benchmark that read 11 GB once saw 11 GB for every process it started
+# after). This launcher is small, so the peak it passes on is its own few MB.
+LAUNCHER = """
+import os, signal, subprocess, sys
+process = subprocess.Popen(sys.argv[2:])
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the command's to handle; its exit code is still written
+_, status, usage = os.wait4(process.pid, 0)
+with open(sys.argv[1], "w", encoding="ascii") as handle:
+    handle.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
+"""
 
 
 def train_command(args, out) -> list[str]:

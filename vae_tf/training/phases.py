@@ -26,7 +26,7 @@ assert list(summary)[:2] == ["imports", "data"] and summary["peak_rss_mib"] > 0
     diagnostics   the test images' codes and `vae_tf.kl.diagnostics.latent_diagnostics`
 
 plus `total` (their sum), `epoch_seconds`, `peak_rss_mib`, the process's resident memory
-high-water mark (getrusage's ru_maxrss) at the end of the run, and `peak_rss_mib_after`, that
+high-water mark (VmHWM; getrusage's ru_maxrss where there is no /proc) at the end of the run, and `peak_rss_mib_after`, that
 mark when each phase was last marked (which phase raised it). No TensorFlow here.
 """
 
@@ -58,9 +58,21 @@ def process_start() -> float | None:
 
 
 def peak_rss_mib() -> float:
-    """This process's peak resident memory so far, MiB (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    """This process's peak resident memory so far, MiB: /proc/self/status' VmHWM on Linux, else ru_maxrss.
+
+    VmHWM is this program's own since it started; ru_maxrss also carries the peak of the process
+    that started it when that one used vfork (Python's subprocess does): a run started by a large
+    benchmark would report the benchmark's peak.
+    """
     import resource
 
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
