@@ -113,6 +113,7 @@ def limited_run(command: list[str], limit: int, log: Path) -> dict:
     start = time.perf_counter()
     try:
         with open(log, "w") as output:
+            # preexec_fn also makes Python fork, not vfork: ru_maxrss is then the command's own, not pytest's peak
             process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, preexec_fn=enter)
             try:
                 _, status, usage = os.wait4(process.pid, 0)
