@@ -26,8 +26,8 @@ assert list(summary)[:2] == ["imports", "data"] and summary["peak_rss_mib"] > 0
     diagnostics   the test images' codes and `vae_tf.kl.diagnostics.latent_diagnostics`
 
 plus `total` (their sum), `epoch_seconds`, `peak_rss_mib`, the process's resident memory
-high-water mark (VmHWM; getrusage's ru_maxrss where there is no /proc) at the end of the run, and `peak_rss_mib_after`, that
-mark when each phase was last marked (which phase raised it). No TensorFlow here.
+high-water mark (VmHWM; getrusage's ru_maxrss where there is no /proc) at the end of the run, and
+`peak_rss_mib_after`, that mark when each phase was last marked (which phase raised it). No TensorFlow here.
 """
 
 from __future__ import annotations
