@@ -35,6 +35,7 @@ PCA_IMAGES = 5000  # training images the PCA baseline is fitted on (a fixed even
 PCA_VALUES = 20_000_000  # ... fewer when they are large: its float64 copies and sketches then stay a few hundred MB
 TEST_IMAGES = 10_000  # test images measured (the first ones), so that the measure stays a few seconds ...
 TEST_VALUES = 20_000_000  # ... and its float64 copies a few hundred MB: fewer images when they are large
+CHUNK = 1000  # test images whose float64 copies are held at once
 MARGIN = 0.01  # the model must beat the simpler baseline by this share of the variance not to be warned about
 
 
@@ -43,11 +44,6 @@ def _as_unit_rows(images) -> np.ndarray:
     images = np.asarray(images)
     rows = images.reshape(len(images), -1).astype(np.float64)
     return rows / 255.0 if images.dtype == np.uint8 else rows
-
-
-def share_explained(x, x_hat, total: float) -> float:
-    """1 - sum (x - x_hat)^2 / total, for rows x, x_hat (N, P) and `total` = sum (x - mean_x)^2."""
-    return float(1.0 - np.sum((x - x_hat) ** 2) / total) if total > 0 else float("nan")
 
 
 def mean_colour_baseline(images, channels: int) -> np.ndarray:
@@ -65,13 +61,23 @@ def pca_images(values: int) -> int:
 
 def pca_baseline(train, test, components: int) -> np.ndarray:
     """The test images (N, P) projected on the first `components` principal components of `train`."""
+    return pca_project(test, *pca_fit(train, components))
+
+
+def pca_fit(train, components: int) -> tuple[np.ndarray, np.ndarray]:
+    """(centre (P,), basis (components, P)): the mean and first principal directions of `train` (at most
+    `pca_images` of them, evenly spaced)."""
     train = np.asarray(train)
     fitted = pca_images(train[0].size) if len(train) else 0
     if len(train) > fitted:
         train = train[np.linspace(0, len(train) - 1, fitted).astype(int)]
     train = _as_unit_rows(train)
     centre = train.mean(axis=0)
-    basis = top_components(train - centre, components)
+    return centre, top_components(train - centre, components)
+
+
+def pca_project(test, centre, basis) -> np.ndarray:
+    """The images `test` as rows (N, P), projected on `basis` around `centre` (`pca_fit`)."""
     test = _as_unit_rows(test)
     return centre + ((test - centre) @ basis.T) @ basis
 
@@ -103,17 +109,25 @@ def explained_variance(vae, x_test, x_train) -> dict:
     """
     x_test = np.asarray(x_test)
     x_test = x_test[:max(1, min(TEST_IMAGES, TEST_VALUES // max(1, x_test[0].size)))]
-    rows = _as_unit_rows(x_test)
-    total = float(np.sum((rows - rows.mean(axis=0)) ** 2))
-    reconstructed = _as_unit_rows(vae.decode(vae.encode(x_test)[0]))
+    reconstructed = np.asarray(vae.decode(vae.encode(x_test)[0]))  # as the model gives it (float32)
     channels = int(vae.image_shape[-1])
     components = int(vae.latent_dim)
+    pca = pca_fit(x_train, components)
+    mean = sum(_as_unit_rows(x_test[start:start + CHUNK]).sum(axis=0) for start in range(0, len(x_test), CHUNK))
+    mean = mean / len(x_test)
+    total, residuals = 0.0, {"model": 0.0, "mean_colour": 0.0, "pca": 0.0}
+    for start in range(0, len(x_test), CHUNK):  # float64 copies of a chunk at a time, not of every test image
+        images = x_test[start:start + CHUNK]
+        rows = _as_unit_rows(images)
+        total += float(np.sum((rows - mean) ** 2))
+        for name, rebuilt in (("model", _as_unit_rows(reconstructed[start:start + CHUNK])),
+                              ("mean_colour", mean_colour_baseline(images, channels)),
+                              ("pca", pca_project(images, *pca))):
+            residuals[name] += float(np.sum((rows - rebuilt) ** 2))
     return {
-        "model": share_explained(rows, reconstructed, total),
-        "mean_colour": share_explained(rows, mean_colour_baseline(x_test, channels), total),
-        "pca": share_explained(rows, pca_baseline(x_train, x_test, components), total),
+        **{name: float(1.0 - residual / total) if total > 0 else float("nan") for name, residual in residuals.items()},
         "pca_components": components,
-        "test_images": len(rows),
+        "test_images": len(x_test),
         "definition": "1 - sum (x - x_hat)^2 / sum (x - mean test image)^2 over the test images' pixels; x_hat: "
                       "the decoded mean at z_mean (model), each image's mean colour, or its projection on the "
                       "training images' first pca_components principal components",
