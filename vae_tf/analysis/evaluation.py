@@ -210,11 +210,11 @@ def explained_images(data, count: int, train_images: int) -> tuple[np.ndarray, n
     and every training image; for a stream, the first test images `explained_variance` measures (at most
     `TEST_IMAGES`, fewer when large) and the first `train_images` training images: bounded, not the splits."""
     from vae_tf.data.streaming import Stream
-    from vae_tf.training.explained import TEST_IMAGES, TEST_VALUES
+    from vae_tf.training.explained import measured_images
 
     if not isinstance(data, Stream):
         return data.x_test[:count], data.x_train
-    measured = max(1, min(count, TEST_IMAGES, TEST_VALUES // max(1, data.spec.pixels)))
+    measured = max(1, min(count, measured_images(data.spec.pixels)))
     return data.head("test", measured), data.head("train", min(train_images, data.counts["train"]))
 
 

@@ -53,6 +53,12 @@ def mean_colour_baseline(images, channels: int) -> np.ndarray:
     return np.broadcast_to(per_channel.mean(axis=1, keepdims=True), per_channel.shape).reshape(rows.shape)
 
 
+def measured_images(values: int) -> int:
+    """Test images the measure takes (the first ones), for images of `values` numbers each: `TEST_IMAGES`, or as
+    many as `TEST_VALUES` holds."""
+    return max(1, min(TEST_IMAGES, TEST_VALUES // max(1, values)))
+
+
 def pca_images(values: int) -> int:
     """Training images the PCA baseline is fitted on, for images of `values` numbers each: `PCA_IMAGES`, or as
     many as `PCA_VALUES` holds (1,627 of 64 x 64 x 3), so that its memory does not grow with the image size."""
@@ -108,7 +114,7 @@ def explained_variance(vae, x_test, x_train) -> dict:
       "pca_components": D, "test_images": N measured, "definition": one sentence}.
     """
     x_test = np.asarray(x_test)
-    x_test = x_test[:max(1, min(TEST_IMAGES, TEST_VALUES // max(1, x_test[0].size)))]
+    x_test = x_test[:measured_images(x_test[0].size)]
     reconstructed = np.asarray(vae.decode(vae.encode(x_test)[0]))  # as the model gives it (float32)
     channels = int(vae.image_shape[-1])
     components = int(vae.latent_dim)
